@@ -1,0 +1,1 @@
+"""Data: reading ratings, MovieLens releases, synthetic data, filters and splits."""

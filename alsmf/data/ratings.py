@@ -1,0 +1,380 @@
+"""The one in-memory form of explicit ratings that every part of alsmf works on.
+
+A :class:`Ratings` holds parallel arrays (user index, item index, rating, optional timestamp)
+in a contiguous index space, together with the raw ids of users and items so that indices and
+raw ids convert both ways. Raw ids are kept sorted, so raw -> index is a binary search
+(``numpy.searchsorted``) rather than a Python dict, which matters at 20M ratings.
+
+Splits keep the id maps of the set they came from (train and test share one index space);
+filters call :meth:`Ratings.compact` to drop ids that no longer have ratings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from alsmf.errors import DataError
+
+DuplicatePolicy = Literal["error", "last", "mean"]
+"""What to do when one (user, item) pair is rated more than once.
+
+``"error"`` (the default) refuses the data and names both rows; ``"last"`` keeps the latest
+rating (by timestamp when there is one, else the later row); ``"mean"`` averages them.
+"""
+
+DUPLICATE_POLICIES: tuple[str, ...] = ("error", "last", "mean")
+
+
+def _row_label(row: int) -> str:
+    return f"row {row}"
+
+
+@dataclass(frozen=True, eq=False)
+class Ratings:
+    """Explicit ratings in contiguous index space, with raw ids kept both ways.
+
+    Attributes:
+        users: int32 user index of each rating, in ``[0, n_users)``.
+        items: int32 item index of each rating, in ``[0, n_items)``.
+        values: float32 rating values.
+        user_ids: int64 raw user ids, sorted ascending; ``user_ids[users[n]]`` is the raw id.
+        item_ids: int64 raw item ids, sorted ascending.
+        timestamps: int64 seconds since the epoch per rating, or ``None``.
+        source: where the ratings came from, used in messages.
+        scale: the rating scale ``(low, high)`` of the release, when known.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    timestamps: np.ndarray | None = None
+    source: str = "<memory>"
+    scale: tuple[float, float] | None = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_arrays(
+        cls,
+        user_raw: np.ndarray,
+        item_raw: np.ndarray,
+        values: np.ndarray,
+        timestamps: np.ndarray | None = None,
+        *,
+        source: str = "<memory>",
+        scale: tuple[float, float] | None = None,
+        duplicates: DuplicatePolicy = "error",
+        row_label: Callable[[int], str] = _row_label,
+    ) -> Ratings:
+        """Build ratings from raw ids, checking values and duplicate pairs.
+
+        Args:
+            user_raw, item_raw: integer raw ids, one per rating.
+            values: rating values; must be finite and, when ``scale`` is given, inside it.
+            timestamps: optional integer timestamps, one per rating.
+            source: file or object name used in error messages.
+            scale: ``(low, high)``; ratings outside it are refused.
+            duplicates: policy for repeated (user, item) pairs, see :data:`DuplicatePolicy`.
+            row_label: turns a row position into the place a user can find it
+                (for a file, its line number).
+
+        Raises:
+            DataError: naming the first offending row.
+        """
+        user_raw = np.asarray(user_raw)
+        item_raw = np.asarray(item_raw)
+        values = np.asarray(values, dtype=np.float64)
+        n = len(values)
+        if not (len(user_raw) == len(item_raw) == n):
+            raise DataError(
+                f"{source}: users, items and ratings have different lengths "
+                f"({len(user_raw)}, {len(item_raw)}, {n})"
+            )
+        if n == 0:
+            raise DataError(f"{source}: no ratings")
+        for name, ids in (("user", user_raw), ("item", item_raw)):
+            if not np.issubdtype(ids.dtype, np.integer):
+                raise DataError(f"{source}: {name} ids must be integers, got {ids.dtype}")
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise DataError(
+                f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]} is not a finite number"
+                f" ({len(bad)} such rows)"
+            )
+        if scale is not None:
+            low, high = scale
+            bad = np.flatnonzero((values < low) | (values > high))
+            if len(bad):
+                raise DataError(
+                    f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]:g} is outside "
+                    f"the scale {low:g}..{high:g} ({len(bad)} such rows)"
+                )
+        if timestamps is not None:
+            timestamps = np.asarray(timestamps, dtype=np.int64)
+
+        user_ids, users = np.unique(user_raw.astype(np.int64), return_inverse=True)
+        item_ids, items = np.unique(item_raw.astype(np.int64), return_inverse=True)
+        users = users.astype(np.int32)
+        items = items.astype(np.int32)
+        users, items, values, timestamps = _resolve_duplicates(
+            users, items, values, timestamps, len(item_ids), duplicates, source, row_label
+        )
+        return cls(
+            users=users,
+            items=items,
+            values=values.astype(np.float32),
+            user_ids=user_ids,
+            item_ids=item_ids,
+            timestamps=timestamps,
+            source=source,
+            scale=scale,
+        )
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str = "rating",
+        timestamp_col: str | None = "timestamp",
+        source: str = "DataFrame",
+        scale: tuple[float, float] | None = None,
+        duplicates: DuplicatePolicy = "error",
+    ) -> Ratings:
+        """Build ratings from a pandas DataFrame with user, item and rating columns.
+
+        ``timestamp_col`` is used when the column exists and ignored otherwise.
+        """
+        missing = [c for c in (user_col, item_col, rating_col) if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{source}: missing column(s) {', '.join(map(repr, missing))}; "
+                f"columns are {', '.join(map(repr, map(str, frame.columns)))}"
+            )
+        index = frame.index
+
+        def row_label(row: int) -> str:
+            return f"row {index[row]!r}"
+
+        users = _integer_column(frame[user_col], "user id", source, row_label)
+        items = _integer_column(frame[item_col], "item id", source, row_label)
+        values = _float_column(frame[rating_col], source, row_label)
+        timestamps = None
+        if timestamp_col is not None and timestamp_col in frame.columns:
+            timestamps = _integer_column(frame[timestamp_col], "timestamp", source, row_label)
+        return cls.from_arrays(
+            users, items, values, timestamps,
+            source=source, scale=scale, duplicates=duplicates, row_label=row_label,
+        )
+
+    # ------------------------------------------------------------------ sizes and maps
+    @property
+    def n_users(self) -> int:
+        """Number of users in the id map (some may have no ratings after a split)."""
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        """Number of items in the id map."""
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return (
+            f"Ratings({len(self):,} ratings, {self.n_users:,} users, {self.n_items:,} items, "
+            f"source={self.source!r})"
+        )
+
+    def user_index(self, raw_ids: np.ndarray | int) -> np.ndarray:
+        """Indices of raw user ids; ``-1`` for ids not in the map."""
+        return _lookup(self.user_ids, raw_ids)
+
+    def item_index(self, raw_ids: np.ndarray | int) -> np.ndarray:
+        """Indices of raw item ids; ``-1`` for ids not in the map."""
+        return _lookup(self.item_ids, raw_ids)
+
+    # ------------------------------------------------------------------ matrix views
+    def by_user(self) -> sp.csr_matrix:
+        """Ratings as CSR, one row per user (n_users x n_items), built once and cached."""
+        if "by_user" not in self._cache:
+            self._cache["by_user"] = _csr(self.users, self.items, self.values,
+                                          (self.n_users, self.n_items))
+        return self._cache["by_user"]
+
+    def by_item(self) -> sp.csr_matrix:
+        """Ratings as CSR, one row per item (n_items x n_users), built once and cached."""
+        if "by_item" not in self._cache:
+            self._cache["by_item"] = _csr(self.items, self.users, self.values,
+                                          (self.n_items, self.n_users))
+        return self._cache["by_item"]
+
+    def user_counts(self) -> np.ndarray:
+        """Number of ratings of each user (int64, length n_users)."""
+        return np.bincount(self.users, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        """Number of ratings of each item (int64, length n_items)."""
+        return np.bincount(self.items, minlength=self.n_items)
+
+    # ------------------------------------------------------------------ derived sets
+    def subset(self, mask_or_rows: np.ndarray) -> Ratings:
+        """The ratings selected by a boolean mask or row positions, keeping the same id maps."""
+        sel = np.asarray(mask_or_rows)
+        return replace(
+            self,
+            users=self.users[sel],
+            items=self.items[sel],
+            values=self.values[sel],
+            timestamps=None if self.timestamps is None else self.timestamps[sel],
+            _cache={},
+        )
+
+    def compact(self) -> Ratings:
+        """Re-index so that only users and items that have ratings remain (ids stay sorted)."""
+        used_users = np.unique(self.users)
+        used_items = np.unique(self.items)
+        user_remap = np.full(self.n_users, -1, dtype=np.int32)
+        user_remap[used_users] = np.arange(len(used_users), dtype=np.int32)
+        item_remap = np.full(self.n_items, -1, dtype=np.int32)
+        item_remap[used_items] = np.arange(len(used_items), dtype=np.int32)
+        return replace(
+            self,
+            users=user_remap[self.users],
+            items=item_remap[self.items],
+            user_ids=self.user_ids[used_users],
+            item_ids=self.item_ids[used_items],
+            _cache={},
+        )
+
+    def reindex(self, user_ids: np.ndarray, item_ids: np.ndarray) -> Ratings:
+        """Express these ratings in another id space (for example a model's).
+
+        Ratings whose user or item is not in the new maps are dropped.
+        """
+        users = _lookup(np.asarray(user_ids), self.user_ids[self.users])
+        items = _lookup(np.asarray(item_ids), self.item_ids[self.items])
+        keep = (users >= 0) & (items >= 0)
+        return replace(
+            self,
+            users=users[keep].astype(np.int32),
+            items=items[keep].astype(np.int32),
+            values=self.values[keep],
+            timestamps=None if self.timestamps is None else self.timestamps[keep],
+            user_ids=np.asarray(user_ids, dtype=np.int64),
+            item_ids=np.asarray(item_ids, dtype=np.int64),
+            _cache={},
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The ratings as a DataFrame of raw ids (columns user, item, rating[, timestamp])."""
+        columns = {
+            "user": self.user_ids[self.users],
+            "item": self.item_ids[self.items],
+            "rating": self.values,
+        }
+        if self.timestamps is not None:
+            columns["timestamp"] = self.timestamps
+        return pd.DataFrame(columns)
+
+    def dense(self, fill: float = np.nan) -> np.ndarray:
+        """The full user x item matrix with ``fill`` where there is no rating (small data only)."""
+        matrix = np.full((self.n_users, self.n_items), fill, dtype=np.float64)
+        matrix[self.users, self.items] = self.values
+        return matrix
+
+
+# ---------------------------------------------------------------------- helpers
+def _lookup(sorted_ids: np.ndarray, raw_ids: np.ndarray | int) -> np.ndarray:
+    raw = np.asarray(raw_ids, dtype=np.int64)
+    if len(sorted_ids) == 0:
+        return np.full(raw.shape, -1, dtype=np.int64)
+    pos = np.searchsorted(sorted_ids, raw)
+    pos_clipped = np.minimum(pos, len(sorted_ids) - 1)
+    found = sorted_ids[pos_clipped] == raw
+    return np.where(found, pos_clipped, -1)
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
+    matrix = sp.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32)
+    matrix.sort_indices()
+    return matrix
+
+
+def _resolve_duplicates(users, items, values, timestamps, n_items, policy, source, row_label):
+    """Apply the duplicate policy; rows come back in their original order (minus dropped ones)."""
+    if policy not in DUPLICATE_POLICIES:
+        raise DataError(
+            f"unknown duplicate policy {policy!r}; choose one of {', '.join(DUPLICATE_POLICIES)}"
+        )
+    keys = users.astype(np.int64) * n_items + items
+    if timestamps is not None and policy == "last":
+        order = np.lexsort((np.arange(len(keys)), timestamps, keys))
+    else:
+        order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    repeated = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    if len(repeated) == 0:
+        return users, items, values, timestamps
+    if policy == "error":
+        first, second = sorted(order[repeated[0]: repeated[0] + 2])
+        raise DataError(
+            f"{source}: the same (user, item) pair is rated twice, at {row_label(int(first))} "
+            f"and {row_label(int(second))} ({len(repeated)} repeated pairs in all); "
+            "choose a duplicate policy ('last' or 'mean') to accept such data"
+        )
+    group_start = np.ones(len(sorted_keys), dtype=bool)
+    group_start[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    starts = np.flatnonzero(group_start)
+    if policy == "last":
+        ends = np.append(starts[1:], len(sorted_keys)) - 1
+        keep = np.sort(order[ends])
+        return (users[keep], items[keep], values[keep],
+                None if timestamps is None else timestamps[keep])
+    # mean: one row per pair at the position of its first occurrence
+    sums = np.add.reduceat(values[order], starts)
+    counts = np.diff(np.append(starts, len(sorted_keys)))
+    first_rows = order[starts]  # stable sort: the first occurrence of each pair
+    position = np.argsort(first_rows, kind="stable")
+    keep = first_rows[position]
+    mean_values = (sums / counts)[position]
+    new_times = None
+    if timestamps is not None:
+        new_times = np.maximum.reduceat(timestamps[order], starts)[position]
+    return users[keep], items[keep], mean_values, new_times
+
+
+def _integer_column(column: pd.Series, what: str, source: str, row_label) -> np.ndarray:
+    """A column as int64, or a DataError naming the first value that is not an integer."""
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
+        return column.to_numpy(dtype=np.int64)
+    numeric = pd.to_numeric(column, errors="coerce")
+    bad = numeric.isna() | (numeric.round() != numeric)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{source}, {row_label(row)}: {what} {column.iloc[row]!r} is not an integer"
+        )
+    return numeric.to_numpy(dtype=np.int64)
+
+
+def _float_column(column: pd.Series, source: str, row_label) -> np.ndarray:
+    """A rating column as float64, or a DataError naming the first non-numeric value."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    numeric = pd.to_numeric(column, errors="coerce")
+    bad = numeric.isna() & column.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{source}, {row_label(row)}: rating {column.iloc[row]!r} is not a number")
+    return numeric.to_numpy(dtype=np.float64, na_value=np.nan)
