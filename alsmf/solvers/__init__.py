@@ -1,0 +1,12 @@
+"""Numeric kernels only: arrays in, arrays out; no I/O and no model objects.
+
+- :mod:`alsmf.solvers.cholesky`: the per-row regularised solve shared by every trainer.
+- :mod:`alsmf.solvers.als`: the parallel ALS half-step (normal equations with the bias column).
+- :mod:`alsmf.solvers.predict`: scoring index pairs and summing squared errors.
+"""
+
+from alsmf.solvers.als import als_half_step
+from alsmf.solvers.cholesky import solve_row
+from alsmf.solvers.predict import predict_pairs, squared_error
+
+__all__ = ["als_half_step", "predict_pairs", "solve_row", "squared_error"]

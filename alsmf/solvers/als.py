@@ -1,0 +1,109 @@
+"""The ALS half-step: solve every row of one side with the other side fixed, in parallel.
+
+With item factors Q and biases fixed, user u's vector x_u = [p_u, b_u] minimises
+
+    Σ_{i ∈ I(u)} (r_ui - μ - b_i - [q_i, 1]·x_u)² + λ_u ‖x_u‖²,
+
+whose normal equations are (Σ y_i y_iᵀ + λ_u I) x_u = Σ (r_ui - μ - b_i) y_i with y_i = [q_i, 1]
+(the "augmented system": the bias is one more unknown, solved in the same step). Without biases
+y_i = q_i and μ = b_i = 0, which is seed 001's equation 1.5.1. λ_u is λ, or λ·|I(u)| with
+weighted regularisation (ALS-WR). The item half-step is the same with the roles swapped, on the
+ratings stored by item.
+
+Rows are independent, so ``prange`` spreads them over all cores; each row writes only its own
+output, which makes the result identical whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from alsmf.solvers.cholesky import solve_row
+
+
+@njit(cache=True, nogil=True)
+def accumulate_normal_equations(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    row: int,
+    fixed_factors: np.ndarray,
+    fixed_bias: np.ndarray,
+    global_mean: float,
+    with_bias: bool,
+    gram: np.ndarray,
+    rhs: np.ndarray,
+) -> None:
+    """Fill the lower triangle of ``gram`` = Σ y yᵀ and ``rhs`` = Σ (r - μ - b_j) y for one row.
+
+    ``y`` is the fixed side's factor row, extended by a constant 1 when ``with_bias``.
+    """
+    k = fixed_factors.shape[1]
+    d = gram.shape[0]
+    gram[:, :] = 0.0
+    rhs[:] = 0.0
+    y = np.empty(d)
+    for n in range(indptr[row], indptr[row + 1]):
+        j = indices[n]
+        for a in range(k):
+            y[a] = fixed_factors[j, a]
+        if with_bias:
+            y[k] = 1.0
+        target = values[n] - global_mean - fixed_bias[j]
+        for a in range(d):
+            ya = y[a]
+            rhs[a] += target * ya
+            for b in range(a + 1):
+                gram[a, b] += ya * y[b]
+
+
+@njit(cache=True, parallel=True)
+def als_half_step(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    fixed_factors: np.ndarray,
+    fixed_bias: np.ndarray,
+    global_mean: float,
+    with_bias: bool,
+    prior_precision: np.ndarray,
+    reg: float,
+    weighted_reg: bool,
+    out_factors: np.ndarray,
+    out_bias: np.ndarray,
+    status: np.ndarray,
+) -> None:
+    """Solve every row of the CSR matrix (indptr, indices, values) against the fixed side.
+
+    Writes each row's factors into ``out_factors`` and, when ``with_bias``, its bias into
+    ``out_bias``. A row without ratings gets zeros (the prior mean). ``status[row]`` is 0, or
+    the failing Cholesky pivot when the row's system is not positive definite; such a row's
+    outputs are left unchanged.
+    """
+    n_rows = len(indptr) - 1
+    k = fixed_factors.shape[1]
+    d = k + 1 if with_bias else k
+    zero_mean = np.zeros(d)
+    for row in prange(n_rows):
+        count = indptr[row + 1] - indptr[row]
+        status[row] = 0
+        if count == 0:
+            out_factors[row, :] = 0.0
+            if with_bias:
+                out_bias[row] = 0.0
+            continue
+        gram = np.empty((d, d))
+        rhs = np.empty(d)
+        x = np.empty(d)
+        accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
+                                    global_mean, with_bias, gram, rhs)
+        scale = reg * count if weighted_reg else reg
+        result = solve_row(gram, rhs, prior_precision, zero_mean, scale, x)
+        status[row] = result
+        if result != 0:
+            continue
+        for a in range(k):
+            out_factors[row, a] = x[a]
+        if with_bias:
+            out_bias[row] = x[k]

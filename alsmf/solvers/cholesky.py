@@ -1,0 +1,104 @@
+"""The per-row solve that every alsmf trainer shares.
+
+Each row of an ALS half-step, a fold-in of a new user, a Gibbs draw of the Bayesian model and a
+Dask worker's block all end in the same small problem: given the Gram matrix ``G`` of the fixed
+side over the row's ratings, the right-hand side ``b`` and a Gaussian prior with precision ``P``
+and mean ``m`` (weighted by ``scale``), find
+
+    x = (G + scale * P)^-1 (b + scale * P m).
+
+For ALS, ``P`` is the identity, ``m`` is zero and ``scale`` is λ (or λ·n_ratings for ALS-WR):
+the regularised normal equations of seed 001. :func:`solve_row` solves it by Cholesky and leaves
+the factor ``L`` in place so that a sampler can draw ``x + L^-T z`` without factoring again.
+
+The functions are numba-compiled so the parallel half-step kernels can call them per row
+without Python overhead; they only read the lower triangle of ``gram``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def cholesky_in_place(a: np.ndarray) -> int:
+    """Factor the symmetric matrix ``a`` (lower triangle read) as L·Lᵀ, writing L into ``a``.
+
+    Returns 0 on success, or the 1-based index of the first pivot that is not positive and
+    finite (the matrix is not positive definite), leaving ``a`` partly overwritten.
+    """
+    d = a.shape[0]
+    for j in range(d):
+        s = a[j, j]
+        for k in range(j):
+            s -= a[j, k] * a[j, k]
+        if not (s > 0.0) or not np.isfinite(s):
+            return j + 1
+        pivot = np.sqrt(s)
+        a[j, j] = pivot
+        for i in range(j + 1, d):
+            t = a[i, j]
+            for k in range(j):
+                t -= a[i, k] * a[j, k]
+            a[i, j] = t / pivot
+    for i in range(d):  # make the result exactly lower triangular
+        for j in range(i + 1, d):
+            a[i, j] = 0.0
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def cholesky_solve(lower: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Solve L·Lᵀ x = b given the Cholesky factor L; ``out`` may alias ``b``."""
+    d = lower.shape[0]
+    for i in range(d):  # forward: L y = b
+        t = b[i]
+        for k in range(i):
+            t -= lower[i, k] * out[k]
+        out[i] = t / lower[i, i]
+    for i in range(d - 1, -1, -1):  # backward: Lᵀ x = y
+        t = out[i]
+        for k in range(i + 1, d):
+            t -= lower[k, i] * out[k]
+        out[i] = t / lower[i, i]
+
+
+@njit(cache=True, nogil=True)
+def solve_row(
+    gram: np.ndarray,
+    rhs: np.ndarray,
+    prior_precision: np.ndarray,
+    prior_mean: np.ndarray,
+    scale: float,
+    out: np.ndarray,
+) -> int:
+    """Solve (gram + scale·P) x = rhs + scale·P·m for one row; write x into ``out``.
+
+    Args:
+        gram: d x d Gram matrix of the fixed side (lower triangle read). Overwritten with the
+            Cholesky factor L of the regularised matrix, for samplers that need it.
+        rhs: length-d right-hand side; left unchanged.
+        prior_precision: d x d prior precision P (the identity for ALS).
+        prior_mean: length-d prior mean m (zero for ALS).
+        scale: weight of the prior (λ, or λ·n for ALS-WR).
+        out: length-d output.
+
+    Returns:
+        0 on success, else the 1-based pivot where the matrix was not positive definite
+        (``out`` is then left untouched).
+    """
+    d = gram.shape[0]
+    for i in range(d):
+        for j in range(i + 1):
+            gram[i, j] += scale * prior_precision[i, j]
+    status = cholesky_in_place(gram)
+    if status != 0:
+        return status
+    for i in range(d):
+        t = rhs[i]
+        for j in range(d):
+            t += scale * prior_precision[i, j] * prior_mean[j]
+        out[i] = t
+    cholesky_solve(gram, out, out)
+    return 0

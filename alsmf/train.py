@@ -1,0 +1,229 @@
+"""The ALS training loop: alternate the two half-steps, keep the history, call back, stop.
+
+One iteration follows seed 000: fix the users and solve least squares for every item, then fix
+the items and solve for every user. Each half-step solves its rows exactly (the augmented
+normal equations of :mod:`alsmf.solvers.als`), so the objective
+
+    Σ (r_ui - μ - b_u - b_i - p_u·q_i)² + λ Σ_u w_u (‖p_u‖² + b_u²) + λ Σ_i w_i (‖q_i‖² + b_i²)
+
+never increases (w = 1, or the row's rating count with weighted regularisation). μ is fixed to
+the training mean; without biases μ = b = 0 and the objective is seed 001's equation 1.4.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numba
+import numpy as np
+
+from alsmf.data.ratings import Ratings
+from alsmf.errors import AlsmfError, ConfigError
+from alsmf.model import IterationRecord, MFModel
+from alsmf.solvers.als import als_half_step
+from alsmf.solvers.predict import squared_error
+
+Callback = Callable[[IterationRecord, MFModel], "bool | None"]
+"""Called after every iteration with its record and the model so far; return True to stop."""
+
+
+class NumericalError(AlsmfError):
+    """A row's normal equations could not be solved (not positive definite or not finite)."""
+
+
+@dataclass(frozen=True)
+class ALS:
+    """Explicit-feedback ALS with biases, as in seed 001.
+
+    Attributes:
+        factors: number of latent factors k (1..1024).
+        reg: L2 regularisation λ (>= 0; 0 only when every row has enough ratings).
+        iterations: maximum number of iterations (each = item half-step + user half-step).
+        biases: learn μ + b_u + b_i alongside the factors (solved inside each half-step).
+        weighted_reg: scale λ by each row's rating count (ALS-WR, as Spark and LensKit do).
+        tol: stop when the relative decrease of the objective in one iteration is below this
+            (0 runs every iteration).
+        init_scale: standard deviation of the random initial user factors.
+        seed: seed of the random initial factors; the same seed gives the same model.
+    """
+
+    factors: int = 64
+    reg: float = 0.12
+    iterations: int = 15
+    biases: bool = True
+    weighted_reg: bool = True
+    tol: float = 0.0
+    init_scale: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (isinstance(self.factors, (int, np.integer)) and 1 <= self.factors <= 1024,
+             f"factors must be an integer from 1 to 1024, got {self.factors!r}"),
+            (_is_number(self.reg) and 0 <= self.reg < math.inf,
+             f"reg (λ) must be a finite number >= 0, got {self.reg!r}"),
+            (isinstance(self.iterations, (int, np.integer)) and 1 <= self.iterations <= 100_000,
+             f"iterations must be an integer from 1 to 100000, got {self.iterations!r}"),
+            (_is_number(self.tol) and 0 <= self.tol < 1,
+             f"tol must be a number in [0, 1), got {self.tol!r}"),
+            (_is_number(self.init_scale) and 0 < self.init_scale < math.inf,
+             f"init_scale must be a finite number > 0, got {self.init_scale!r}"),
+            (isinstance(self.seed, (int, np.integer)) and self.seed >= 0,
+             f"seed must be a non-negative integer, got {self.seed!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def params(self) -> dict:
+        """The hyperparameters as a JSON-ready dict."""
+        return {key: (value.item() if isinstance(value, np.generic) else value)
+                for key, value in asdict(self).items()}
+
+    def fit(
+        self,
+        train: Ratings,
+        test: Ratings | None = None,
+        *,
+        callback: Callback | None = None,
+        threads: int | None = None,
+    ) -> MFModel:
+        """Train on ``train``; report test RMSE per iteration when ``test`` is given.
+
+        The model knows the users and items that have training ratings; test ratings of other
+        ids are scored with the model's fallback, as they would be in use.
+
+        Args:
+            train: training ratings.
+            test: optional held-out ratings (any id space; matched by raw id).
+            callback: called after each iteration; returning True stops training.
+            threads: number of threads for the parallel half-steps (default: all cores).
+
+        Raises:
+            NumericalError: a row's system could not be solved (for example λ = 0 with a row
+                that has fewer ratings than unknowns); the message names the row and iteration.
+        """
+        if threads is not None:
+            if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+                raise ConfigError(f"threads must be from 1 to {numba.config.NUMBA_NUM_THREADS}, "
+                                  f"got {threads}")
+            numba.set_num_threads(threads)
+        train = train.compact()
+        state = _TrainingState.start(self, train, test)
+        previous = math.inf
+        for iteration in range(1, self.iterations + 1):
+            started = time.perf_counter()
+            state.half_step(solve_items=True, iteration=iteration)
+            state.half_step(solve_items=False, iteration=iteration)
+            objective, train_rmse, test_rmse = state.evaluate()
+            record = IterationRecord(iteration, objective, train_rmse, test_rmse,
+                                     time.perf_counter() - started)
+            state.model.history.append(record)
+            if callback is not None and callback(record, state.model):
+                break
+            if self.tol > 0 and iteration > 1 and previous - objective <= self.tol * previous:
+                break
+            previous = objective
+        return state.model
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+class _TrainingState:
+    """The arrays one training run works on, prepared once."""
+
+    def __init__(self, config: ALS, train: Ratings, model: MFModel,
+                 test_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
+        self.config = config
+        self.train = train
+        self.model = model
+        self.test_pairs = test_pairs
+        self.by_user = train.by_user()
+        self.by_item = train.by_item()
+        self.user_weight = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
+        self.item_weight = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
+        self.train_users = train.users.astype(np.int64)
+        self.train_items = train.items.astype(np.int64)
+        self.train_values = train.values.astype(np.float64)
+        self.prior_precision = np.eye(config.factors + 1 if config.biases else config.factors)
+
+    @classmethod
+    def start(cls, config: ALS, train: Ratings, test: Ratings | None) -> _TrainingState:
+        rng = np.random.default_rng(config.seed)
+        mean = float(np.mean(train.values, dtype=np.float64))
+        model = MFModel(
+            user_factors=rng.normal(0.0, config.init_scale, (train.n_users, config.factors)),
+            item_factors=np.zeros((train.n_items, config.factors)),
+            user_bias=np.zeros(train.n_users),
+            item_bias=np.zeros(train.n_items),
+            global_mean=mean if config.biases else 0.0,
+            fallback_mean=mean,
+            user_ids=train.user_ids.copy(),
+            item_ids=train.item_ids.copy(),
+            biases=config.biases,
+            params=config.params(),
+        )
+        test_pairs = None
+        if test is not None and len(test):
+            test_pairs = (
+                train.user_index(test.user_ids[test.users]).astype(np.int64),
+                train.item_index(test.item_ids[test.items]).astype(np.int64),
+                test.values.astype(np.float64),
+            )
+        return cls(config, train, model, test_pairs)
+
+    def half_step(self, *, solve_items: bool, iteration: int) -> None:
+        """Solve one side with the other fixed, in place."""
+        model, config = self.model, self.config
+        if solve_items:
+            matrix, fixed, fixed_bias = self.by_item, model.user_factors, model.user_bias
+            out, out_bias, side = model.item_factors, model.item_bias, "item"
+            ids = model.item_ids
+        else:
+            matrix, fixed, fixed_bias = self.by_user, model.item_factors, model.item_bias
+            out, out_bias, side = model.user_factors, model.user_bias, "user"
+            ids = model.user_ids
+        status = np.zeros(matrix.shape[0], dtype=np.int64)
+        als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
+                      model.global_mean, config.biases, self.prior_precision, config.reg,
+                      config.weighted_reg,
+                      out, out_bias, status)
+        failed = np.flatnonzero(status)
+        if len(failed):
+            row = int(failed[0])
+            count = matrix.indptr[row + 1] - matrix.indptr[row]
+            raise NumericalError(
+                f"iteration {iteration}: the normal equations of {side} {ids[row]} "
+                f"({count} ratings) are not positive definite (pivot {status[row]}) "
+                f"with reg={config.reg}; {len(failed)} {side}s failed. Use reg > 0."
+            )
+        if not (np.isfinite(out).all() and np.isfinite(out_bias).all()):
+            raise NumericalError(f"iteration {iteration}: {side} factors became non-finite; "
+                                 "check the ratings' scale or raise reg")
+
+    def evaluate(self) -> tuple[float, float, float | None]:
+        """The objective, train RMSE and test RMSE of the current model."""
+        model, config = self.model, self.config
+        sse = squared_error(self.train_users, self.train_items, self.train_values,
+                            model.user_factors, model.item_factors, model.user_bias,
+                            model.item_bias, model.global_mean)
+        penalty = (np.dot(self.user_weight, _row_norms(model.user_factors, model.user_bias))
+                   + np.dot(self.item_weight, _row_norms(model.item_factors, model.item_bias)))
+        objective = sse + config.reg * float(penalty)
+        train_rmse = math.sqrt(sse / len(self.train_values))
+        test_rmse = None
+        if self.test_pairs is not None:
+            users, items, values = self.test_pairs
+            residuals = values - model.predict_indices(users, items)
+            test_rmse = math.sqrt(float(np.mean(np.square(residuals))))
+        return objective, train_rmse, test_rmse
+
+
+def _row_norms(factors: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """‖x‖² of each row's full unknown vector [factors, bias]."""
+    return np.einsum("ij,ij->i", factors, factors) + bias * bias

@@ -1,0 +1,96 @@
+"""The numeric kernels against numpy's closed forms."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from alsmf.solvers import als_half_step, predict_pairs, solve_row, squared_error
+
+
+def random_spd(rng, d):
+    a = rng.normal(size=(d, d))
+    return a @ a.T + 0.1 * np.eye(d)
+
+
+@pytest.mark.parametrize("d", [1, 3, 17])
+def test_solve_row_matches_numpy_solve(d):
+    rng = np.random.default_rng(d)
+    gram, precision = random_spd(rng, d), random_spd(rng, d)
+    rhs, mean = rng.normal(size=d), rng.normal(size=d)
+    scale = 0.7
+    expected = np.linalg.solve(gram + scale * precision, rhs + scale * precision @ mean)
+    out = np.empty(d)
+    work = gram.copy()
+    assert solve_row(work, rhs.copy(), precision, mean, scale, out) == 0
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+    # the Cholesky factor of the regularised matrix is left in place for samplers
+    np.testing.assert_allclose(work @ work.T, gram + scale * precision, rtol=1e-10, atol=1e-12)
+    assert np.allclose(np.triu(work, 1), 0.0)
+
+
+def test_solve_row_reports_a_singular_system_and_leaves_output():
+    gram = np.zeros((3, 3))
+    gram[0, 0] = 1.0  # rank one: not positive definite without a prior
+    out = np.full(3, 7.0)
+    status = solve_row(gram, np.ones(3), np.eye(3), np.zeros(3), 0.0, out)
+    assert status == 2
+    assert np.all(out == 7.0)
+
+
+def closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias, reg, weighted):
+    """Seed 001's normal equations solved row by row with numpy."""
+    n_rows, k = matrix.shape[0], fixed.shape[1]
+    out = np.zeros((n_rows, k))
+    out_bias = np.zeros(n_rows)
+    for row in range(n_rows):
+        cols = matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
+        vals = matrix.data[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.float64)
+        if len(cols) == 0:
+            continue
+        y = np.hstack([fixed[cols], np.ones((len(cols), 1))]) if with_bias else fixed[cols]
+        target = vals - mu - fixed_bias[cols]
+        lam = reg * len(cols) if weighted else reg
+        x = np.linalg.solve(y.T @ y + lam * np.eye(y.shape[1]), y.T @ target)
+        out[row] = x[:k]
+        if with_bias:
+            out_bias[row] = x[k]
+    return out, out_bias
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_half_step_equals_closed_form(with_bias, weighted):
+    rng = np.random.default_rng(3)
+    n_rows, n_cols, k = 12, 9, 4
+    dense = rng.integers(1, 6, size=(n_rows, n_cols)).astype(np.float32)
+    dense[rng.random((n_rows, n_cols)) < 0.5] = 0
+    dense[5] = 0  # a row without ratings gets zeros
+    matrix = sp.csr_matrix(dense)
+    fixed = rng.normal(size=(n_cols, k))
+    fixed_bias = rng.normal(size=n_cols) if with_bias else np.zeros(n_cols)
+    mu = 3.2 if with_bias else 0.0
+    out = np.full((n_rows, k), 9.0)
+    out_bias = np.full(n_rows, 9.0) if with_bias else np.zeros(n_rows)
+    status = np.zeros(n_rows, dtype=np.int64)
+    d = k + 1 if with_bias else k
+    als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias, mu, with_bias,
+                  np.eye(d), 0.3, weighted, out, out_bias, status)
+    expected, expected_bias = closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias,
+                                                    0.3, weighted)
+    assert not status.any()
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(out_bias, expected_bias, rtol=1e-9, atol=1e-10)
+    assert np.all(out[5] == 0)
+
+
+def test_predict_pairs_scores_and_fallback_for_unknown():
+    p = np.array([[1.0, 2.0], [0.5, -1.0]])
+    q = np.array([[3.0, 1.0], [2.0, 2.0]])
+    bu, bi = np.array([0.1, -0.2]), np.array([0.3, 0.4])
+    users = np.array([0, 1, -1, 1, -1])
+    items = np.array([1, 0, 0, -1, -1])
+    scores = predict_pairs(users, items, p, q, bu, bi, 3.0)
+    expected = [3.0 + 0.1 + 0.4 + 6.0, 3.0 - 0.2 + 0.3 + 0.5, 3.0 + 0.3, 3.0 - 0.2, 3.0]
+    np.testing.assert_allclose(scores, expected)
+    values = np.array(expected) + np.array([1.0, 0.0, -2.0, 0.0, 0.5])
+    assert squared_error(users, items, values, p, q, bu, bi, 3.0) == pytest.approx(5.25)

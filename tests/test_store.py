@@ -1,0 +1,79 @@
+"""Model files: round trip without pickle, refusal of damaged or foreign files."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from alsmf.data.ratings import Ratings
+from alsmf.errors import ModelFileError
+from alsmf.model import MFModel
+from alsmf.train import ALS
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 30, 400)
+    items = rng.integers(100, 140, 400)
+    keys = np.unique(users * 1000 + items)
+    train = Ratings.from_arrays(keys // 1000, keys % 1000, rng.integers(1, 6, len(keys)) * 1.0)
+    return ALS(factors=4, iterations=3).fit(train)
+
+
+def test_loaded_model_predicts_identically(trained, tmp_path):
+    path = trained.save(tmp_path / "model")
+    assert path.name == "model.npz" and path.is_file()
+    loaded = MFModel.load(path)
+    users = np.array([0, 5, 29, 77])
+    items = np.array([100, 120, 139, 101])
+    assert np.array_equal(loaded.predict(users, items), trained.predict(users, items))
+    assert loaded.params == trained.params
+    assert loaded.history == trained.history
+    assert loaded.biases == trained.biases
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+
+
+def test_model_file_holds_no_pickle(trained, tmp_path):
+    path = trained.save(tmp_path / "model.npz")
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            header = archive.read(name)[:128]
+            assert b"'descr': '|O'" not in header and b"'descr': 'O'" not in header
+
+
+def test_truncated_file_is_refused(trained, tmp_path):
+    path = trained.save(tmp_path / "model.npz")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="not a readable alsmf model file"):
+        MFModel.load(path)
+
+
+def test_altered_array_is_refused(trained, tmp_path):
+    path = trained.save(tmp_path / "model.npz")
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["user_factors"] = arrays["user_factors"] + 1.0
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match="does not match its checksum"):
+        MFModel.load(path)
+
+
+def test_unknown_version_and_foreign_files_are_refused(trained, tmp_path):
+    path = trained.save(tmp_path / "model.npz")
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["version"] = 99
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match="version 99 is not supported"):
+        MFModel.load(path)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, x=np.zeros(3))
+    with pytest.raises(ModelFileError, match="not an alsmf model file"):
+        MFModel.load(foreign)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        MFModel.load(tmp_path / "missing.npz")

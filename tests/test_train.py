@@ -1,0 +1,167 @@
+"""The ALS training loop: monotone objective, known answers, history, callbacks, errors."""
+
+import numpy as np
+import pytest
+
+from alsmf.data.ratings import Ratings
+from alsmf.errors import ConfigError
+from alsmf.train import ALS, NumericalError, _TrainingState
+
+# The rating matrix of the seed notebooks (0 = not rated).
+NOTEBOOK_R = np.array([
+    [5, 3, 0, 1],
+    [4, 0, 0, 1],
+    [1, 1, 0, 5],
+    [1, 0, 0, 4],
+    [0, 1, 5, 4],
+    [2, 1, 3, 0],
+])
+
+
+def ratings_from_dense(matrix):
+    users, items = np.nonzero(matrix)
+    return Ratings.from_arrays(users + 1, items + 1, matrix[users, items].astype(float))
+
+
+def random_ratings(seed=0, n_users=60, n_items=40, density=0.3):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    mask[:, 0] = True  # every user has a rating
+    mask[0, :] = True  # every item has a rating
+    users, items = np.nonzero(mask)
+    values = rng.integers(1, 6, size=len(users)).astype(float)
+    return Ratings.from_arrays(users, items, values, np.arange(len(users)))
+
+
+@pytest.mark.parametrize("biases", [True, False])
+@pytest.mark.parametrize("weighted_reg", [True, False])
+def test_every_half_step_never_increases_the_objective(biases, weighted_reg):
+    train = random_ratings()
+    config = ALS(factors=5, reg=0.05, biases=biases, weighted_reg=weighted_reg, seed=1)
+    state = _TrainingState.start(config, train.compact(), None)
+    objectives = []
+    for iteration in range(1, 9):
+        for solve_items in (True, False):
+            state.half_step(solve_items=solve_items, iteration=iteration)
+            objectives.append(state.evaluate()[0])
+    steps = np.diff(objectives)
+    assert np.all(steps <= 1e-9 * np.abs(objectives[:-1])), steps
+    assert objectives[-1] < objectives[0]
+
+
+def test_history_records_each_iteration_and_objective_decreases():
+    train = random_ratings(1)
+    test = random_ratings(2)
+    model = ALS(factors=4, iterations=6, seed=3).fit(train, test)
+    assert [r.iteration for r in model.history] == [1, 2, 3, 4, 5, 6]
+    objectives = [r.objective for r in model.history]
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(objectives, objectives[1:]))
+    for record in model.history:
+        assert record.train_rmse > 0 and record.test_rmse > 0 and record.seconds >= 0
+    assert model.history[-1].train_rmse == pytest.approx(model.rmse(train))
+    assert model.history[-1].test_rmse == pytest.approx(model.rmse(test))
+
+
+def test_reproduces_the_notebook_toy_matrix():
+    train = ratings_from_dense(NOTEBOOK_R)
+    model = ALS(factors=3, reg=0.001, iterations=300, biases=False, weighted_reg=False,
+                seed=0).fit(train)
+    full = model.full_matrix()
+    assert full.shape == NOTEBOOK_R.shape
+    known = NOTEBOOK_R > 0
+    np.testing.assert_allclose(full[known], NOTEBOOK_R[known], atol=0.05)
+    assert model.history[-1].train_rmse < 0.02
+    # the full P·Qᵀ fills the unknown cells too, with finite values
+    assert np.isfinite(full[~known]).all()
+
+
+def test_reproduces_the_lesson_matrix_with_biases():
+    lesson_r = np.array([[2, np.nan, np.nan, 1, 4],
+                         [5, 1, 2, np.nan, 2],
+                         [3, np.nan, np.nan, 3, np.nan],
+                         [1, np.nan, 4, 2, 1]])
+    users, items = np.nonzero(~np.isnan(lesson_r))
+    train = Ratings.from_arrays(users, items, lesson_r[users, items])
+    model = ALS(factors=3, reg=0.001, iterations=300, weighted_reg=False).fit(train)
+    known = ~np.isnan(lesson_r)
+    np.testing.assert_allclose(model.full_matrix()[known], lesson_r[known], atol=0.05)
+
+
+def test_same_seed_same_model_and_thread_count_does_not_matter():
+    train = random_ratings(4)
+    one = ALS(factors=6, iterations=4, seed=7).fit(train, threads=1)
+    two = ALS(factors=6, iterations=4, seed=7).fit(train, threads=2)
+    other = ALS(factors=6, iterations=4, seed=8).fit(train, threads=2)
+    assert np.array_equal(one.user_factors, two.user_factors)
+    assert np.array_equal(one.item_bias, two.item_bias)
+    assert [r.objective for r in one.history] == [r.objective for r in two.history]
+    assert not np.array_equal(one.user_factors, other.user_factors)
+
+
+def test_callback_can_watch_and_stop_training():
+    seen = []
+
+    def stop_after_three(record, model):
+        seen.append((record.iteration, model.factors))
+        return record.iteration == 3
+
+    model = ALS(factors=3, iterations=10).fit(random_ratings(), callback=stop_after_three)
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert len(model.history) == 3
+
+
+def test_tolerance_stops_when_the_objective_settles():
+    train = random_ratings()
+    full = ALS(factors=3, iterations=200, tol=0.0).fit(train)
+    early = ALS(factors=3, iterations=200, tol=1e-3).fit(train)
+    assert len(full.history) == 200
+    assert 2 <= len(early.history) < 200
+    last, before = early.history[-1].objective, early.history[-2].objective
+    assert before - last <= 1e-3 * before
+
+
+def test_unknown_users_and_items_get_the_fallback_never_nan():
+    train = random_ratings()
+    model = ALS(factors=3, iterations=3).fit(train)
+    known_item = int(train.item_ids[2])
+    scores = model.predict([10_000, 10_000, int(train.user_ids[0])], [known_item, 99_999, 99_999])
+    mean = model.global_mean
+    np.testing.assert_allclose(scores, [mean + model.item_bias[2], mean,
+                                        mean + model.user_bias[0]])
+    plain = ALS(factors=3, iterations=3, biases=False).fit(train)
+    assert plain.predict(10_000, known_item)[0] == pytest.approx(float(np.mean(train.values)))
+
+
+def test_model_covers_only_ids_with_training_ratings():
+    ratings = random_ratings()
+    train = ratings.subset(ratings.users != 5)  # user index 5 only appears in test
+    test = ratings.subset(ratings.users == 5)
+    model = ALS(factors=3, iterations=2).fit(train, test)
+    assert ratings.user_ids[5] not in model.user_ids
+    assert model.n_users == ratings.n_users - 1
+    assert np.isfinite(model.history[-1].test_rmse)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"factors": 0}, "factors must be an integer from 1"),
+    ({"factors": 2.5}, "factors must be an integer"),
+    ({"reg": -0.1}, "reg (λ) must be a finite number >= 0"),
+    ({"reg": float("nan")}, "reg (λ) must be a finite number"),
+    ({"iterations": 0}, "iterations must be an integer from 1"),
+    ({"tol": 1.5}, "tol must be a number in [0, 1)"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_hyperparameters_out_of_range_are_refused(kwargs, fragment):
+    with pytest.raises(ConfigError) as error:
+        ALS(**kwargs)
+    assert fragment in str(error.value)
+
+
+def test_unsolvable_rows_stop_training_with_the_row_and_iteration():
+    # with λ = 0 and 3 factors, a user with a single rating has a singular system
+    train = Ratings.from_arrays(np.array([1, 2, 2, 2, 2]), np.array([10, 10, 11, 12, 13]),
+                                np.array([4.0, 3, 2, 5, 1]))
+    with pytest.raises(NumericalError) as error:
+        ALS(factors=3, reg=0.0, iterations=2, biases=False).fit(train)
+    message = str(error.value)
+    assert "iteration 1" in message and "not positive definite" in message
