@@ -1,0 +1,150 @@
+"""read_table: delimited and Parquet ratings files, and the messages bad files get."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alsmf.data.readers import read_table
+from alsmf.errors import ConfigError, DataError
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def triples(ratings) -> list[tuple[int, int, float]]:
+    frame = ratings.to_frame()
+    return list(zip(frame.user.tolist(), frame.item.tolist(), frame.rating.tolist()))
+
+
+# ---------------------------------------------------------------------- formats
+@pytest.mark.parametrize("name, text", [
+    ("header.csv", "user,item,rating,timestamp\n10,20,4,100\n11,20,3.5,101\n"),
+    ("plain.tsv", "10\t20\t4\t100\n11\t20\t3.5\t101\n"),
+    ("semicolon.txt", "user;item;rating;timestamp\n10;20;4;100\n11;20;3.5;101\n"),
+    ("ml.dat", "10::20::4::100\n11::20::3.5::101\n"),
+    ("header.dat", "user::item::rating::timestamp\n10::20::4::100\n11::20::3.5::101\n"),
+    ("blank-lines.csv", "\nuser,item,rating,timestamp\n10,20,4,100\n\n11,20,3.5,101\n\n"),
+    ("crlf-bom.csv", "\ufeffuser,item,rating,timestamp\r\n10,20,4,100\r\n11,20,3.5,101\r\n"),
+])
+def test_delimited_formats_are_sniffed(tmp_path, name, text):
+    ratings = read_table(write(tmp_path, name, text))
+    assert triples(ratings) == [(10, 20, 4.0), (11, 20, 3.5)]
+    assert ratings.timestamps.tolist() == [100, 101]
+    assert ratings.source == str(tmp_path / name)
+
+
+def test_headerless_three_columns_have_no_timestamps(tmp_path):
+    ratings = read_table(write(tmp_path, "r.csv", "1,2,5\n3,4,1\n"))
+    assert triples(ratings) == [(1, 2, 5.0), (3, 4, 1.0)]
+    assert ratings.timestamps is None
+
+
+def test_custom_column_names_and_extra_columns(tmp_path):
+    path = write(tmp_path, "r.csv", "title,uid,mid,stars,ts\nx,1,2,5,7\ny,3,2,1,8\n")
+    ratings = read_table(path, user_col="uid", item_col="mid", rating_col="stars",
+                         timestamp_col="ts")
+    assert triples(ratings) == [(1, 2, 5.0), (3, 2, 1.0)]
+    assert ratings.timestamps.tolist() == [7, 8]
+    assert read_table(path, user_col="uid", item_col="mid", rating_col="stars",
+                      timestamp_col=None).timestamps is None
+
+
+def test_explicit_separator_and_header(tmp_path):
+    path = write(tmp_path, "r.txt", "1|2|5\n3|4|1\n")
+    assert len(read_table(path, sep="|", header=False)) == 2
+    with pytest.raises(ConfigError, match="one character"):
+        read_table(path, sep="||")
+
+
+def test_scale_and_duplicate_policy_pass_through(tmp_path):
+    path = write(tmp_path, "r.csv", "user,item,rating,timestamp\n1,2,3,10\n1,2,5,20\n2,2,4,5\n")
+    ratings = read_table(path, duplicates="last", scale=(1, 5))
+    assert triples(ratings) == [(1, 2, 5.0), (2, 2, 4.0)]
+    assert ratings.scale == (1, 5)
+
+
+def test_parquet_with_integer_and_datetime_timestamps(tmp_path):
+    frame = pd.DataFrame({"user": [5, 6], "item": [7, 7], "rating": [1.5, 2.0],
+                          "timestamp": pd.to_datetime([1, 2], unit="s")})
+    frame.to_parquet(tmp_path / "r.parquet", index=False)
+    ratings = read_table(tmp_path / "r.parquet")
+    assert triples(ratings) == [(5, 7, 1.5), (6, 7, 2.0)]
+    assert ratings.timestamps.tolist() == [1, 2]
+    # recognised by its magic bytes, whatever the suffix
+    (tmp_path / "r.bin").write_bytes((tmp_path / "r.parquet").read_bytes())
+    assert len(read_table(tmp_path / "r.bin")) == 2
+
+
+def test_parquet_custom_columns(tmp_path):
+    pd.DataFrame({"u": [1], "i": [2], "r": np.array([3], dtype=np.int8)}).to_parquet(
+        tmp_path / "r.parquet", index=False)
+    assert triples(read_table(tmp_path / "r.parquet", user_col="u", item_col="i",
+                              rating_col="r")) == [(1, 2, 3.0)]
+
+
+# ---------------------------------------------------------------------- errors
+@pytest.mark.parametrize("text, fragments", [
+    ("user,item,rating\n1,2,3\n\nabc,3,4\n", ["line 4", "user id 'abc' is not an integer"]),
+    ("user,item,rating\n1,2,3\n1,2.5,3\n", ["line 3", "item id '2.5' is not an integer"]),
+    ("user,item,rating\n1,2,3\n2,3,good\n", ["line 3", "rating 'good' is not a number"]),
+    ("1::2::3::4\n1::3::x::5\n", ["line 2", "rating 'x' is not a number"]),
+    ("user,item,rating\n1,2,3\n2,3\n", ["line 3", "expected 3 fields", "found 2"]),
+    ("user,item,rating\n1,2,3\n2,,4\n", ["line 3", "item id is empty"]),
+    ("user,item,rating\n1,2,3\n2,3,nan\n", ["line 3", "not a finite number"]),
+    ("user,item,rating\n1,2,3\n\n2,3,9\n", ["line 4", "outside the scale 1..5"]),
+    ("user,item,rating\n1,2,3\n2,3,4\n1,2,5\n", ["line 2 and line 4", "rated twice"]),
+    ("user,item,rating\n", ["has a header (line 1) but no ratings"]),
+    ("", ["the file is empty"]),
+    ("\n\n", ["empty"]),
+    ("u,i,rating\n1,2,3\n", ["missing column(s) 'user', 'item'", "'u', 'i', 'rating'"]),
+    ("1,2\n3,4\n", ["line 1", "found 2 field(s)"]),
+    ("hello world\n", ["unknown format", "cannot tell how fields are separated"]),
+])
+def test_bad_files_name_the_file_and_line(tmp_path, text, fragments):
+    path = write(tmp_path, "bad.csv", text)
+    with pytest.raises(DataError) as caught:
+        read_table(path, scale=(1, 5))
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    for fragment in fragments:
+        assert fragment in message
+    assert "Arrow" not in message and "CSV conversion" not in message
+
+
+def test_missing_path_and_folder(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="is a folder"):
+        read_table(tmp_path)
+
+
+def test_binary_file_is_an_unknown_format(tmp_path):
+    (tmp_path / "r.csv").write_bytes(b"\x00\x01binary")
+    with pytest.raises(DataError, match="unknown format"):
+        read_table(tmp_path / "r.csv")
+    (tmp_path / "r.parquet").write_text("user,item,rating\n")
+    with pytest.raises(DataError, match="not a valid Parquet file"):
+        read_table(tmp_path / "r.parquet")
+
+
+def test_parquet_wrong_types_and_missing_columns(tmp_path):
+    path = tmp_path / "r.parquet"
+    pd.DataFrame({"user": ["a"], "item": [1], "rating": [1.0]}).to_parquet(path, index=False)
+    with pytest.raises(DataError, match=r"r.parquet: column 'user' \(user id\) has type .*string"):
+        read_table(path)
+    pd.DataFrame({"uid": [1], "item": [1], "rating": [1.0]}).to_parquet(path, index=False)
+    with pytest.raises(DataError, match="missing column.*'user'.*columns are 'uid'"):
+        read_table(path)
+    pd.DataFrame({"user": [1, None], "item": [1, 2], "rating": [1.0, 2.0]}).to_parquet(
+        path, index=False)
+    with pytest.raises(DataError, match="has type double"):
+        read_table(path)
+    pd.DataFrame({"user": pd.array([1, None], dtype="Int64"), "item": [1, 2],
+                  "rating": [1.0, 2.0]}).to_parquet(path, index=False)
+    with pytest.raises(DataError, match="row 2: user id is empty"):
+        read_table(path)
