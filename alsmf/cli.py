@@ -1,0 +1,371 @@
+"""The ``alsmf`` command line: parse, call the library, print. No numerics live here.
+
+Errors caused by input (a bad file, a parameter out of range) are printed as one line naming
+the problem and where it is, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from alsmf.errors import AlsmfError, ConfigError
+from alsmf.model import IterationRecord, MFModel
+
+app = typer.Typer(help="Matrix factorization recommender trained by Alternating Least Squares.",
+                  no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(help="Get, generate and inspect rating data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DEFAULT_OUTPUT = Path("alsmf-output")
+
+
+def _user_errors(command: Callable) -> Callable:
+    """Turn an AlsmfError into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AlsmfError as error:
+            Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return run
+
+
+class SyntheticShape(str, Enum):
+    ml_100k = "ml-100k"
+    ml_1m = "ml-1m"
+    ml_10m = "ml-10m"
+    ml_20m = "ml-20m"
+
+
+class Duplicates(str, Enum):
+    error = "error"
+    last = "last"
+    mean = "mean"
+
+
+# --------------------------------------------------------------------------- train
+@app.command()
+@_user_errors
+def train(
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="MovieLens folder or .zip, or a CSV/TSV/Parquet ratings file."),
+    train_file: Optional[Path] = typer.Option(
+        None, "--train", help="Training ratings file (use with --test), e.g. ml-100k u1.base."),
+    test_file: Optional[Path] = typer.Option(None, "--test", help="Test ratings file."),
+    synthetic: SyntheticShape = typer.Option(
+        SyntheticShape.ml_100k, "--synthetic",
+        help="Synthetic data shaped like this release; the default data when no file is given."),
+    split: str = typer.Option(
+        "random", help="How to hold out test ratings: random, user (per-user holdout), "
+        "temporal (each user's last ratings), or an ml-100k fold u1..u5, ua, ub."),
+    test_fraction: float = typer.Option(0.2, help="Share of ratings held out (random, user)."),
+    n_last: int = typer.Option(1, help="Ratings per user held out by the temporal split."),
+    min_user_ratings: Optional[int] = typer.Option(None, help="k-core: min ratings per user."),
+    min_item_ratings: Optional[int] = typer.Option(None, help="k-core: min ratings per item."),
+    top_users: Optional[int] = typer.Option(None, help="Keep the N most active users."),
+    top_items: Optional[int] = typer.Option(None, help="Keep the M most rated items."),
+    sample_users: Optional[float] = typer.Option(
+        None, help="Keep a random sample of users: a count (>= 1) or a fraction (< 1)."),
+    user_col: str = typer.Option("user", help="User column of a generic ratings file."),
+    item_col: str = typer.Option("item", help="Item column of a generic ratings file."),
+    rating_col: str = typer.Option("rating", help="Rating column of a generic ratings file."),
+    duplicates: Duplicates = typer.Option(
+        Duplicates.error, help="Repeated (user, item) pairs: refuse, keep the last, or average."),
+    factors: int = typer.Option(64, "--factors", "-k", help="Number of latent factors k."),
+    reg: float = typer.Option(0.12, help="L2 regularisation λ."),
+    iterations: int = typer.Option(15, "--iterations", "-n", help="Maximum ALS iterations."),
+    no_biases: bool = typer.Option(False, "--no-biases", help="Pure P·Qᵀ model, no μ, b_u, b_i."),
+    weighted_reg: bool = typer.Option(
+        True, "--weighted-reg/--plain-reg", help="Scale λ by each row's rating count (ALS-WR)."),
+    tol: float = typer.Option(0.0, help="Stop when the objective improves by less than this "
+                              "relative amount in one iteration (0: run all iterations)."),
+    seed: int = typer.Option(0, help="Seed for the data split, sampling and initial factors."),
+    threads: Optional[int] = typer.Option(None, help="Threads for the solves (default: all)."),
+    output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o",
+                                help="Folder for the model file and the loss figure."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Train biased ALS, print the loss per iteration, save the model and the loss figure."""
+    from alsmf.plots import plot_history
+    from alsmf.train import ALS
+
+    console = Console(stderr=as_json, highlight=False)
+    config = ALS(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
+                 weighted_reg=weighted_reg, tol=tol, seed=seed)
+    started = time.perf_counter()
+    prepared = _prepare_data(
+        data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
+        split=split, test_fraction=test_fraction, n_last=n_last, seed=seed,
+        shrink_options=dict(min_user_ratings=min_user_ratings, min_item_ratings=min_item_ratings,
+                            top_users=top_users, top_items=top_items,
+                            sample_users=_count_or_fraction(sample_users)),
+        read_options=dict(user_col=user_col, item_col=item_col, rating_col=rating_col,
+                          duplicates=duplicates.value),
+    )
+    if not as_json:
+        console.print(prepared.describe())
+    with _IterationPrinter(console, iterations, show_lines=not as_json) as printer:
+        model = config.fit(prepared.train, prepared.test, callback=printer, threads=threads)
+    model_path = model.save(output / "model.npz")
+    figure_path = plot_history(model.history, output / "loss.png",
+                               title=f"ALS on {prepared.name}: k={factors}, λ={reg}")
+    final = model.history[-1]
+    if as_json:
+        print(json.dumps({
+            "settings": config.params() | {"threads": threads},
+            "data": prepared.summary(),
+            "history": [record.to_dict() for record in model.history],
+            "train_rmse": final.train_rmse,
+            "test_rmse": final.test_rmse,
+            "seconds": time.perf_counter() - started,
+            "model": str(model_path),
+            "figure": str(figure_path),
+        }, indent=2))
+        return
+    console.print(f"final: train RMSE {final.train_rmse:.4f}"
+                  + (f", test RMSE {final.test_rmse:.4f}" if final.test_rmse is not None else ""))
+    console.print(f"model saved to   {model_path}")
+    console.print(f"loss figure in   {figure_path}")
+
+
+def _count_or_fraction(value: float | None) -> int | float | None:
+    if value is None:
+        return None
+    if value <= 0:
+        raise ConfigError(f"--sample-users must be > 0, got {value:g}")
+    return value if value < 1 else int(value)
+
+
+class _PreparedData:
+    """The train and test ratings a command trains on, and where they came from."""
+
+    def __init__(self, name: str, train, test, notes: dict[str, Any]) -> None:
+        self.name = name
+        self.train = train
+        self.test = test
+        self.notes = notes
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": self.name,
+            "train_ratings": len(self.train),
+            "test_ratings": 0 if self.test is None else len(self.test),
+            "users": self.train.n_users,
+            "items": self.train.n_items,
+        } | self.notes
+
+    def describe(self) -> str:
+        s = self.summary()
+        text = (f"data: {s['source']}: {s['train_ratings']:,} train / {s['test_ratings']:,} test "
+                f"ratings, {s['users']:,} users, {s['items']:,} items")
+        if "oracle_rmse" in s:
+            text += (f"\n      synthetic noise σ = {s['noise']:g}; best achievable test RMSE "
+                     f"(true model) = {s['oracle_rmse']:.4f}")
+        return text
+
+
+def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fraction, n_last, seed,
+                  shrink_options, read_options) -> _PreparedData:
+    """Load (or generate), shrink and split the ratings as the options say."""
+    from alsmf.data.filters import shrink
+    from alsmf.data.movielens import load_fold, load_ratings
+    from alsmf.data.splits import split as split_ratings
+    from alsmf.data.synthetic import synthetic_ratings
+
+    if (train_file is None) != (test_file is None):
+        raise ConfigError("--train and --test go together: give both files")
+    if train_file is not None:
+        if data is not None:
+            raise ConfigError("give either --data or --train/--test, not both")
+        train = load_ratings(train_file, **read_options)
+        test = load_ratings(test_file, **read_options)
+        return _PreparedData(f"{train_file} / {test_file}", train, test, {})
+    notes: dict[str, Any] = {}
+    if data is not None and split in CANONICAL_FOLDS:
+        train, test = load_fold(data, split)
+        return _PreparedData(f"{data} ({split})", train, test, {})
+    if split in CANONICAL_FOLDS:
+        raise ConfigError(f"--split {split} is an ml-100k fold: give --data PATH to ml-100k")
+    if data is not None:
+        ratings = load_ratings(data, **read_options)
+        name = str(data)
+    else:
+        generated = synthetic_ratings(synthetic, seed=seed)
+        ratings, name = generated.ratings, f"synthetic {synthetic}"
+        notes = {"noise": generated.noise, "oracle_rmse": generated.oracle_rmse}
+    if any(value is not None for value in shrink_options.values()):
+        ratings = shrink(ratings, seed=seed, **shrink_options)
+    train, test = split_ratings(ratings, split, test_fraction=test_fraction, n_last=n_last,
+                                seed=seed)
+    return _PreparedData(name, train, test, notes)
+
+
+CANONICAL_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+
+
+class _IterationPrinter:
+    """Training callback: a progress bar plus one line per iteration."""
+
+    def __init__(self, console: Console, total: int, show_lines: bool) -> None:
+        self.console = console
+        self.show_lines = show_lines
+        self.progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.task = self.progress.add_task("train", total=total)
+
+    def __enter__(self) -> _IterationPrinter:
+        self.progress.start()
+        if self.show_lines:
+            self.progress.console.print(
+                f"{'iter':>4}  {'objective':>14}  {'train RMSE':>10}  {'test RMSE':>10}  "
+                f"{'seconds':>8}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, record: IterationRecord, model: MFModel) -> None:
+        self.progress.advance(self.task)
+        if self.show_lines:
+            test = "-" if record.test_rmse is None else f"{record.test_rmse:.4f}"
+            self.progress.console.print(
+                f"{record.iteration:>4}  {record.objective:>14.2f}  {record.train_rmse:>10.4f}  "
+                f"{test:>10}  {record.seconds:>8.3f}")
+
+
+# --------------------------------------------------------------------------- predict
+@app.command()
+@_user_errors
+def predict(
+    pairs: list[str] = typer.Argument(None, help="USER,ITEM pairs of raw ids, e.g. 196,242."),
+    model_path: Path = typer.Option(DEFAULT_OUTPUT / "model.npz", "--model", "-m",
+                                    help="Model file written by 'alsmf train'."),
+    input_file: Optional[Path] = typer.Option(
+        None, "--input", help="CSV/TSV file of pairs (first two columns: user, item)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """Score user/item pairs with a trained model (unknown ids get the documented fallback)."""
+    import numpy as np
+
+    from alsmf.data.pairs import parse_pairs, read_pairs
+
+    model = MFModel.load(model_path)
+    if input_file is not None:
+        users, items = read_pairs(input_file)
+    elif pairs:
+        users, items = parse_pairs(pairs)
+    else:
+        raise ConfigError("give USER,ITEM pairs or --input FILE")
+    scores = model.predict(users, items)
+    known_user = np.isin(users, model.user_ids)
+    known_item = np.isin(items, model.item_ids)
+    rows = [{"user": int(u), "item": int(i), "prediction": float(s),
+             "known_user": bool(ku), "known_item": bool(ki)}
+            for u, i, s, ku, ki in zip(users, items, scores, known_user, known_item)]
+    if as_json:
+        print(json.dumps({"model": str(model_path), "predictions": rows}, indent=2))
+        return
+    table = Table("user", "item", "prediction", "note")
+    for row in rows:
+        note = "" if row["known_user"] and row["known_item"] else "fallback: unknown " + " and ".join(
+            side for side in ("user", "item") if not row[f"known_{side}"])
+        table.add_row(str(row["user"]), str(row["item"]), f"{row['prediction']:.3f}", note)
+    Console().print(table)
+
+
+# --------------------------------------------------------------------------- data
+@data_app.command("download")
+@_user_errors
+def data_download(
+    name: str = typer.Argument(..., help="Release name, e.g. ml-100k, ml-1m, ml-20m."),
+    cache: Optional[Path] = typer.Option(None, help="Cache folder (default: $ALSMF_DATA or "
+                                         "~/.cache/alsmf)."),
+    base_url: Optional[str] = typer.Option(None, help="Mirror to download from."),
+    force: bool = typer.Option(False, help="Download again even if already present."),
+) -> None:
+    """Download a MovieLens release from GroupLens, verify its checksum and extract it."""
+    from alsmf.data.download import download_release
+
+    console = Console(stderr=True)
+    with Progress(TextColumn(f"downloading {name}"), BarColumn(), TextColumn("{task.completed:,} B"),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(name, total=None)
+
+        def report(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        folder = download_release(name, cache_dir=cache, base_url=base_url, progress=report,
+                                  force=force)
+    print(folder)
+
+
+@data_app.command("synthetic")
+@_user_errors
+def data_synthetic(
+    output: Path = typer.Argument(..., help="File to write (.csv or .parquet)."),
+    like: SyntheticShape = typer.Option(SyntheticShape.ml_100k, help="Release to imitate."),
+    noise: float = typer.Option(0.8, help="Standard deviation σ of the rating noise."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Write synthetic ratings shaped like a MovieLens release (user,item,rating,timestamp)."""
+    from alsmf.data.synthetic import synthetic_ratings
+
+    generated = synthetic_ratings(like.value, noise=noise, seed=seed)
+    frame = generated.ratings.to_frame()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".parquet":
+        frame.to_parquet(output, index=False)
+    elif output.suffix in (".csv", ".tsv"):
+        frame.to_csv(output, index=False, sep="\t" if output.suffix == ".tsv" else ",")
+    else:
+        raise ConfigError(f"{output}: choose a .csv, .tsv or .parquet file name")
+    print(f"{output}: {len(frame):,} ratings; noise σ = {generated.noise:g}, best achievable "
+          f"RMSE = {generated.oracle_rmse:.4f}")
+
+
+@data_app.command("info")
+@_user_errors
+def data_info(
+    path: Path = typer.Argument(..., help="MovieLens folder/zip or ratings file."),
+) -> None:
+    """Describe a ratings file: counts, density, rating scale and distribution."""
+    import numpy as np
+
+    from alsmf.data.movielens import load_ratings
+
+    ratings = load_ratings(path)
+    users, items = ratings.user_counts(), ratings.item_counts()
+    table = Table("", "value", title=str(path))
+    table.add_row("ratings", f"{len(ratings):,}")
+    table.add_row("users", f"{ratings.n_users:,}")
+    table.add_row("items", f"{ratings.n_items:,}")
+    table.add_row("density", f"{len(ratings) / (ratings.n_users * ratings.n_items):.4%}")
+    table.add_row("ratings per user (min/median/max)",
+                  f"{users.min()} / {np.median(users):g} / {users.max()}")
+    table.add_row("ratings per item (min/median/max)",
+                  f"{items.min()} / {np.median(items):g} / {items.max()}")
+    table.add_row("rating mean / sd", f"{ratings.values.mean():.3f} / {ratings.values.std():.3f}")
+    Console().print(table)
+
+
+def main() -> None:
+    """Entry point of the ``alsmf`` command."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

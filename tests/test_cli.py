@@ -1,0 +1,121 @@
+"""The command line, as a user runs it: outputs, JSON, exit codes and messages."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from alsmf.cli import app
+from alsmf.model import MFModel
+
+runner = CliRunner()
+ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+
+
+@pytest.fixture
+def ratings_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(1, 41), 10)
+    items = np.concatenate([rng.choice(np.arange(100, 130), 10, replace=False)
+                            for _ in range(40)])
+    ratings = rng.integers(1, 6, len(users))
+    path = tmp_path / "ratings.csv"
+    lines = ["user,item,rating"] + [f"{u},{i},{r}" for u, i, r in zip(users, items, ratings)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_train_json_reports_history_outputs_and_settings(ratings_csv, tmp_path):
+    out = tmp_path / "out"
+    result = run("train", "--data", ratings_csv, "-k", 4, "--iterations", 3, "--output", out,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["settings"]["factors"] == 4 and report["settings"]["iterations"] == 3
+    assert [r["iteration"] for r in report["history"]] == [1, 2, 3]
+    for record in report["history"]:
+        assert set(record) == {"iteration", "objective", "train_rmse", "test_rmse", "seconds"}
+    assert report["test_rmse"] == report["history"][-1]["test_rmse"]
+    assert report["data"]["train_ratings"] + report["data"]["test_ratings"] == 400
+    assert Path(report["model"]).is_file() and Path(report["figure"]).is_file()
+    assert Path(report["figure"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    model = MFModel.load(report["model"])
+    assert model.factors == 4 and len(model.history) == 3
+
+
+def test_train_prints_a_line_per_iteration_and_where_files_are(ratings_csv, tmp_path):
+    result = run("train", "--data", ratings_csv, "-k", 3, "-n", 2, "-o", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:1] == ["1"] for line in lines)
+    assert any(line.split()[:1] == ["2"] for line in lines)
+    assert "model saved to" in result.stdout and "loss figure in" in result.stdout
+
+
+def test_predict_scores_pairs_with_fallback(ratings_csv, tmp_path):
+    out = tmp_path / "out"
+    assert run("train", "--data", ratings_csv, "-k", 3, "-n", 2, "-o", out).exit_code == 0
+    result = run("predict", "--model", out / "model.npz", "1,100", "999,100", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["predictions"]
+    assert rows[0]["known_user"] and not rows[1]["known_user"]
+    model = MFModel.load(out / "model.npz")
+    assert rows[0]["prediction"] == pytest.approx(model.predict_one(1, 100))
+    bad = run("predict", "--model", out / "model.npz", "1;x")
+    assert bad.exit_code == 2 and "expected USER,ITEM" in bad.output
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--data", "no/such/file.csv"], "no/such/file.csv"),
+    (["train", "--factors", "0"], "factors must be an integer from 1"),
+    (["train", "--reg", "-1"], "reg (λ) must be"),
+    (["train", "--train", "x.csv"], "--train and --test go together"),
+    (["train", "--split", "u1"], "give --data PATH to ml-100k"),
+    (["train", "--split", "sideways"], "sideways"),
+    (["predict", "--model", "missing.npz", "1,2"], "no such model file"),
+])
+def test_bad_input_gives_one_clear_line_and_exit_code_2(args, fragment):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_rating_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("user,item,rating\n1,2,3\n1,3,abc\n")
+    result = run("train", "--data", path)
+    assert result.exit_code == 2
+    assert "bad.csv" in result.output and "line 3" in result.output
+
+
+def test_canonical_fold_trains_when_ml100k_is_present(tmp_path):
+    if not ML100K.is_dir():
+        pytest.skip(f"ml-100k not found at {ML100K}")
+    result = run("train", "--data", ML100K, "--split", "u1", "-k", 8, "-n", 3, "-o", tmp_path,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["data"]["train_ratings"] == 80_000 and report["data"]["test_ratings"] == 20_000
+    assert report["test_rmse"] < 1.0
+
+
+def test_console_script_runs_the_default_job(tmp_path):
+    """The README's main command: default synthetic data, a few iterations for speed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "alsmf.cli", "train", "-n", "2", "-o", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["data"]["source"] == "synthetic ml-100k"
+    assert report["test_rmse"] < 1.2
+    assert (tmp_path / "model.npz").is_file() and (tmp_path / "loss.png").is_file()
