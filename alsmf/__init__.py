@@ -1,3 +1,20 @@
-"""alsmf: matrix factorization recommender trained by Alternating Least Squares."""
+"""alsmf: matrix factorization recommender trained by Alternating Least Squares.
+
+The main entry points::
+
+    from alsmf import ALS, MFModel, Ratings, load_ratings, synthetic_ratings
+"""
+
+from alsmf.data.movielens import load_ratings
+from alsmf.data.ratings import Ratings
+from alsmf.data.synthetic import synthetic_ratings
+from alsmf.errors import AlsmfError, ConfigError, DataError
+from alsmf.model import IterationRecord, MFModel
+from alsmf.train import ALS, NumericalError
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ALS", "AlsmfError", "ConfigError", "DataError", "IterationRecord", "MFModel",
+    "NumericalError", "Ratings", "load_ratings", "synthetic_ratings",
+]

@@ -103,7 +103,7 @@ def train(
     from alsmf.plots import plot_history
     from alsmf.train import ALS
 
-    console = Console(stderr=as_json, highlight=False)
+    console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     config = ALS(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
                  weighted_reg=weighted_reg, tol=tol, seed=seed)
     started = time.perf_counter()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from alsmf.data.ratings import Ratings, _lookup
+from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.solvers.predict import predict_pairs
 
 
@@ -95,8 +95,8 @@ class MFModel:
 
         Unknown ids get the documented fallback, never NaN.
         """
-        user_idx = np.atleast_1d(_lookup(self.user_ids, users))
-        item_idx = np.atleast_1d(_lookup(self.item_ids, items))
+        user_idx = np.atleast_1d(lookup_ids(self.user_ids, users))
+        item_idx = np.atleast_1d(lookup_ids(self.item_ids, items))
         if user_idx.shape != item_idx.shape:
             raise ValueError(f"users and items differ in length ({user_idx.size} vs {item_idx.size})")
         return self.predict_indices(user_idx, item_idx)
@@ -129,8 +129,8 @@ class MFModel:
 
     def rmse(self, ratings: Ratings) -> float:
         """Root mean squared error on ratings with raw ids (unknown ids use the fallback)."""
-        users = _lookup(self.user_ids, ratings.user_ids[ratings.users])
-        items = _lookup(self.item_ids, ratings.item_ids[ratings.items])
+        users = lookup_ids(self.user_ids, ratings.user_ids[ratings.users])
+        items = lookup_ids(self.item_ids, ratings.item_ids[ratings.items])
         residuals = ratings.values - self.predict_indices(users, items)
         return math.sqrt(float(np.mean(np.square(residuals))))
 

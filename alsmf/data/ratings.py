@@ -198,11 +198,11 @@ class Ratings:
 
     def user_index(self, raw_ids: np.ndarray | int) -> np.ndarray:
         """Indices of raw user ids; ``-1`` for ids not in the map."""
-        return _lookup(self.user_ids, raw_ids)
+        return lookup_ids(self.user_ids, raw_ids)
 
     def item_index(self, raw_ids: np.ndarray | int) -> np.ndarray:
         """Indices of raw item ids; ``-1`` for ids not in the map."""
-        return _lookup(self.item_ids, raw_ids)
+        return lookup_ids(self.item_ids, raw_ids)
 
     # ------------------------------------------------------------------ matrix views
     def by_user(self) -> sp.csr_matrix:
@@ -257,25 +257,6 @@ class Ratings:
             _cache={},
         )
 
-    def reindex(self, user_ids: np.ndarray, item_ids: np.ndarray) -> Ratings:
-        """Express these ratings in another id space (for example a model's).
-
-        Ratings whose user or item is not in the new maps are dropped.
-        """
-        users = _lookup(np.asarray(user_ids), self.user_ids[self.users])
-        items = _lookup(np.asarray(item_ids), self.item_ids[self.items])
-        keep = (users >= 0) & (items >= 0)
-        return replace(
-            self,
-            users=users[keep].astype(np.int32),
-            items=items[keep].astype(np.int32),
-            values=self.values[keep],
-            timestamps=None if self.timestamps is None else self.timestamps[keep],
-            user_ids=np.asarray(user_ids, dtype=np.int64),
-            item_ids=np.asarray(item_ids, dtype=np.int64),
-            _cache={},
-        )
-
     def to_frame(self) -> pd.DataFrame:
         """The ratings as a DataFrame of raw ids (columns user, item, rating[, timestamp])."""
         columns = {
@@ -295,7 +276,8 @@ class Ratings:
 
 
 # ---------------------------------------------------------------------- helpers
-def _lookup(sorted_ids: np.ndarray, raw_ids: np.ndarray | int) -> np.ndarray:
+def lookup_ids(sorted_ids: np.ndarray, raw_ids: np.ndarray | int) -> np.ndarray:
+    """Positions of ``raw_ids`` in the sorted id array ``sorted_ids``; -1 where absent."""
     raw = np.asarray(raw_ids, dtype=np.int64)
     if len(sorted_ids) == 0:
         return np.full(raw.shape, -1, dtype=np.int64)

@@ -1,0 +1,20 @@
+"""Accuracy on the real ml-100k canonical folds (skipped when the release is not beside us)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alsmf.data.movielens import canonical_folds
+from alsmf.train import ALS
+
+ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+
+
+def test_default_settings_reach_0_915_on_the_canonical_folds():
+    if not ML100K.is_dir():
+        pytest.skip(f"ml-100k not found at {ML100K} (its licence forbids shipping it)")
+    scores = [ALS().fit(train, test).history[-1].test_rmse
+              for train, test in canonical_folds(ML100K)]
+    assert len(scores) == 5
+    assert np.mean(scores) <= 0.915, scores
