@@ -38,7 +38,8 @@ def _user_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except AlsmfError as error:
-            Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {error}",
+                                                       highlight=False)
             raise typer.Exit(2) from None
 
     return run

@@ -106,13 +106,18 @@ class ALS:
             NumericalError: a row's system could not be solved (for example λ = 0 with a row
                 that has fewer ratings than unknowns); the message names the row and iteration.
         """
-        if threads is not None:
-            if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-                raise ConfigError(f"threads must be from 1 to {numba.config.NUMBA_NUM_THREADS}, "
-                                  f"got {threads}")
-            numba.set_num_threads(threads)
-        train = train.compact()
-        state = _TrainingState.start(self, train, test)
+        if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ConfigError(f"threads must be from 1 to {numba.config.NUMBA_NUM_THREADS}, "
+                              f"got {threads}")
+        threads_before = numba.get_num_threads()
+        numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
+        try:
+            return self._iterate(_TrainingState.start(self, train.compact(), test), callback)
+        finally:
+            numba.set_num_threads(threads_before)
+
+    def _iterate(self, state: _TrainingState, callback: Callback | None) -> MFModel:
+        """Run the iterations until the limit, the tolerance or the callback stops them."""
         previous = math.inf
         for iteration in range(1, self.iterations + 1):
             started = time.perf_counter()

@@ -119,3 +119,17 @@ def test_console_script_runs_the_default_job(tmp_path):
     assert report["data"]["source"] == "synthetic ml-100k"
     assert report["test_rmse"] < 1.2
     assert (tmp_path / "model.npz").is_file() and (tmp_path / "loss.png").is_file()
+
+
+def test_filters_that_empty_the_data_and_duplicates_are_clear_errors(ratings_csv, tmp_path):
+    emptied = run("train", "--data", ratings_csv, "--min-user-ratings", 1000)
+    assert emptied.exit_code == 2 and "k_core" in emptied.output.replace("-", "_")
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_text("user,item,rating\n1,2,3\n1,3,4\n1,2,5\n")
+    refused = run("train", "--data", doubled)
+    assert refused.exit_code == 2
+    assert "line 2" in refused.output and "line 4" in refused.output
+    kept = run("train", "--data", doubled, "--duplicates", "last", "-k", 2, "-n", 1,
+               "--split", "random", "--test-fraction", 0.4, "-o", tmp_path / "o", "--json")
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout)["data"]["train_ratings"] == 1

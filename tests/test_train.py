@@ -89,8 +89,12 @@ def test_reproduces_the_lesson_matrix_with_biases():
 
 
 def test_same_seed_same_model_and_thread_count_does_not_matter():
+    import numba
+
     train = random_ratings(4)
+    threads_before = numba.get_num_threads()
     one = ALS(factors=6, iterations=4, seed=7).fit(train, threads=1)
+    assert numba.get_num_threads() == threads_before  # fit restores the caller's setting
     two = ALS(factors=6, iterations=4, seed=7).fit(train, threads=2)
     other = ALS(factors=6, iterations=4, seed=8).fit(train, threads=2)
     assert np.array_equal(one.user_factors, two.user_factors)
