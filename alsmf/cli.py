@@ -183,7 +183,7 @@ def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fractio
                   shrink_options, read_options) -> _PreparedData:
     """Load (or generate), shrink and split the ratings as the options say."""
     from alsmf.data.filters import shrink
-    from alsmf.data.movielens import load_fold, load_ratings
+    from alsmf.data.movielens import FOLDS, load_fold, load_ratings
     from alsmf.data.splits import split as split_ratings
     from alsmf.data.synthetic import synthetic_ratings
 
@@ -196,10 +196,10 @@ def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fractio
         test = load_ratings(test_file, **read_options)
         return _PreparedData(f"{train_file} / {test_file}", train, test, {})
     notes: dict[str, Any] = {}
-    if data is not None and split in CANONICAL_FOLDS:
+    if data is not None and split in FOLDS:
         train, test = load_fold(data, split)
         return _PreparedData(f"{data} ({split})", train, test, {})
-    if split in CANONICAL_FOLDS:
+    if split in FOLDS:
         raise ConfigError(f"--split {split} is an ml-100k fold: give --data PATH to ml-100k")
     if data is not None:
         ratings = load_ratings(data, **read_options)
@@ -214,8 +214,6 @@ def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fractio
                                 seed=seed)
     return _PreparedData(name, train, test, notes)
 
-
-CANONICAL_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
 
 class _IterationPrinter:
