@@ -119,14 +119,15 @@ class Ratings:
         if timestamps is not None:
             timestamps = np.asarray(timestamps, dtype=np.int64)
 
-        user_ids, users = np.unique(user_raw.astype(np.int64), return_inverse=True)
-        item_ids, items = np.unique(item_raw.astype(np.int64), return_inverse=True)
-        users = users.astype(np.int32)
-        items = items.astype(np.int32)
-        users, items, values, timestamps = _resolve_duplicates(
-            users, items, values, timestamps, len(item_ids), duplicates, source, row_label
-        )
-        return cls(
+        user_ids, users = _encode_ids(user_raw)
+        item_ids, items = _encode_ids(item_raw)
+        by_user = _csr(users, items, values, (len(user_ids), len(item_ids)))
+        if by_user.nnz < n:  # the CSR build merged repeated pairs: apply the policy
+            users, items, values, timestamps = _resolve_duplicates(
+                users, items, values, timestamps, len(item_ids), duplicates, source, row_label
+            )
+            by_user = None
+        ratings = cls(
             users=users,
             items=items,
             values=values.astype(np.float32),
@@ -136,6 +137,9 @@ class Ratings:
             source=source,
             scale=scale,
         )
+        if by_user is not None:
+            ratings._cache["by_user"] = by_user
+        return ratings
 
     @classmethod
     def from_frame(
@@ -285,6 +289,24 @@ def lookup_ids(sorted_ids: np.ndarray, raw_ids: np.ndarray | int) -> np.ndarray:
     pos_clipped = np.minimum(pos, len(sorted_ids) - 1)
     found = sorted_ids[pos_clipped] == raw
     return np.where(found, pos_clipped, -1)
+
+
+def _encode_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique raw ids and each rating's int32 index into them.
+
+    Ids that are non-negative and not much larger than the number of ratings (MovieLens and
+    most exports) are coded with a presence table in linear time; others fall back to a sort.
+    """
+    raw = raw.astype(np.int64, copy=False)
+    low, high = int(raw.min()), int(raw.max())
+    if low >= 0 and high < 4 * len(raw) + (1 << 20):
+        present = np.zeros(high + 1, dtype=bool)
+        present[raw] = True
+        ids = np.flatnonzero(present)
+        code = np.cumsum(present, dtype=np.int64) - 1
+        return ids, code[raw].astype(np.int32)
+    ids, inverse = np.unique(raw, return_inverse=True)
+    return ids, inverse.astype(np.int32)
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
