@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from alsmf.data.ratings import Ratings, lookup_ids
+from alsmf.errors import DataError
+from alsmf.solvers.als import als_half_step
 from alsmf.solvers.predict import predict_pairs
+from alsmf.solvers.topk import top_n_items
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,29 @@ class IterationRecord:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class FoldedUser:
+    """A user vector computed from ratings by one ALS half-step, without retraining.
+
+    Attributes:
+        factors: p_u (length k).
+        bias: b_u (0 for a model without biases).
+        items: model indices of the rated items (skipped when recommending).
+    """
+
+    factors: np.ndarray
+    bias: float
+    items: np.ndarray
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """Items ranked for one user, best first, with their predicted ratings."""
+
+    items: np.ndarray
+    scores: np.ndarray
+
+
 @dataclass(eq=False)
 class MFModel:
     """A biased matrix-factorization model over raw user and item ids.
@@ -55,6 +81,8 @@ class MFModel:
         global_mean: μ when ``biases`` is True (the training mean), else 0.
         fallback_mean: the training mean; the prediction for a pair with nothing known.
         user_ids, item_ids: sorted raw ids; row u of ``user_factors`` is raw id ``user_ids[u]``.
+        seen_indptr, seen_indices: CSR of the item indices each user rated in training, so
+            recommendations can skip them without the training data being passed again.
         biases: whether μ, b_u, b_i are part of the model.
         params: the hyperparameters that produced the model.
         history: one record per training iteration.
@@ -68,6 +96,8 @@ class MFModel:
     fallback_mean: float
     user_ids: np.ndarray
     item_ids: np.ndarray
+    seen_indptr: np.ndarray
+    seen_indices: np.ndarray
     biases: bool = True
     params: dict[str, Any] = field(default_factory=dict)
     history: list[IterationRecord] = field(default_factory=list)
@@ -134,6 +164,117 @@ class MFModel:
         residuals = ratings.values - self.predict_indices(users, items)
         return math.sqrt(float(np.mean(np.square(residuals))))
 
+    # ------------------------------------------------------------------ using the model
+    def fold_in(self, items: Any, ratings: Any) -> FoldedUser:
+        """A vector and bias for a user from (item, rating) pairs, by one ALS half-step.
+
+        The item factors stay fixed, so this is instant and equals what the user half-step of
+        training gives a user with these ratings. Items the model does not know are ignored.
+
+        Raises:
+            DataError: when none of the items is known to the model.
+        """
+        item_idx = np.atleast_1d(lookup_ids(self.item_ids, items))
+        values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+        if item_idx.shape != values.shape:
+            raise DataError(f"items and ratings differ in length ({item_idx.size} vs "
+                            f"{values.size})")
+        known = item_idx >= 0
+        if not known.any():
+            raise DataError("none of the rated items is known to the model")
+        item_idx, values = item_idx[known].astype(np.int32), values[known]
+        k = self.factors
+        d = k + 1 if self.biases else k
+        factors, bias = np.zeros((1, k)), np.zeros(1)
+        status = np.zeros(1, dtype=np.int64)
+        als_half_step(np.array([0, len(item_idx)], dtype=np.int32), item_idx, values,
+                      self.item_factors, self.item_bias, self.global_mean, self.biases,
+                      np.eye(d), float(self.params["reg"]), bool(self.params["weighted_reg"]),
+                      factors, bias, status)
+        if status[0]:
+            raise DataError(f"the fold-in system is singular (reg={self.params['reg']}); "
+                            "rate more items or use a model trained with reg > 0")
+        return FoldedUser(factors[0], float(bias[0]), np.unique(item_idx))
+
+    def recommend(self, user: Any, n: int = 10, *, exclude_seen: bool = True,
+                  candidates: Any = None) -> Recommendations:
+        """The top-n items for a raw user id or a :class:`FoldedUser`, best first.
+
+        Items the user rated in training (or at fold-in) are left out unless
+        ``exclude_seen`` is False; ``candidates`` restricts the list to those raw item ids.
+        An unknown user id gets the most popular-by-bias items (the fallback model).
+        """
+        if isinstance(user, FoldedUser):
+            factors, bias, seen = user.factors[None, :], np.array([user.bias]), user.items
+        else:
+            index = int(lookup_ids(self.user_ids, user))
+            if index < 0:
+                factors, bias, seen = np.zeros((1, self.factors)), np.zeros(1), np.empty(0)
+            else:
+                factors = self.user_factors[index:index + 1]
+                bias = self.user_bias[index:index + 1]
+                seen = self.seen_indices[self.seen_indptr[index]:self.seen_indptr[index + 1]]
+        excluded = seen if exclude_seen else np.empty(0)
+        items, scores = top_n_items(
+            factors, bias, self.item_factors, self.item_bias, self.global_mean,
+            np.array([0, len(excluded)], dtype=np.int64), excluded.astype(np.int64),
+            self._candidate_mask(candidates), n)
+        found = items[0] >= 0
+        return Recommendations(self.item_ids[items[0][found]], scores[0][found])
+
+    def recommend_all(self, users: Any = None, n: int = 10, *, exclude_seen: bool = True,
+                      candidates: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n raw item ids and scores for many users at once (default: every user).
+
+        Returns arrays of shape (users, n), best first; slots without a candidate hold item
+        id -1 and score -inf. Unknown user ids get the fallback ranking.
+        """
+        rows = np.arange(self.n_users) if users is None else np.atleast_1d(
+            lookup_ids(self.user_ids, users))
+        known = rows >= 0
+        safe = np.where(known, rows, 0)
+        factors = np.where(known[:, None], self.user_factors[safe], 0.0)
+        bias = np.where(known, self.user_bias[safe], 0.0)
+        if exclude_seen:
+            indptr, indices = _csr_rows(self.seen_indptr, self.seen_indices, safe, known)
+        else:
+            indptr, indices = np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int64)
+        items, scores = top_n_items(factors, bias, self.item_factors, self.item_bias,
+                                    self.global_mean, indptr.astype(np.int64),
+                                    indices.astype(np.int64), self._candidate_mask(candidates), n)
+        return np.where(items >= 0, self.item_ids[np.maximum(items, 0)], -1), scores
+
+    def similar_items(self, item: Any, n: int = 10) -> Recommendations:
+        """The n items whose factors are closest to ``item``'s by cosine, best first."""
+        return self._most_similar(self.item_factors, self.item_ids, item, n, "item")
+
+    def similar_users(self, user: Any, n: int = 10) -> Recommendations:
+        """The n users whose factors are closest to ``user``'s by cosine, best first."""
+        return self._most_similar(self.user_factors, self.user_ids, user, n, "user")
+
+    def _candidate_mask(self, candidates: Any) -> np.ndarray:
+        if candidates is None:
+            return np.ones(self.n_items, dtype=np.bool_)
+        mask = np.zeros(self.n_items, dtype=np.bool_)
+        index = np.atleast_1d(lookup_ids(self.item_ids, candidates))
+        mask[index[index >= 0]] = True
+        return mask
+
+    @staticmethod
+    def _most_similar(factors: np.ndarray, ids: np.ndarray, raw: Any, n: int,
+                      what: str) -> Recommendations:
+        index = int(lookup_ids(ids, raw))
+        if index < 0:
+            raise DataError(f"unknown {what} {raw!r}")
+        norms = np.linalg.norm(factors, axis=1)
+        norms[norms == 0] = 1.0
+        scores = factors @ factors[index] / (norms * norms[index])
+        scores[index] = -np.inf
+        n = min(n, len(ids) - 1)
+        best = np.argpartition(-scores, n - 1)[:n] if n > 0 else np.empty(0, dtype=np.int64)
+        best = best[np.lexsort((best, -scores[best]))]
+        return Recommendations(ids[best], scores[best])
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the model to one file (no pickle), atomically; returns the path written."""
@@ -148,3 +289,13 @@ class MFModel:
 
         return load_model(path)
 
+
+def _csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
+              keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR made of the given rows (rows where ``keep`` is False come out empty)."""
+    starts = indptr[rows]
+    counts = np.where(keep, indptr[rows + 1] - starts, 0)
+    new_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_indptr[1:])
+    offsets = np.arange(new_indptr[-1]) - np.repeat(new_indptr[:-1], counts)
+    return new_indptr, indices[np.repeat(starts, counts) + offsets].astype(np.int64)

@@ -24,7 +24,8 @@ from alsmf.model import IterationRecord, MFModel
 
 FORMAT = "alsmf-model"
 FORMAT_VERSION = 1
-_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids")
+_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids",
+           "seen_indptr", "seen_indices")
 
 
 def _digest(array: np.ndarray) -> str:

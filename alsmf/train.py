@@ -170,6 +170,8 @@ class _TrainingState:
             fallback_mean=mean,
             user_ids=train.user_ids.copy(),
             item_ids=train.item_ids.copy(),
+            seen_indptr=train.by_user().indptr.astype(np.int64),
+            seen_indices=train.by_user().indices.astype(np.int32),
             biases=config.biases,
             params=config.params(),
         )
