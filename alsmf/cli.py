@@ -14,6 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -121,6 +123,8 @@ def train(
         console.print(prepared.describe())
     with _IterationPrinter(console, iterations, show_lines=not as_json) as printer:
         model = config.fit(prepared.train, prepared.test, callback=printer, threads=threads)
+    if prepared.titles is not None:
+        model.attach_titles(*(prepared.titles[c].to_numpy() for c in ("item", "title", "genres")))
     model_path = model.save(output / "model.npz")
     figure_path = plot_history(model.history, output / "loss.png",
                                title=f"ALS on {prepared.name}: k={factors}, λ={reg}")
@@ -154,11 +158,12 @@ def _count_or_fraction(value: float | None) -> int | float | None:
 class _PreparedData:
     """The train and test ratings a command trains on, and where they came from."""
 
-    def __init__(self, name: str, train, test, notes: dict[str, Any]) -> None:
+    def __init__(self, name: str, train, test, notes: dict[str, Any], titles=None) -> None:
         self.name = name
         self.train = train
         self.test = test
         self.notes = notes
+        self.titles = titles
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -196,9 +201,10 @@ def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fractio
         test = load_ratings(test_file, **read_options)
         return _PreparedData(f"{train_file} / {test_file}", train, test, {})
     notes: dict[str, Any] = {}
+    titles = _release_titles(data)
     if data is not None and split in FOLDS:
         train, test = load_fold(data, split)
-        return _PreparedData(f"{data} ({split})", train, test, {})
+        return _PreparedData(f"{data} ({split})", train, test, {}, titles)
     if split in FOLDS:
         raise ConfigError(f"--split {split} is an ml-100k fold: give --data PATH to ml-100k")
     if data is not None:
@@ -212,7 +218,21 @@ def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fractio
         ratings = shrink(ratings, seed=seed, **shrink_options)
     train, test = split_ratings(ratings, split, test_fraction=test_fraction, n_last=n_last,
                                 seed=seed)
-    return _PreparedData(name, train, test, notes)
+    return _PreparedData(name, train, test, notes, titles)
+
+
+def _release_titles(data: Path | None):
+    """Titles and genres when ``data`` is a MovieLens release with a movies file, else None."""
+    from alsmf.data.movielens import detect_release
+    from alsmf.data.titles import read_titles
+
+    if data is None:
+        return None
+    try:
+        detect_release(data)
+    except AlsmfError:
+        return None  # a generic ratings file: no titles
+    return read_titles(data)
 
 
 
@@ -258,8 +278,6 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """Score user/item pairs with a trained model (unknown ids get the documented fallback)."""
-    import numpy as np
-
     from alsmf.data.pairs import parse_pairs, read_pairs
 
     model = MFModel.load(model_path)
@@ -283,6 +301,137 @@ def predict(
         note = "" if row["known_user"] and row["known_item"] else "fallback: unknown " + " and ".join(
             side for side in ("user", "item") if not row[f"known_{side}"])
         table.add_row(str(row["user"]), str(row["item"]), f"{row['prediction']:.3f}", note)
+    Console().print(table)
+
+
+# --------------------------------------------------------------------------- using a model
+MODEL_OPTION = typer.Option(DEFAULT_OUTPUT / "model.npz", "--model", "-m",
+                            help="Model file written by 'alsmf train'.")
+
+
+@app.command()
+@_user_errors
+def recommend(
+    user: int = typer.Option(..., "--user", "-u", help="Raw user id."),
+    n: int = typer.Option(10, "-n", help="How many items."),
+    include_seen: bool = typer.Option(False, help="Also list items the user rated."),
+    model_path: Path = MODEL_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """Top-n items for a user, by predicted rating (rated items left out by default)."""
+    model = MFModel.load(model_path)
+    _check_count(n)
+    result = model.recommend(user, n, exclude_seen=not include_seen)
+    _print_items(model, result, f"recommendations for user {user}", as_json)
+
+
+@app.command()
+@_user_errors
+def similar(
+    item: Optional[str] = typer.Option(None, "--item", "-i", help="Item id or title fragment."),
+    user: Optional[int] = typer.Option(None, "--user", "-u", help="Raw user id."),
+    n: int = typer.Option(10, "-n", help="How many."),
+    model_path: Path = MODEL_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """Items (or users) closest to one item (or user) by cosine in the latent space."""
+    model = MFModel.load(model_path)
+    _check_count(n)
+    if (item is None) == (user is None):
+        raise ConfigError("give exactly one of --item or --user")
+    if item is not None:
+        raw = _resolve_item(model, item)
+        _print_items(model, model.similar_items(raw, n),
+                     f"items similar to {_item_label(model, raw)}", as_json, score="cosine")
+        return
+    result = model.similar_users(user, n)
+    if as_json:
+        print(json.dumps({"user": user, "similar_users": [
+            {"user": int(u), "cosine": float(c)} for u, c in zip(result.items, result.scores)]}))
+        return
+    heading = f"users similar to user {user}"
+    table = Table("user", "cosine", title=heading, min_width=len(heading))
+    for u, c in zip(result.items, result.scores):
+        table.add_row(str(u), f"{c:.3f}")
+    Console().print(table)
+
+
+@app.command()
+@_user_errors
+def rate(
+    ratings: list[str] = typer.Argument(..., help='ITEM=RATING pairs; ITEM is an id or a '
+                                        'title fragment, e.g. "Star Wars (1977)=5".'),
+    n: int = typer.Option(10, "-n", help="How many recommendations."),
+    model_path: Path = MODEL_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """Fold in a new user from a few ratings (no retraining) and recommend for them."""
+    model = MFModel.load(model_path)
+    _check_count(n)
+    items, values = [], []
+    for text in ratings:
+        name, sep, value = text.rpartition("=")
+        try:
+            rating = float(value)
+        except ValueError:
+            rating = float("nan")
+        if not sep or not name or not np.isfinite(rating):
+            raise ConfigError(f"{text!r}: expected ITEM=RATING, e.g. \"Star Wars (1977)=5\"")
+        items.append(_resolve_item(model, name))
+        values.append(rating)
+    folded = model.fold_in(items, values)
+    _print_items(model, model.recommend(folded, n), "recommendations for the new user", as_json)
+
+
+def _check_count(n: int) -> None:
+    if n < 1:
+        raise ConfigError(f"-n must be at least 1, got {n}")
+
+
+def _resolve_item(model: MFModel, text: str) -> int:
+    """A raw item id from an id or, when the model has titles, a title fragment."""
+    text = text.strip()
+    if text.lstrip("-").isdigit() and int(text) in model.item_ids:
+        return int(text)
+    if model.item_titles is None:
+        raise ConfigError(f"unknown item {text!r} (this model has no titles to search)")
+    from alsmf.data.titles import find_items
+
+    frame = pd.DataFrame({"item": model.item_ids, "title": model.item_titles,
+                          "genres": model.item_genres})
+    matches = find_items(frame, text)
+    if len(matches) == 0:
+        raise ConfigError(f"no item matches {text!r}")
+    exact = matches["title"].str.lower() == text.lower()
+    if len(matches) > 1 and not exact.iloc[0]:
+        shown = "; ".join(matches["title"].head(5))
+        raise ConfigError(f"{text!r} matches {len(matches)} items ({shown}...): be more precise")
+    return int(matches["item"].iloc[0])
+
+
+def _item_label(model: MFModel, item: int) -> str:
+    if model.item_titles is None:
+        return f"item {item}"
+    return f"{model.item_titles[np.searchsorted(model.item_ids, item)]} (item {item})"
+
+
+def _print_items(model: MFModel, result, title: str, as_json: bool,
+                 score: str = "predicted") -> None:
+    """A ranked list of items as a table, or as JSON."""
+    positions = np.searchsorted(model.item_ids, result.items)
+    titles = model.item_titles[positions] if model.item_titles is not None else None
+    genres = model.item_genres[positions] if model.item_genres is not None else None
+    rows = [{"rank": rank, "item": int(item), score: float(value)}
+            | ({} if titles is None else {"title": str(titles[rank - 1]),
+                                           "genres": str(genres[rank - 1])})
+            for rank, (item, value) in enumerate(zip(result.items, result.scores), start=1)]
+    if as_json:
+        print(json.dumps({"title": title, "items": rows}, indent=2))
+        return
+    table = Table(*rows[0].keys() if rows else ("rank", "item", score), title=title,
+                  min_width=len(title))
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
     Console().print(table)
 
 
@@ -342,13 +491,11 @@ def data_info(
     path: Path = typer.Argument(..., help="MovieLens folder/zip or ratings file."),
 ) -> None:
     """Describe a ratings file: counts, density, rating scale and distribution."""
-    import numpy as np
-
     from alsmf.data.movielens import load_ratings
 
     ratings = load_ratings(path)
     users, items = ratings.user_counts(), ratings.item_counts()
-    table = Table("", "value", title=str(path))
+    table = Table("", "value", title=str(path), min_width=len(str(path)))
     table.add_row("ratings", f"{len(ratings):,}")
     table.add_row("users", f"{ratings.n_users:,}")
     table.add_row("items", f"{ratings.n_items:,}")

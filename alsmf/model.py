@@ -86,6 +86,8 @@ class MFModel:
         biases: whether μ, b_u, b_i are part of the model.
         params: the hyperparameters that produced the model.
         history: one record per training iteration.
+        item_titles, item_genres: per item (aligned with ``item_ids``) when the data came with
+            a movies file, else None; commands show them and accept title fragments.
     """
 
     user_factors: np.ndarray
@@ -101,6 +103,8 @@ class MFModel:
     biases: bool = True
     params: dict[str, Any] = field(default_factory=dict)
     history: list[IterationRecord] = field(default_factory=list)
+    item_titles: np.ndarray | None = None
+    item_genres: np.ndarray | None = None
 
     @property
     def factors(self) -> int:
@@ -274,6 +278,17 @@ class MFModel:
         best = np.argpartition(-scores, n - 1)[:n] if n > 0 else np.empty(0, dtype=np.int64)
         best = best[np.lexsort((best, -scores[best]))]
         return Recommendations(ids[best], scores[best])
+
+    def attach_titles(self, items: np.ndarray, titles: np.ndarray, genres: np.ndarray) -> None:
+        """Record titles and genres of raw item ids (items without one get an empty string)."""
+        position = lookup_ids(self.item_ids, items)
+        found = position >= 0
+        self.item_titles = np.full(self.n_items, "", dtype=object)
+        self.item_genres = np.full(self.n_items, "", dtype=object)
+        self.item_titles[position[found]] = np.asarray(titles)[found]
+        self.item_genres[position[found]] = np.asarray(genres)[found]
+        self.item_titles = self.item_titles.astype(str)
+        self.item_genres = self.item_genres.astype(str)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:

@@ -26,6 +26,7 @@ FORMAT = "alsmf-model"
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids",
            "seen_indptr", "seen_indices")
+_OPTIONAL_ARRAYS = ("item_titles", "item_genres")  # saved when the model has them
 
 
 def _digest(array: np.ndarray) -> str:
@@ -38,6 +39,8 @@ def save_model(model: MFModel, path: str | Path) -> Path:
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     arrays = {name: np.ascontiguousarray(getattr(model, name)) for name in _ARRAYS}
+    arrays |= {name: getattr(model, name).astype(str) for name in _OPTIONAL_ARRAYS
+               if getattr(model, name) is not None}
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -80,6 +83,7 @@ def load_model(path: str | Path) -> MFModel:
             meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
             _check_header(path, meta)
             arrays = {name: archive[name] for name in _ARRAYS}
+            arrays |= {name: archive[name] for name in _OPTIONAL_ARRAYS if name in archive.files}
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as error:

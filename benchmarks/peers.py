@@ -1,0 +1,561 @@
+"""Peer benchmark: alsmf against cmfrec, implicit, LensKit, LIBMF and Spark MLlib ALS.
+
+    python benchmarks/peers.py --shape ml-1m --factors 64 --threads 2 --iterations 10
+    python benchmarks/peers.py --shape ml-20m --only alsmf,cmfrec,implicit
+
+Run it with the peer environment's python (see benchmarks/README.md). The data are synthetic,
+drawn with alsmf's generator shaped like the MovieLens release, cached as Parquet under
+``benchmarks/cache/`` and split 90/10 at random (seed 0); test pairs whose user or item has no
+training rating are dropped so every library is scored on the same pairs.
+
+Each library runs in its own subprocess (so peak RSS is per library, taken from ``wait4``) with
+``--threads`` threads and BLAS single-threaded. A library that cannot be imported or fails is
+listed with the reason instead of stopping the run. The table is printed and written to
+``benchmarks/results/peers-<shape>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / "cache"
+RESULTS = HERE / "results"
+
+# name -> (label, explicit model?)
+LIBRARIES: dict[str, tuple[str, bool]] = {
+    "alsmf": ("alsmf (default solver)", True),
+    "cmfrec-cg": ("cmfrec CMF, ALS + CG", True),
+    "cmfrec-chol": ("cmfrec CMF, ALS + Cholesky", True),
+    "implicit": ("implicit CPU ALS, CG (speed only)", False),
+    "lenskit": ("LensKit BiasedMFScorer (ALS, exact)", True),
+    "libmf": ("LIBMF (`libmf` binding, SGD; per epoch)", True),
+    "spark": ("Spark MLlib ALS, local[N]", True),
+}
+GROUPS = {"cmfrec": ["cmfrec-cg", "cmfrec-chol"]}
+RESULT_TAG = "PEERS-RESULT:"
+WARMUP_FITS = 2  # iterations of the short fit used by the fit(n) - fit(2) method
+
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+
+def prepare_data(shape: str, seed: int = 0) -> tuple[Path, Path, dict]:
+    """Generate (or reuse) the synthetic ratings and the fixed 90/10 split, as Parquet files."""
+    import numpy as np
+    import pandas as pd
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    full = CACHE / f"{shape}.parquet"
+    train_path = CACHE / f"{shape}-seed{seed}-train.parquet"
+    test_path = CACHE / f"{shape}-seed{seed}-test.parquet"
+    info_path = CACHE / f"{shape}-seed{seed}-info.json"
+    if train_path.exists() and test_path.exists() and info_path.exists():
+        return train_path, test_path, json.loads(info_path.read_text())
+
+    from alsmf.data.readers import read_table
+    from alsmf.data.splits import random_split
+    from alsmf.data.synthetic import synthetic_ratings
+
+    started = time.perf_counter()
+    if full.exists():
+        ratings = read_table(full)
+        generated = None
+    else:
+        generated = synthetic_ratings(like=shape)
+        ratings = generated.ratings
+        ratings.to_frame().to_parquet(full, index=False)
+    train, test = random_split(ratings, test_fraction=0.1, seed=seed)
+    train_frame, test_frame = train.to_frame(), test.to_frame()
+    known = (test_frame["user"].isin(pd.unique(train_frame["user"]))
+             & test_frame["item"].isin(pd.unique(train_frame["item"])))
+    train_frame.to_parquet(train_path, index=False)
+    test_frame[known].reset_index(drop=True).to_parquet(test_path, index=False)
+    info = {
+        "ratings": int(len(ratings)), "users": int(ratings.n_users), "items": int(ratings.n_items),
+        "train": int(len(train_frame)), "test": int(known.sum()),
+        "test_dropped_cold": int((~known).sum()),
+        "oracle_rmse": None if generated is None else float(generated.oracle_rmse),
+        "seconds_to_generate": round(time.perf_counter() - started, 1),
+    }
+    info_path.write_text(json.dumps(info))
+    del np
+    return train_path, test_path, info
+
+
+# --------------------------------------------------------------------------------------------
+# workers: each runs in its own process and prints one RESULT_TAG line of JSON
+# --------------------------------------------------------------------------------------------
+
+def _read_frames(train_path: str, test_path: str):
+    import pandas as pd
+    return pd.read_parquet(train_path), pd.read_parquet(test_path)
+
+
+def _rmse(predicted, actual) -> float:
+    import numpy as np
+    predicted = np.asarray(predicted, dtype=np.float64)
+    actual = np.asarray(actual, dtype=np.float64)
+    return float(np.sqrt(np.mean(np.square(actual - predicted))))
+
+
+def _per_iteration_from_stamps(stamps: list[float]) -> list[float]:
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def worker_alsmf(a) -> dict:
+    import alsmf
+    from alsmf import ALS
+    from alsmf.data.readers import read_table
+
+    t0 = time.perf_counter()
+    train = read_table(a.train)
+    load_s = time.perf_counter() - t0
+    test = read_table(a.test)
+    model = ALS(factors=a.factors, reg=a.reg, iterations=a.iterations)
+    t0 = time.perf_counter()
+    fitted = model.fit(train, test, callback=lambda rec, m: None, threads=a.threads)
+    fit_s = time.perf_counter() - t0
+    seconds = [r.seconds for r in fitted.history]
+    return {"version": getattr(alsmf, "__version__", "?"), "load_s": load_s, "fit_s": fit_s,
+            "iter_s": seconds[1:], "first_iter_s": seconds[0],
+            "method": "callback, median of it. 2..n",
+            "rmse": fitted.history[-1].test_rmse, "rmse_iterations": len(seconds),
+            "note": f"reg {a.reg} scaled by counts; iteration time includes alsmf's own "
+                    "train/test RMSE evaluation"}
+
+
+def _cmfrec(a, use_cg: bool) -> dict:
+    import cmfrec
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    frame = pd.read_parquet(a.train).rename(
+        columns={"user": "UserId", "item": "ItemId", "rating": "Rating"})[
+        ["UserId", "ItemId", "Rating"]]
+    load_s = time.perf_counter() - t0
+    test = pd.read_parquet(a.test)
+
+    def fit(n: int):
+        model = cmfrec.CMF(method="als", k=a.factors, lambda_=a.reg, scale_lam=True,
+                           user_bias=True, item_bias=True, use_cg=use_cg, niter=n,
+                           nthreads=a.threads, precompute_for_predictions=False,
+                           verbose=False, random_state=0)
+        t = time.perf_counter()
+        model.fit(frame)
+        return model, time.perf_counter() - t
+
+    _, short_s = fit(WARMUP_FITS)
+    model, fit_s = fit(a.iterations)
+    per_iter = (fit_s - short_s) / (a.iterations - WARMUP_FITS)
+    predicted = model.predict(user=test["user"].to_numpy(), item=test["item"].to_numpy())
+    return {"version": getattr(cmfrec, "__version__", _dist_version("cmfrec")),
+            "load_s": load_s, "fit_s": fit_s, "iter_s": [per_iter],
+            "method": f"(fit({a.iterations}) - fit({WARMUP_FITS})) / {a.iterations - WARMUP_FITS}",
+            "rmse": _rmse(predicted, test["rating"]), "rmse_iterations": a.iterations,
+            "note": f"lambda {a.reg} scale_lam=True; load is the DataFrame only (cmfrec "
+                    "indexes it inside fit)" + ("; finalize_chol default (True)" if use_cg else "")}
+
+
+def worker_cmfrec_cg(a) -> dict:
+    return _cmfrec(a, use_cg=True)
+
+
+def worker_cmfrec_chol(a) -> dict:
+    return _cmfrec(a, use_cg=False)
+
+
+def _codes(train_col, test_col=None):
+    import numpy as np
+    ids, codes = np.unique(train_col, return_inverse=True)
+    if test_col is None:
+        return ids, codes
+    return ids, codes, np.searchsorted(ids, test_col)
+
+
+def worker_implicit(a) -> dict:
+    import implicit
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    t0 = time.perf_counter()
+    frame = pd.read_parquet(a.train)
+    users, ucodes = _codes(frame["user"].to_numpy())
+    items, icodes = _codes(frame["item"].to_numpy())
+    user_items = sp.csr_matrix(
+        (frame["rating"].to_numpy(np.float32), (ucodes, icodes)),
+        shape=(len(users), len(items)))
+    load_s = time.perf_counter() - t0
+    stamps: list[float] = []
+    model = AlternatingLeastSquares(factors=a.factors, regularization=a.reg, use_cg=True,
+                                    iterations=a.iterations, num_threads=a.threads,
+                                    random_state=0)
+    t0 = time.perf_counter()
+    stamps.append(t0)
+    model.fit(user_items, show_progress=False,
+              callback=lambda *args: stamps.append(time.perf_counter()))
+    fit_s = time.perf_counter() - t0
+    seconds = _per_iteration_from_stamps(stamps)
+    return {"version": implicit.__version__, "load_s": load_s, "fit_s": fit_s,
+            "iter_s": seconds[1:], "first_iter_s": seconds[0],
+            "method": "callback, median of it. 2..n", "rmse": None,
+            "note": "ratings used as confidences (implicit model): speed only"}
+
+
+def worker_lenskit(a) -> dict:
+    import lenskit
+    import numpy as np
+    import pandas as pd
+    from lenskit.als import BiasedMFScorer
+    from lenskit.data import from_interactions_df
+    from lenskit.training import TrainingOptions
+
+    t0 = time.perf_counter()
+    frame = pd.read_parquet(a.train)
+    data = from_interactions_df(frame, user_col="user", item_col="item", rating_col="rating",
+                                timestamp_col="timestamp")
+    load_s = time.perf_counter() - t0
+    test = pd.read_parquet(a.test)
+    scorer = BiasedMFScorer(embedding_size=a.factors, epochs=a.iterations,
+                            regularization=a.lenskit_reg)
+    t0 = time.perf_counter()
+    trainer = scorer.create_trainer(data, TrainingOptions(rng=0))
+    setup_s = time.perf_counter() - t0
+    seconds = []
+    for _ in range(a.iterations):
+        t = time.perf_counter()
+        trainer.train_epoch()
+        seconds.append(time.perf_counter() - t)
+    trainer.finalize()
+    fit_s = time.perf_counter() - t0
+    u = scorer.users.numbers(test["user"].to_numpy(), missing="negative")
+    i = scorer.items.numbers(test["item"].to_numpy(), missing="negative")
+    assert (u >= 0).all() and (i >= 0).all()
+    bias = scorer.bias
+    predicted = np.full(len(test), bias.global_bias, dtype=np.float64)
+    if bias.user_biases is not None:
+        predicted += bias.user_biases[u]
+    if bias.item_biases is not None:
+        predicted += bias.item_biases[i]
+    predicted += np.einsum("ij,ij->i", scorer.user_embeddings[u], scorer.item_embeddings[i])
+    return {"version": lenskit.__version__, "load_s": load_s, "fit_s": fit_s,
+            "setup_s": setup_s, "iter_s": seconds[1:], "first_iter_s": seconds[0],
+            "method": "train_epoch(), median of it. 2..n",
+            "rmse": _rmse(predicted, test["rating"]), "rmse_iterations": a.iterations,
+            "note": f"regularization {a.lenskit_reg} (LensKit default, not scaled), "
+                    f"bias damping 5; trainer setup {setup_s:.2f} s not in load"}
+
+
+def worker_libmf(a) -> dict:
+    import numpy as np
+    import pandas as pd
+    from libmf import mf
+
+    t0 = time.perf_counter()
+    frame = pd.read_parquet(a.train)
+    test = pd.read_parquet(a.test)
+    users, ucodes, test_u = _codes(frame["user"].to_numpy(), test["user"].to_numpy())
+    items, icodes, test_i = _codes(frame["item"].to_numpy(), test["item"].to_numpy())
+    data = np.column_stack([ucodes, icodes, frame["rating"].to_numpy()]).astype(np.float32)
+    load_s = time.perf_counter() - t0
+
+    def fit(n: int):
+        model = mf.MF(k=a.factors, nr_threads=a.threads, nr_iters=n, quiet=True,
+                      lambda_p1=0.0, lambda_q1=0.0, lambda_p2=a.libmf_reg,
+                      lambda_q2=a.libmf_reg, eta=a.libmf_eta)
+        t = time.perf_counter()
+        model.fit(data)
+        return model, time.perf_counter() - t
+
+    _, short_s = fit(WARMUP_FITS)
+    model, fit_s = fit(a.iterations)
+    per_iter = (fit_s - short_s) / (a.iterations - WARMUP_FITS)
+    predicted = model.predict(np.column_stack([test_u, test_i]))
+    return {"version": _dist_version("libmf"), "load_s": load_s, "fit_s": fit_s,
+            "iter_s": [per_iter],
+            "method": f"(fit({a.iterations}) - fit({WARMUP_FITS})) / {a.iterations - WARMUP_FITS}",
+            "rmse": _rmse(predicted, test["rating"]), "rmse_iterations": a.iterations,
+            "note": f"SGD epochs; L2 {a.libmf_reg}, eta {a.libmf_eta}, no biases; "
+                    "RMSE suspect: many predictions equal the global mean (binding issue?)"}
+
+
+def worker_spark(a) -> dict:
+    import psutil
+    import pyspark
+    from pyspark.ml.recommendation import ALS
+    from pyspark.sql import SparkSession, functions as F
+
+    t0 = time.perf_counter()
+    spark = (SparkSession.builder.master(f"local[{a.threads}]")
+             .config("spark.driver.memory", a.spark_memory)
+             .config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", str(4 * a.threads))
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    jvm_start_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    train = spark.read.parquet(a.train).select("user", "item", "rating").cache()
+    train.count()
+    load_s = time.perf_counter() - t0
+    test = spark.read.parquet(a.test).select("user", "item", "rating")
+
+    def fit(n: int):
+        als = ALS(rank=a.factors, maxIter=n, regParam=a.reg, userCol="user", itemCol="item",
+                  ratingCol="rating", seed=0, coldStartStrategy="drop")
+        t = time.perf_counter()
+        model = als.fit(train)
+        return model, time.perf_counter() - t
+
+    _, short_s = fit(WARMUP_FITS)
+    model, fit_s = fit(a.iterations)
+    per_iter = (fit_s - short_s) / (a.iterations - WARMUP_FITS)
+    scored = model.transform(test)
+    rmse = scored.select(F.sqrt(F.avg((F.col("rating") - F.col("prediction")) ** 2))).first()[0]
+    jvm_hwm_kb = 0
+    for child in psutil.Process().children(recursive=True):
+        jvm_hwm_kb += _vm_hwm_kb(child.pid)
+    spark.stop()
+    return {"version": pyspark.__version__, "load_s": load_s, "fit_s": fit_s,
+            "iter_s": [per_iter],
+            "method": f"(fit({a.iterations}) - fit({WARMUP_FITS})) / {a.iterations - WARMUP_FITS}",
+            "rmse": float(rmse), "rmse_iterations": a.iterations, "extra_rss_kb": jvm_hwm_kb,
+            "note": f"regParam {a.reg} (ALS-WR, scaled by counts), no biases; JVM start "
+                    f"{jvm_start_s:.1f} s not in load; RSS = python + JVM peaks; "
+                    f"driver memory {a.spark_memory}"}
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+WORKERS = {
+    "alsmf": worker_alsmf, "cmfrec-cg": worker_cmfrec_cg, "cmfrec-chol": worker_cmfrec_chol,
+    "implicit": worker_implicit, "lenskit": worker_lenskit, "libmf": worker_libmf,
+    "spark": worker_spark,
+}
+
+
+def run_worker(a) -> int:
+    try:
+        result = WORKERS[a.worker](a)
+        result["status"] = "ok"
+        result["self_hwm_kb"] = _vm_hwm_kb(os.getpid())
+    except BaseException as error:  # report, never crash the parent's table
+        traceback.print_exc()
+        result = {"status": f"failed: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                  if str(error) else f"failed: {type(error).__name__}"}
+    sys.stdout.flush()
+    print(RESULT_TAG + json.dumps(result), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# parent
+# --------------------------------------------------------------------------------------------
+
+def worker_env(name: str, threads: int) -> dict:
+    env = dict(os.environ)
+    env.update({"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
+                "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+    if name in ("cmfrec-cg", "cmfrec-chol", "implicit"):
+        # their own OpenMP loops take nthreads / num_threads; keep OpenMP's default in line
+        env["OMP_NUM_THREADS"] = str(threads)
+    if name == "lenskit":
+        env.update({"LK_NUM_THREADS": str(threads), "LK_NUM_BACKEND_THREADS": "1"})
+    if name == "alsmf":
+        env["NUMBA_NUM_THREADS"] = str(max(threads, os.cpu_count() or 1))
+    return env
+
+
+def run_library(name: str, a, train: Path, test: Path, log_dir: Path) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
+           "--train", str(train), "--test", str(test)]
+    for key in ("factors", "threads", "iterations", "reg", "lenskit_reg", "libmf_reg",
+                "libmf_eta", "spark_memory"):
+        cmd += [f"--{key.replace('_', '-')}", str(getattr(a, key))]
+    log = log_dir / f"{name}.log"
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                env=worker_env(name, a.threads))
+        timer = threading.Timer(a.timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    text = log.read_text(errors="replace")
+    lines = [line for line in text.splitlines() if line.startswith(RESULT_TAG)]
+    if lines:
+        result = json.loads(lines[-1][len(RESULT_TAG):])
+    elif wall >= a.timeout:
+        result = {"status": f"failed: timed out after {a.timeout:.0f} s"}
+    else:
+        tail = [line for line in text.splitlines() if line.strip()][-1:] or ["no output"]
+        result = {"status": f"failed: exit {proc.returncode}: {tail[0][:200]}"}
+    # VmHWM of the worker itself (exec resets it; wait4's ru_maxrss starts from the parent's
+    # RSS at fork), plus the JVM's for Spark; wait4 only when the worker could not report
+    own_kb = result.get("self_hwm_kb") or usage.ru_maxrss
+    result["peak_rss_mb"] = (own_kb + result.get("extra_rss_kb", 0)) / 1024
+    result["wall_s"] = wall
+    result["log"] = str(log)
+    return result
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{mem_kb / 1024 ** 2:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        mem = "?"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{platform.node()}: {cpu}, {cores} cores, {mem} RAM, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}")
+
+
+def fmt(value, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def table(results: dict[str, dict], a, info: dict) -> str:
+    base = results.get("alsmf", {}).get("median_s")
+    rows = ["| library | version | load s | s / iteration | ratio to alsmf | timing | "
+            f"fit {a.iterations} it. s | peak RSS MB | test RMSE @{a.iterations} | status / notes |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        label = LIBRARIES[name][0].replace("local[N]", f"local[{a.threads}]")
+        median = r.get("median_s")
+        ratio = None if (median is None or not base) else median / base
+        notes = r["status"] if r["status"] != "ok" else r.get("note", "")
+        rows.append(
+            f"| {label} | {r.get('version', '–')} | {fmt(r.get('load_s'))} | "
+            f"**{fmt(median, '.3f')}** | {fmt(ratio)} | {r.get('method', '–')} | "
+            f"{fmt(r.get('fit_s'), '.1f')} | {fmt(r.get('peak_rss_mb'), '.0f')} | "
+            f"{fmt(r.get('rmse'), '.4f')} | {notes} |")
+    header = [
+        f"# Peer benchmark, {a.shape}-shaped synthetic data",
+        "",
+        f"Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}  ",
+        f"Machine: {machine()}  ",
+        f"Data: alsmf `synthetic_ratings(like={a.shape!r})`: {info['ratings']:,} ratings, "
+        f"{info['users']:,} users, {info['items']:,} items; random 90/10 split (seed 0): "
+        f"{info['train']:,} train, {info['test']:,} test ({info['test_dropped_cold']} cold "
+        f"test pairs dropped)"
+        + (f"; oracle RMSE {info['oracle_rmse']:.4f}" if info.get("oracle_rmse") else "")
+        + "  ",
+        f"Settings: k = {a.factors}, {a.threads} threads, BLAS single-threaded, "
+        f"{a.iterations} iterations (epochs); each library in its own process.  ",
+        "s / iteration: median of iterations 2..n where the library reports each iteration, "
+        f"else (time of fit(n) - time of fit({WARMUP_FITS})) / (n - {WARMUP_FITS}). Load: "
+        "Parquet file to the library's training form. Peak RSS: the whole process "
+        "(load + train).",
+        "",
+    ]
+    return "\n".join(header + rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shape", default="ml-1m", help="MovieLens shape: ml-100k, ml-1m, ml-20m")
+    p.add_argument("--factors", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--reg", type=float, default=0.12,
+                   help="λ for alsmf, cmfrec (scaled by counts), implicit and Spark")
+    p.add_argument("--lenskit-reg", type=float, default=0.1)
+    p.add_argument("--libmf-reg", type=float, default=0.05)
+    p.add_argument("--libmf-eta", type=float, default=0.1)
+    p.add_argument("--spark-memory", default=None, help="spark.driver.memory (default by shape)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated subset of: " + ", ".join(list(LIBRARIES) + list(GROUPS)))
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per library")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--train", help=argparse.SUPPRESS)
+    p.add_argument("--test", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.spark_memory is None or a.spark_memory == "None":
+        a.spark_memory = "12g" if a.shape in ("ml-10m", "ml-20m") else "4g"
+    if a.worker:
+        return run_worker(a)
+    if a.iterations < WARMUP_FITS + 3:
+        p.error(f"--iterations must be at least {WARMUP_FITS + 3}")
+
+    names = list(LIBRARIES)
+    if a.only:
+        names = []
+        for token in a.only.split(","):
+            token = token.strip()
+            expanded = GROUPS.get(token, [token])
+            for name in expanded:
+                if name not in LIBRARIES:
+                    p.error(f"unknown library {token!r}")
+                names.append(name)
+        if "alsmf" not in names:
+            names.insert(0, "alsmf")
+
+    train, test, info = prepare_data(a.shape)
+    print(f"data: {info}", flush=True)
+    log_dir = RESULTS / f"logs-{a.shape}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    for name in names:
+        print(f"running {name} ...", flush=True)
+        r = run_library(name, a, train, test, log_dir)
+        seconds = r.get("iter_s")
+        r["median_s"] = statistics.median(seconds) if seconds else None
+        results[name] = r
+        print(f"  {name}: {r['status']}, s/it {fmt(r['median_s'], '.3f')}, "
+              f"RMSE {fmt(r.get('rmse'), '.4f')}, RSS {r['peak_rss_mb']:.0f} MB, "
+              f"wall {r['wall_s']:.0f} s", flush=True)
+    text = table(results, a, info)
+    print()
+    print(text)
+    out = RESULTS / f"peers-{a.shape}.md"
+    out.write_text(text)
+    (RESULTS / f"peers-{a.shape}.json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
