@@ -145,7 +145,7 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike) -> Path:
             with zipfile.ZipFile(zip_path) as archive:
                 members = archive.infolist()
                 for member in members:
-                    _check_member(member, zip_path)
+                    check_member(member, zip_path)
                 archive.extractall(staging)
         except (zipfile.BadZipFile, EOFError, zlib.error) as error:
             raise DataError(f"{zip_path}: truncated or corrupt zip file ({error})") from None
@@ -247,8 +247,12 @@ def _stream(url: str, response: http.client.HTTPResponse, out,
     return digest.hexdigest()
 
 
-def _check_member(member: zipfile.ZipInfo, zip_path: Path) -> None:
-    """Refuse a member that is a symbolic link or whose path leaves the extraction folder."""
+def check_member(member: zipfile.ZipInfo, zip_path: Path) -> None:
+    """Refuse a member that is a symbolic link or whose path leaves the extraction folder.
+
+    Used before extracting a download and before reading ratings from a zip: GroupLens zips
+    never hold such members, so one is a sign of a crafted or damaged archive.
+    """
     name = member.filename.replace("\\", "/")
     mode = member.external_attr >> 16
     if stat.S_ISLNK(mode):

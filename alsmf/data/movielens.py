@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from alsmf.data.download import check_member
 from alsmf.data.ratings import DuplicatePolicy, Ratings
 from alsmf.data.readers import read_table
 from alsmf.errors import ConfigError, DataError
@@ -111,6 +112,11 @@ def detect_release(path: str | os.PathLike) -> ReleaseInfo:
         return _detect_in_folder(path)
     if zipfile.is_zipfile(path):
         return _detect_in_zip(path)
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    if _looks_like_zip(path):
+        raise DataError(f"{path}: is a truncated or corrupt zip file (its central directory, "
+                        "at the end of the file, is missing); download or copy it again")
     if path.name in _RATINGS_FILES or _FOLD_FILE.match(path.name):
         siblings = set(os.listdir(path.parent))
         return _release(path.parent.name, path.name, siblings, path.parent, path.name)
@@ -135,6 +141,8 @@ def _detect_in_folder(folder: Path) -> ReleaseInfo:
 def _detect_in_zip(path: Path) -> ReleaseInfo:
     try:
         with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                check_member(member, path)
             names = [PurePosixPath(n) for n in archive.namelist() if not n.startswith("__MACOSX")]
     except (zipfile.BadZipFile, OSError) as error:
         raise DataError(f"{path}: cannot read the zip file ({error})") from None
@@ -148,6 +156,12 @@ def _detect_in_zip(path: Path) -> ReleaseInfo:
     siblings = {n.name for n in names if n.parent == member.parent}
     folder_name = member.parent.name or path.stem
     return _release(folder_name, member.name, siblings, path, str(member))
+
+
+def _looks_like_zip(path: Path) -> bool:
+    """Whether a file starts like a zip archive (a local file header)."""
+    with path.open("rb") as stream:
+        return stream.read(4) == b"PK\x03\x04"
 
 
 def _ratings_file_among(names: set[str]) -> str | None:

@@ -29,6 +29,17 @@ rating (by timestamp when there is one, else the later row); ``"mean"`` averages
 
 DUPLICATE_POLICIES: tuple[str, ...] = ("error", "last", "mean")
 
+MAX_ABS_RATING = 1e6
+"""Largest rating magnitude accepted when no scale is given.
+
+Explicit ratings live on small scales (stars, 0..10, 0..100). A larger value is almost always
+a wrong column read as the rating (a timestamp, an id), and values far beyond it make the
+normal equations lose their precision or, past the float32 range the ratings are stored in,
+turn into infinities; either way the model would be wrong, so such data is refused.
+"""
+
+_INT64_MAX = np.iinfo(np.int64).max
+
 
 def _row_label(row: int) -> str:
     return f"row {row}"
@@ -77,7 +88,8 @@ class Ratings:
 
         Args:
             user_raw, item_raw: integer raw ids, one per rating.
-            values: rating values; must be finite and, when ``scale`` is given, inside it.
+            values: rating values; must be finite, at most :data:`MAX_ABS_RATING` in
+                magnitude and, when ``scale`` is given, inside it.
             timestamps: optional integer timestamps, one per rating.
             source: file or object name used in error messages.
             scale: ``(low, high)``; ratings outside it are refused.
@@ -102,6 +114,11 @@ class Ratings:
         for name, ids in (("user", user_raw), ("item", item_raw)):
             if not np.issubdtype(ids.dtype, np.integer):
                 raise DataError(f"{source}: {name} ids must be integers, got {ids.dtype}")
+            _check_int64_range(ids, f"{name} id", source, row_label)
+        if timestamps is not None:
+            timestamps = np.asarray(timestamps)
+            if np.issubdtype(timestamps.dtype, np.integer):
+                _check_int64_range(timestamps, "timestamp", source, row_label)
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             raise DataError(
@@ -116,6 +133,13 @@ class Ratings:
                     f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]:g} is outside "
                     f"the scale {low:g}..{high:g} ({len(bad)} such rows)"
                 )
+        bad = np.flatnonzero(np.abs(values) > MAX_ABS_RATING)
+        if len(bad):
+            raise DataError(
+                f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]:g} is too large for "
+                f"an explicit rating (more than {MAX_ABS_RATING:g} in magnitude; "
+                f"{len(bad)} such rows); is the rating column the right one?"
+            )
         if timestamps is not None:
             timestamps = np.asarray(timestamps, dtype=np.int64)
 
@@ -358,16 +382,38 @@ def _resolve_duplicates(users, items, values, timestamps, n_items, policy, sourc
     return users[keep], items[keep], mean_values, new_times
 
 
+def _check_int64_range(values: np.ndarray, what: str, source: str, row_label) -> None:
+    """Refuse unsigned values above the int64 range, which a cast would wrap to negative ids."""
+    if values.dtype.kind == "u" and len(values) and values.max() > _INT64_MAX:
+        row = int(np.flatnonzero(values > _INT64_MAX)[0])
+        raise DataError(f"{source}, {row_label(row)}: {what} {values[row]} is out of the "
+                        "64-bit integer range")
+
+
 def _integer_column(column: pd.Series, what: str, source: str, row_label) -> np.ndarray:
-    """A column as int64, or a DataError naming the first value that is not an integer."""
+    """A column as integers, or a DataError naming the first value that is not an integer.
+
+    Integer columns keep their dtype (unsigned ones are range-checked by ``from_arrays``);
+    others must hold whole numbers inside the int64 range.
+    """
     if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
-        return column.to_numpy(dtype=np.int64)
+        return column.to_numpy(dtype=column.dtype.numpy_dtype
+                               if hasattr(column.dtype, "numpy_dtype") else None)
     numeric = pd.to_numeric(column, errors="coerce")
     bad = numeric.isna() | (numeric.round() != numeric)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
             f"{source}, {row_label(row)}: {what} {column.iloc[row]!r} is not an integer"
+        )
+    if numeric.dtype.kind == "u":
+        return numeric.to_numpy()
+    outside = ((numeric < -2.0**63) | (numeric >= 2.0**63)).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"{source}, {row_label(row)}: {what} {column.iloc[row]!r} is out of the 64-bit "
+            "integer range"
         )
     return numeric.to_numpy(dtype=np.int64)
 

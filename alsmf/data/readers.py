@@ -14,6 +14,7 @@ with empty ones in between, and fields 0, 2, 4, 6 are kept.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,8 +34,13 @@ SEPARATORS: tuple[str, ...] = ("::", "\t", ",", ";")
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _PARQUET_MAGIC = b"PAR1"
+_ZIP_MAGIC = b"PK\x03\x04"
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+              (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 _SNIFF_BYTES = 1 << 16
-_INT_PATTERN = r"^\s*[+-]?[0-9]{1,18}\s*$"  # 19+ digits may overflow int64
+_INT_PATTERN = r"^\s*[+-]?[0-9]+\s*$"
+_LONG_INT_PATTERN = r"[0-9]{19}"  # 19 digits or more may not fit in int64
+_INT64_RANGE = (-(2**63), 2**63 - 1)
 _FLOAT_PATTERN = (r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
                   r"|^\s*[+-]?(nan|NaN|inf|Inf)\s*$")
 
@@ -179,7 +185,13 @@ def _first_line(path: Path, name: str) -> tuple[int, str]:
     """The 1-based number and text of the first non-empty line; refuses binary files."""
     with path.open("rb") as stream:
         head = stream.read(_SNIFF_BYTES)
-    if b"\0" in head or head.startswith(b"PK\x03\x04"):
+    if head.startswith(_ZIP_MAGIC):
+        raise DataError(f"{name}: {_zip_problem(path)}")
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            raise DataError(f"{name}: unknown format: the text is {encoding}; "
+                            "save it as UTF-8 and read it again")
+    if b"\0" in head:
         raise DataError(f"{name}: unknown format: not CSV, TSV or Parquet (it is binary)")
     for number, raw in enumerate(head.split(b"\n"), start=1):
         try:
@@ -189,6 +201,15 @@ def _first_line(path: Path, name: str) -> tuple[int, str]:
         if text:
             return number, text
     raise DataError(f"{name}: the file is empty (only blank lines)")
+
+
+def _zip_problem(path: Path) -> str:
+    """What to tell about a file that starts like a zip archive."""
+    if zipfile.is_zipfile(path):
+        return ("is a zip archive, not a CSV, TSV or Parquet file; a MovieLens zip is read "
+                "by load_ratings or 'alsmf train --data'")
+    return ("is a truncated or corrupt zip file (its central directory, at the end of the "
+            "file, is missing); download or copy it again")
 
 
 def _guess_separator(line: str, path: Path, name: str) -> str:
@@ -243,24 +264,69 @@ def _arrow_csv(path: Path, layout: _Layout, types: dict[str, pa.DataType]) -> pa
 
 def _diagnose(path: Path, name: str, layout: _Layout, wanted: dict[str, str],
               error: Exception) -> DataError:
-    """Re-read the wanted columns as text to find the first line that cannot be parsed."""
+    """Re-read the wanted columns as bytes to find the first line that cannot be parsed.
+
+    Bytes rather than text, so that a field which is not UTF-8 is found and shown too.
+    """
     label = _line_labeller(path, layout)
     try:
-        table = _arrow_csv(path, layout, {c: pa.string() for c in wanted})
+        table = _arrow_csv(path, layout, {c: pa.binary() for c in wanted})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _ragged_line(path, name, layout) or DataError(f"{name}: cannot parse: {error}")
+        return (_ragged_line(path, name, layout)
+                or DataError(f"{name}: cannot parse: {_one_line(error)}"))
     first: tuple[int, str] | None = None
     for column, what in wanted.items():
         values = table.column(column)
-        pattern = _FLOAT_PATTERN if what == "rating" else _INT_PATTERN
-        ok = pc.fill_null(pc.match_substring_regex(values, pattern), True)
-        bad = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+        if what == "rating":
+            bad, problem = _not_matching(values, _FLOAT_PATTERN), "is not a number"
+        else:
+            bad, problem = _not_matching(values, _INT_PATTERN), "is not an integer"
+            outside = _outside_int64(values)
+            if len(outside) and (not len(bad) or outside[0] < bad[0]):
+                bad, problem = outside, "is out of the 64-bit integer range"
         if len(bad) and (first is None or bad[0] < first[0]):
-            kind = "a number" if what == "rating" else "an integer"
-            first = (int(bad[0]), f"{what} {values[int(bad[0])].as_py()!r} is not {kind}")
+            text = values[int(bad[0])].as_py().decode("utf-8", errors="replace")
+            if "\n" in text:
+                first = (int(bad[0]), f"a quote opened in the {what} field is not closed on "
+                                      "this line")
+            else:
+                first = (int(bad[0]), f"{what} {_shown(text)} {problem}")
     if first is None:
-        return DataError(f"{name}: cannot parse: {error}")
+        return DataError(f"{name}: cannot parse: {_one_line(error)}")
     return DataError(f"{name}, {label(first[0])}: {first[1]}")
+
+
+def _one_line(error: Exception) -> str:
+    """An error's text on one line (pyarrow's messages may span several)."""
+    return " ".join(str(error).split())
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A field's text quoted for a message, cut short when long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+def _not_matching(values: pa.ChunkedArray, pattern: str) -> np.ndarray:
+    """Rows whose text does not match ``pattern`` (empty cells are left to later checks)."""
+    ok = pc.fill_null(pc.match_substring_regex(values, pattern), True)
+    return np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+
+
+def _outside_int64(values: pa.ChunkedArray) -> np.ndarray:
+    """Rows holding an integer too large for int64 (only long digit runs are converted)."""
+    long = pc.fill_null(pc.match_substring_regex(values, _LONG_INT_PATTERN), False)
+    rows = np.flatnonzero(long.to_numpy(zero_copy_only=False))
+    low, high = _INT64_RANGE
+    outside = []
+    for row in rows:
+        text = values[int(row)].as_py().strip()  # bytes: int() accepts ASCII digits
+        try:
+            number = int(text)
+        except ValueError:
+            continue
+        if not low <= number <= high:
+            outside.append(row)
+    return np.asarray(outside, dtype=np.int64)
 
 
 def _ragged_line(path: Path, name: str, layout: _Layout) -> DataError | None:

@@ -7,8 +7,8 @@ on (a CSV with a ``movieId,title,genres`` header, titles quoted where they hold 
 :func:`read_titles` reads any of them into one table; :func:`find_items` finds the rows whose
 title matches what a user typed, so that a title fragment can stand where an id is expected.
 
-Files are decoded as UTF-8 and, where that fails, as Latin-1, which maps every byte to a
-character, so no file's encoding makes the reader crash.
+Files are decoded as UTF-8 and, on the lines where that fails, as Latin-1, which maps every
+byte to a character, so no file's encoding makes the reader crash.
 """
 
 from __future__ import annotations
@@ -100,11 +100,25 @@ def _read_member(info: ReleaseInfo, file_name: str) -> tuple[bytes, str] | None:
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 (a byte-order mark dropped), or Latin-1 where the bytes are not UTF-8."""
+    """UTF-8 (a byte-order mark dropped), line by line Latin-1 where a line is not UTF-8.
+
+    Decoding line by line keeps the UTF-8 titles of a file right when only some of its lines
+    hold other bytes (a file edited with another encoding); a wholly Latin-1 file such as
+    ml-100k's ``u.item`` decodes the same either way.
+    """
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        pass
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = []
+    for line in data.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(line.decode("latin-1"))
+    return "\n".join(lines)
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
