@@ -1,12 +1,15 @@
 """The ALS training loop: alternate the two half-steps, keep the history, call back, stop.
 
 One iteration follows seed 000: fix the users and solve least squares for every item, then fix
-the items and solve for every user. Each half-step solves its rows exactly (the augmented
-normal equations of :mod:`alsmf.solvers.als`), so the objective
+the items and solve for every user. Each half-step minimises the objective over one side: the
+default solver takes a few conjugate-gradient steps per row from the previous solution
+(:mod:`alsmf.solvers.cg`, float32), the ``cholesky`` solver solves each row's augmented normal
+equations exactly (:mod:`alsmf.solvers.als`, float64). Either way the objective
 
     Σ (r_ui - μ - b_u - b_i - p_u·q_i)² + λ Σ_u w_u (‖p_u‖² + b_u²) + λ Σ_i w_i (‖q_i‖² + b_i²)
 
-never increases (w = 1, or the row's rating count with weighted regularisation). μ is fixed to
+never increases (w = 1, or the row's rating count with weighted regularisation): CG steps
+started from the previous solution only lower each row's quadratic. μ is fixed to
 the training mean; without biases μ = b = 0 and the objective is seed 001's equation 1.4.
 """
 
@@ -24,7 +27,11 @@ from alsmf.data.ratings import Ratings
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.model import IterationRecord, MFModel
 from alsmf.solvers.als import als_half_step
+from alsmf.solvers.cg import cg_half_step
 from alsmf.solvers.predict import squared_error
+
+SOLVERS = ("cg", "cholesky")
+"""The per-row solvers of a half-step: conjugate gradient (default) or exact Cholesky."""
 
 Callback = Callable[[IterationRecord, MFModel], "bool | None"]
 """Called after every iteration with its record and the model so far; return True to stop."""
@@ -48,6 +55,11 @@ class ALS:
             (0 runs every iteration).
         init_scale: standard deviation of the random initial user factors.
         seed: seed of the random initial factors; the same seed gives the same model.
+        solver: ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps per row, warm-started
+            from the previous iteration, float32 factors; several times faster and, after a
+            few iterations, as accurate as ``"cholesky"``: the exact solve of every row's
+            normal equations in float64 (needed for reg = 0).
+        cg_steps: conjugate-gradient steps per row and half-step (1..64).
     """
 
     factors: int = 64
@@ -58,6 +70,8 @@ class ALS:
     tol: float = 0.0
     init_scale: float = 0.1
     seed: int = 0
+    solver: str = "cg"
+    cg_steps: int = 3
 
     def __post_init__(self) -> None:
         checks = [
@@ -73,6 +87,13 @@ class ALS:
              f"init_scale must be a finite number > 0, got {self.init_scale!r}"),
             (isinstance(self.seed, (int, np.integer)) and self.seed >= 0,
              f"seed must be a non-negative integer, got {self.seed!r}"),
+            (self.solver in SOLVERS,
+             f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}"),
+            (isinstance(self.cg_steps, (int, np.integer)) and 1 <= self.cg_steps <= 64,
+             f"cg_steps must be an integer from 1 to 64, got {self.cg_steps!r}"),
+            (self.solver != "cg" or (_is_number(self.reg) and self.reg > 0),
+             "reg = 0 needs solver='cholesky' (conjugate gradient needs a positive definite "
+             "system)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -161,11 +182,13 @@ class _TrainingState:
     def start(cls, config: ALS, train: Ratings, test: Ratings | None) -> _TrainingState:
         rng = np.random.default_rng(config.seed)
         mean = float(np.mean(train.values, dtype=np.float64))
+        dtype = np.float32 if config.solver == "cg" else np.float64
         model = MFModel(
-            user_factors=rng.normal(0.0, config.init_scale, (train.n_users, config.factors)),
-            item_factors=np.zeros((train.n_items, config.factors)),
-            user_bias=np.zeros(train.n_users),
-            item_bias=np.zeros(train.n_items),
+            user_factors=rng.normal(0.0, config.init_scale,
+                                    (train.n_users, config.factors)).astype(dtype),
+            item_factors=np.zeros((train.n_items, config.factors), dtype=dtype),
+            user_bias=np.zeros(train.n_users, dtype=dtype),
+            item_bias=np.zeros(train.n_items, dtype=dtype),
             global_mean=mean if config.biases else 0.0,
             fallback_mean=mean,
             user_ids=train.user_ids.copy(),
@@ -195,11 +218,16 @@ class _TrainingState:
             matrix, fixed, fixed_bias = self.by_user, model.item_factors, model.item_bias
             out, out_bias, side = model.user_factors, model.user_bias, "user"
             ids = model.user_ids
+        if config.solver == "cg":
+            cg_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
+                         model.global_mean, config.biases, config.reg, config.weighted_reg,
+                         config.cg_steps, out, out_bias)
+            self._check_finite(out, out_bias, side, iteration)
+            return
         status = np.zeros(matrix.shape[0], dtype=np.int64)
         als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
                       model.global_mean, config.biases, self.prior_precision, config.reg,
-                      config.weighted_reg,
-                      out, out_bias, status)
+                      config.weighted_reg, out, out_bias, status)
         failed = np.flatnonzero(status)
         if len(failed):
             row = int(failed[0])
@@ -209,6 +237,11 @@ class _TrainingState:
                 f"({count} ratings) are not positive definite (pivot {status[row]}) "
                 f"with reg={config.reg}; {len(failed)} {side}s failed. Use reg > 0."
             )
+        self._check_finite(out, out_bias, side, iteration)
+
+    @staticmethod
+    def _check_finite(out: np.ndarray, out_bias: np.ndarray, side: str, iteration: int) -> None:
+        """Stop training before a NaN or inf factor can spread through the next half-step."""
         if not (np.isfinite(out).all() and np.isfinite(out_bias).all()):
             raise NumericalError(f"iteration {iteration}: {side} factors became non-finite; "
                                  "check the ratings' scale or raise reg")

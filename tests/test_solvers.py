@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from alsmf.solvers import als_half_step, predict_pairs, solve_row, squared_error
+from alsmf.solvers import (als_half_step, cg_half_step, conjugate_gradient_row, predict_pairs,
+                           solve_row, squared_error)
 
 
 def random_spd(rng, d):
@@ -80,6 +81,70 @@ def test_half_step_equals_closed_form(with_bias, weighted):
     assert not status.any()
     np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(out_bias, expected_bias, rtol=1e-9, atol=1e-10)
+    assert np.all(out[5] == 0)
+
+
+@pytest.mark.parametrize("n", [1, 4, 7, 50])
+@pytest.mark.parametrize("bias_weight", [1.0, 0.0])
+def test_conjugate_gradient_row_converges_to_numpy_solve(n, bias_weight):
+    """With d steps CG is exact in exact arithmetic; float32 leaves ~1e-5 relative error."""
+    rng = np.random.default_rng(n)
+    k = 6
+    block = rng.normal(size=(n, k)).astype(np.float32)
+    targets = rng.normal(size=n).astype(np.float32)
+    y = np.hstack([block, np.full((n, 1), bias_weight)]).astype(np.float64)
+    scale = 0.5
+    expected = np.linalg.solve(y.T @ y + scale * np.eye(k + 1), y.T @ targets)
+    x = rng.normal(size=k + 1).astype(np.float32)  # any warm start
+    if bias_weight == 0.0:
+        x[k] = 0.0  # without biases the bias entry starts and stays at zero
+    conjugate_gradient_row(block, targets, n, np.float32(bias_weight), np.float32(scale), x,
+                           3 * (k + 1))
+    np.testing.assert_allclose(x, expected, rtol=1e-4, atol=1e-5)
+    if bias_weight == 0.0:
+        assert x[k] == 0.0
+
+
+def test_conjugate_gradient_steps_only_lower_the_row_objective():
+    rng = np.random.default_rng(0)
+    block = rng.normal(size=(30, 8)).astype(np.float32)
+    targets = rng.normal(size=30).astype(np.float32)
+    y = np.hstack([block, np.ones((30, 1))]).astype(np.float64)
+
+    def row_objective(x):
+        return np.sum((targets - y @ x) ** 2) + 0.3 * x @ x
+
+    x = np.zeros(9, dtype=np.float32)
+    values = [row_objective(x.astype(np.float64))]
+    for _ in range(6):
+        conjugate_gradient_row(block, targets, 30, np.float32(1.0), np.float32(0.3), x, 1)
+        values.append(row_objective(x.astype(np.float64)))
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(values, values[1:])), values
+    best = row_objective(np.linalg.solve(y.T @ y + 0.3 * np.eye(9), y.T @ targets))
+    assert values[-1] - best < 0.01 * (values[0] - best)  # restarted steps still converge
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_cg_half_step_with_enough_steps_equals_closed_form(with_bias, weighted):
+    rng = np.random.default_rng(4)
+    n_rows, n_cols, k = 12, 9, 4
+    dense = rng.integers(1, 6, size=(n_rows, n_cols)).astype(np.float32)
+    dense[rng.random((n_rows, n_cols)) < 0.5] = 0
+    dense[5] = 0
+    matrix = sp.csr_matrix(dense)
+    fixed = rng.normal(size=(n_cols, k)).astype(np.float32)
+    fixed_bias = (rng.normal(size=n_cols) if with_bias else np.zeros(n_cols)).astype(np.float32)
+    mu = 3.2 if with_bias else 0.0
+    out = np.full((n_rows, k), 0.5, dtype=np.float32)
+    out_bias = np.zeros(n_rows, dtype=np.float32)
+    cg_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias, mu, with_bias,
+                 0.3, weighted, 20, out, out_bias)
+    expected, expected_bias = closed_form_half_step(matrix, fixed.astype(np.float64),
+                                                    fixed_bias.astype(np.float64), mu,
+                                                    with_bias, 0.3, weighted)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out_bias, expected_bias, rtol=1e-4, atol=1e-4)
     assert np.all(out[5] == 0)
 
 
