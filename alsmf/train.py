@@ -173,9 +173,6 @@ class _TrainingState:
         self.by_item = train.by_item()
         self.user_weight = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
         self.item_weight = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
-        self.train_users = train.users.astype(np.int64)
-        self.train_items = train.items.astype(np.int64)
-        self.train_values = train.values.astype(np.float64)
         self.prior_precision = np.eye(config.factors + 1 if config.biases else config.factors)
 
     @classmethod
@@ -249,13 +246,14 @@ class _TrainingState:
     def evaluate(self) -> tuple[float, float, float | None]:
         """The objective, train RMSE and test RMSE of the current model."""
         model, config = self.model, self.config
-        sse = squared_error(self.train_users, self.train_items, self.train_values,
-                            model.user_factors, model.item_factors, model.user_bias,
-                            model.item_bias, model.global_mean)
+        matrix = self.by_user
+        sse = squared_error(matrix.indptr, matrix.indices, matrix.data, model.user_factors,
+                            model.item_factors, model.user_bias, model.item_bias,
+                            model.global_mean)
         penalty = (np.dot(self.user_weight, _row_norms(model.user_factors, model.user_bias))
                    + np.dot(self.item_weight, _row_norms(model.item_factors, model.item_bias)))
         objective = sse + config.reg * float(penalty)
-        train_rmse = math.sqrt(sse / len(self.train_values))
+        train_rmse = math.sqrt(sse / matrix.nnz)
         test_rmse = None
         if self.test_pairs is not None:
             users, items, values = self.test_pairs

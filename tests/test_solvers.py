@@ -158,4 +158,7 @@ def test_predict_pairs_scores_and_fallback_for_unknown():
     expected = [3.0 + 0.1 + 0.4 + 6.0, 3.0 - 0.2 + 0.3 + 0.5, 3.0 + 0.3, 3.0 - 0.2, 3.0]
     np.testing.assert_allclose(scores, expected)
     values = np.array(expected) + np.array([1.0, 0.0, -2.0, 0.0, 0.5])
-    assert squared_error(users, items, values, p, q, bu, bi, 3.0) == pytest.approx(5.25)
+    known = slice(0, 2)  # the pairs with a known user and item, as a CSR by user
+    matrix = sp.csr_matrix((values[known], (users[known], items[known])), shape=(2, 2))
+    assert squared_error(matrix.indptr, matrix.indices, matrix.data, p, q, bu, bi, 3.0) \
+        == pytest.approx(1.0)

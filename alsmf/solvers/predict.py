@@ -40,22 +40,49 @@ def predict_pairs(
     return out
 
 
-def squared_error(
-    users: np.ndarray,
-    items: np.ndarray,
+@njit(cache=True, parallel=True)
+def row_squared_errors(
+    indptr: np.ndarray,
+    indices: np.ndarray,
     values: np.ndarray,
-    user_factors: np.ndarray,
-    item_factors: np.ndarray,
-    user_bias: np.ndarray,
-    item_bias: np.ndarray,
+    row_factors: np.ndarray,
+    col_factors: np.ndarray,
+    row_bias: np.ndarray,
+    col_bias: np.ndarray,
+    global_mean: float,
+) -> np.ndarray:
+    """Per row of a CSR rating matrix, the sum of (r - μ - b_row - b_col - p_row·q_col)²."""
+    n_rows = len(indptr) - 1
+    k = row_factors.shape[1]
+    out = np.zeros(n_rows)
+    for row in prange(n_rows):
+        total = 0.0
+        for t in range(indptr[row], indptr[row + 1]):
+            col = indices[t]
+            score = global_mean + row_bias[row] + col_bias[col]
+            for a in range(k):
+                score += row_factors[row, a] * col_factors[col, a]
+            error = values[t] - score
+            total += error * error
+        out[row] = total
+    return out
+
+
+def squared_error(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    row_factors: np.ndarray,
+    col_factors: np.ndarray,
+    row_bias: np.ndarray,
+    col_bias: np.ndarray,
     global_mean: float,
 ) -> float:
-    """Sum of squared residuals over the given ratings.
+    """Sum of squared residuals over a CSR rating matrix (rows: users, columns: items).
 
-    The sum is numpy's pairwise sum after the parallel scoring (not a threaded reduction or
-    BLAS dot), so its value does not depend on the number of threads.
+    Rows are scored in parallel straight from the CSR arrays, so no per-rating temporary is
+    allocated (at 20M ratings that saves three 160 MB arrays), and the per-row sums are added
+    by numpy's pairwise sum, so the value does not depend on the number of threads.
     """
-    scores = predict_pairs(users, items, user_factors, item_factors, user_bias, item_bias,
-                           global_mean)
-    residuals = values - scores
-    return float(np.sum(np.square(residuals)))
+    return float(np.sum(row_squared_errors(indptr, indices, values, row_factors, col_factors,
+                                           row_bias, col_bias, global_mean)))
