@@ -9,12 +9,14 @@ from alsmf.data.movielens import load_ratings
 from alsmf.data.ratings import Ratings
 from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import AlsmfError, ConfigError, DataError
-from alsmf.model import IterationRecord, MFModel
+from alsmf.model import (Explanation, FoldedItem, FoldedUser, Groups, IterationRecord, MFModel,
+                         Recommendations)
 from alsmf.train import ALS, NumericalError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALS", "AlsmfError", "ConfigError", "DataError", "IterationRecord", "MFModel",
-    "NumericalError", "Ratings", "load_ratings", "synthetic_ratings",
+    "ALS", "AlsmfError", "ConfigError", "DataError", "Explanation", "FoldedItem", "FoldedUser",
+    "Groups", "IterationRecord", "MFModel", "NumericalError", "Ratings", "Recommendations",
+    "load_ratings", "synthetic_ratings",
 ]

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from alsmf.errors import AlsmfError, ConfigError
-from alsmf.model import IterationRecord, MFModel
+from alsmf.model import Explanation, IterationRecord, MFModel, Recommendations
 
 app = typer.Typer(help="Matrix factorization recommender trained by Alternating Least Squares.",
                   no_args_is_help=True, add_completion=False)
@@ -307,6 +307,9 @@ def predict(
 # --------------------------------------------------------------------------- using a model
 MODEL_OPTION = typer.Option(DEFAULT_OUTPUT / "model.npz", "--model", "-m",
                             help="Model file written by 'alsmf train'.")
+EXPLAIN_HELP = ("For each item, show the user's 3 rated items that contributed most to its "
+                "predicted rating, in rating points.")
+EXPLAINED_ITEMS = 3
 
 
 @app.command()
@@ -315,6 +318,7 @@ def recommend(
     user: int = typer.Option(..., "--user", "-u", help="Raw user id."),
     n: int = typer.Option(10, "-n", help="How many items."),
     include_seen: bool = typer.Option(False, help="Also list items the user rated."),
+    explain: bool = typer.Option(False, "--explain", help=EXPLAIN_HELP),
     model_path: Path = MODEL_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
@@ -322,7 +326,8 @@ def recommend(
     model = MFModel.load(model_path)
     _check_count(n)
     result = model.recommend(user, n, exclude_seen=not include_seen)
-    _print_items(model, result, f"recommendations for user {user}", as_json)
+    because = _explanations(model, user, result) if explain else None
+    _print_items(model, result, f"recommendations for user {user}", as_json, because=because)
 
 
 @app.command()
@@ -362,10 +367,14 @@ def rate(
     ratings: list[str] = typer.Argument(..., help='ITEM=RATING pairs; ITEM is an id or a '
                                         'title fragment, e.g. "Star Wars (1977)=5".'),
     n: int = typer.Option(10, "-n", help="How many recommendations."),
+    user: Optional[int] = typer.Option(
+        None, "--user", "-u", help="Add the ratings to this trained user's instead of a new "
+        "user's (a new rating of an item they rated replaces the old one)."),
+    explain: bool = typer.Option(False, "--explain", help=EXPLAIN_HELP),
     model_path: Path = MODEL_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
-    """Fold in a new user from a few ratings (no retraining) and recommend for them."""
+    """Fold in a user from a few ratings (no retraining) and recommend for them."""
     model = MFModel.load(model_path)
     _check_count(n)
     items, values = [], []
@@ -379,8 +388,12 @@ def rate(
             raise ConfigError(f"{text!r}: expected ITEM=RATING, e.g. \"Star Wars (1977)=5\"")
         items.append(_resolve_item(model, name))
         values.append(rating)
-    folded = model.fold_in(items, values)
-    _print_items(model, model.recommend(folded, n), "recommendations for the new user", as_json)
+    folded = model.fold_in(items, values, user=user)
+    result = model.recommend(folded, n)
+    because = _explanations(model, folded, result) if explain else None
+    title = ("recommendations for the new user" if user is None
+             else f"recommendations for user {user} with the new ratings")
+    _print_items(model, result, title, as_json, because=because)
 
 
 def _check_count(n: int) -> None:
@@ -415,24 +428,60 @@ def _item_label(model: MFModel, item: int) -> str:
     return f"{model.item_titles[np.searchsorted(model.item_ids, item)]} (item {item})"
 
 
-def _print_items(model: MFModel, result, title: str, as_json: bool,
-                 score: str = "predicted") -> None:
-    """A ranked list of items as a table, or as JSON."""
-    positions = np.searchsorted(model.item_ids, result.items)
-    titles = model.item_titles[positions] if model.item_titles is not None else None
-    genres = model.item_genres[positions] if model.item_genres is not None else None
-    rows = [{"rank": rank, "item": int(item), score: float(value)}
-            | ({} if titles is None else {"title": str(titles[rank - 1]),
-                                           "genres": str(genres[rank - 1])})
+def _explanations(model: MFModel, user: Any, result: Recommendations) -> list[Explanation]:
+    """Why each recommended item scored as it did, for ``--explain``."""
+    return [model.explain(user, item, EXPLAINED_ITEMS) for item in result.items]
+
+
+def _print_items(model: MFModel, result: Recommendations, title: str, as_json: bool,
+                 score: str = "predicted", because: list[Explanation] | None = None) -> None:
+    """A ranked list of items as a table, or as JSON; with the explanations when given."""
+    rows = [{"rank": rank, "item": int(item), score: float(value)} | _title_fields(model, item)
             for rank, (item, value) in enumerate(zip(result.items, result.scores), start=1)]
+    for row, explanation in zip(rows, because or []):
+        row["baseline"] = explanation.baseline
+        row["because"] = _contributors(model, explanation)
     if as_json:
         print(json.dumps({"title": title, "items": rows}, indent=2))
         return
-    table = Table(*rows[0].keys() if rows else ("rank", "item", score), title=title,
-                  min_width=len(title))
+    columns = list(rows[0].keys()) if rows else ["rank", "item", score]
+    columns = [column for column in columns if column != "baseline"]
+    table = Table(*("because you rated" if c == "because" else c for c in columns),
+                  title=title, min_width=len(title))
     for row in rows:
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+        table.add_row(*(_cell(row[column]) for column in columns))
     Console().print(table)
+
+
+def _contributors(model: MFModel, explanation: Explanation) -> list[dict[str, Any]]:
+    """The explanation's rated items as JSON-ready rows, with titles when the model has them."""
+    rows = []
+    for item, rating, contribution in zip(explanation.items, explanation.ratings,
+                                          explanation.contributions):
+        row = {"item": int(item), "rating": float(rating), "contribution": float(contribution)}
+        if model.item_titles is not None:
+            row["title"] = _title_fields(model, item)["title"]
+        rows.append(row)
+    return rows
+
+
+def _title_fields(model: MFModel, item: int) -> dict[str, str]:
+    """``title`` and ``genres`` of a raw item id when the model has titles, else nothing."""
+    if model.item_titles is None:
+        return {}
+    position = np.searchsorted(model.item_ids, item)
+    return {"title": str(model.item_titles[position]), "genres": str(model.item_genres[position])}
+
+
+def _cell(value: Any) -> str:
+    """A table cell: floats to 3 decimals, explanations one rated item per line."""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, list):
+        return "\n".join(f"{entry.get('title') or 'item ' + str(entry['item'])} "
+                         f"(rated {entry['rating']:g}): {entry['contribution']:+.2f}"
+                         for entry in value)
+    return str(value)
 
 
 # --------------------------------------------------------------------------- data

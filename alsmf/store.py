@@ -26,7 +26,11 @@ FORMAT = "alsmf-model"
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids",
            "seen_indptr", "seen_indices")
-_OPTIONAL_ARRAYS = ("item_titles", "item_genres")  # saved when the model has them
+# Saved when the model has them; a file without them loads with None (older files, models
+# without titles). Text is stored as fixed-width unicode, never as objects (no pickle).
+_OPTIONAL_TEXT = ("item_titles", "item_genres")
+_OPTIONAL_NUMERIC = ("seen_values",)
+_OPTIONAL_ARRAYS = _OPTIONAL_TEXT + _OPTIONAL_NUMERIC
 
 
 def _digest(array: np.ndarray) -> str:
@@ -39,7 +43,9 @@ def save_model(model: MFModel, path: str | Path) -> Path:
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     arrays = {name: np.ascontiguousarray(getattr(model, name)) for name in _ARRAYS}
-    arrays |= {name: getattr(model, name).astype(str) for name in _OPTIONAL_ARRAYS
+    arrays |= {name: getattr(model, name).astype(str) for name in _OPTIONAL_TEXT
+               if getattr(model, name) is not None}
+    arrays |= {name: np.ascontiguousarray(getattr(model, name)) for name in _OPTIONAL_NUMERIC
                if getattr(model, name) is not None}
     meta = {
         "format": FORMAT,

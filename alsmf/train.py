@@ -192,6 +192,7 @@ class _TrainingState:
             item_ids=train.item_ids.copy(),
             seen_indptr=train.by_user().indptr.astype(np.int64),
             seen_indices=train.by_user().indices.astype(np.int32),
+            seen_values=train.by_user().data.astype(np.float32),
             biases=config.biases,
             params=config.params(),
         )

@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from alsmf.cli import app
+from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
+from alsmf.train import ALS
 
 runner = CliRunner()
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
@@ -34,6 +36,21 @@ def movielens_model(tmp_path_factory):
     result = run("train", "--data", ML100K, "-k", 8, "-n", 3, "-o", out)
     assert result.exit_code == 0, result.output
     return out / "model.npz"
+
+
+@pytest.fixture(scope="module")
+def titled_model(tmp_path_factory):
+    """A model that keeps its training ratings' values, with titles "Movie <id>"."""
+    rng = np.random.default_rng(3)
+    mask = rng.random((40, 25)) < 0.4
+    users, items = np.nonzero(mask)
+    train = Ratings.from_arrays(users + 1, items + 101, rng.integers(1, 6, len(users)) * 1.0)
+    model = ALS(factors=4, iterations=4).fit(train)
+    if model.seen_values is None:  # until alsmf.train fills it
+        model.seen_values = train.by_user().data.astype(np.float32)
+    model.attach_titles(model.item_ids, np.array([f"Movie {i}" for i in model.item_ids]),
+                        np.full(model.n_items, "Drama"))
+    return model.save(tmp_path_factory.mktemp("titled") / "model.npz")
 
 
 def test_recommend_json_matches_the_library(synthetic_model):
@@ -83,3 +100,65 @@ def test_titles_are_shown_and_accepted_with_real_movielens(movielens_model):
     assert "recommendations for the new user" in rated.output
     vague = run("similar", "--model", movielens_model, "--item", "the")
     assert vague.exit_code == 2 and "be more precise" in vague.output
+
+
+def test_recommend_explain_lists_the_top_contributing_rated_items(titled_model):
+    result = run("recommend", "--model", titled_model, "--user", 7, "-n", 4, "--explain",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["items"]
+    model = MFModel.load(titled_model)
+    assert [r["item"] for r in rows] == model.recommend(7, 4).items.tolist()
+    for row in rows:
+        expected = model.explain(7, row["item"], 3)
+        assert [b["item"] for b in row["because"]] == expected.items.tolist()
+        assert [b["title"] for b in row["because"]] == [f"Movie {i}" for i in expected.items]
+        np.testing.assert_allclose([b["contribution"] for b in row["because"]],
+                                   expected.contributions)
+        assert [b["rating"] for b in row["because"]] == expected.ratings.tolist()
+        assert row["baseline"] == pytest.approx(expected.baseline)
+    table = run("recommend", "--model", titled_model, "--user", 7, "-n", 2, "--explain")
+    assert table.exit_code == 0, table.output
+    assert "because you rated" in table.output
+    first = rows[0]["because"][0]
+    assert f"Movie {first['item']} (rated {first['rating']:g}): {first['contribution']:+.2f}" \
+        in table.output
+
+
+def test_rate_updates_a_trained_user_and_explains(titled_model):
+    result = run("rate", "--model", titled_model, "--user", 7, "Movie 101=1", "Movie 102=5",
+                 "-n", 3, "--explain", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["title"] == "recommendations for user 7 with the new ratings"
+    model = MFModel.load(titled_model)
+    updated = model.fold_in([101, 102], [1.0, 5.0], user=7)
+    assert [r["item"] for r in report["items"]] == model.recommend(updated, 3).items.tolist()
+    assert not {101, 102} & {r["item"] for r in report["items"]}
+    assert all(len(r["because"]) == 3 for r in report["items"])
+    new_user = run("rate", "--model", titled_model, "Movie 101=5", "-n", 2, "--explain")
+    assert new_user.exit_code == 0, new_user.output
+    assert "Movie 101 (rated 5)" in new_user.output
+
+
+def test_explaining_with_a_model_without_rating_values_is_one_clear_line(titled_model,
+                                                                        tmp_path):
+    model = MFModel.load(titled_model)
+    model.seen_values = None
+    old = model.save(tmp_path / "old.npz")
+    result = run("recommend", "--model", old, "--user", 7, "--explain")
+    assert result.exit_code == 2, result.output
+    assert "keeps no training rating values" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    unknown = run("rate", "--model", old, "--user", 999, "Movie 101=5")
+    assert unknown.exit_code == 2 and "unknown user 999" in unknown.output
+
+
+def test_rate_explains_with_real_titles(movielens_model):
+    result = run("rate", "--model", movielens_model, "Star Wars (1977)=5", "Titanic (1997)=2",
+                 "-n", 3, "--explain", "--json")
+    assert result.exit_code == 0, result.output
+    for row in json.loads(result.stdout)["items"]:
+        assert {b["title"] for b in row["because"]} == {"Star Wars (1977)", "Titanic (1997)"}
+        total = sum(b["contribution"] for b in row["because"])
+        assert row["predicted"] == pytest.approx(row["baseline"] + total, abs=1e-9)

@@ -77,3 +77,26 @@ def test_unknown_version_and_foreign_files_are_refused(trained, tmp_path):
         MFModel.load(foreign)
     with pytest.raises(ModelFileError, match="no such model file"):
         MFModel.load(tmp_path / "missing.npz")
+
+
+def test_training_rating_values_round_trip_and_are_checksummed(trained, tmp_path):
+    model = MFModel(**{**vars(trained), "seen_values": np.arange(
+        len(trained.seen_indices), dtype=np.float32) / 2})
+    loaded = MFModel.load(model.save(tmp_path / "model.npz"))
+    assert loaded.seen_values.dtype == np.float32
+    assert np.array_equal(loaded.seen_values, model.seen_values)
+    with np.load(tmp_path / "model.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["seen_values"] = arrays["seen_values"][::-1].copy()
+    np.savez(tmp_path / "model.npz", **arrays)
+    with pytest.raises(ModelFileError, match="'seen_values' does not match its checksum"):
+        MFModel.load(tmp_path / "model.npz")
+
+
+def test_files_without_rating_values_still_load(trained, tmp_path):
+    path = MFModel(**{**vars(trained), "seen_values": None}).save(tmp_path / "old.npz")
+    with np.load(path) as archive:
+        assert "seen_values" not in archive.files
+    loaded = MFModel.load(path)
+    assert loaded.seen_values is None
+    assert np.array_equal(loaded.recommend_all(n=3)[0], trained.recommend_all(n=3)[0])

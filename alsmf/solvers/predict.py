@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=True)
 def predict_pairs(
     users: np.ndarray,
     items: np.ndarray,
@@ -34,13 +34,15 @@ def predict_pairs(
         if i >= 0:
             score += item_bias[i]
         if u >= 0 and i >= 0:
-            for a in range(k):
-                score += user_factors[u, a] * item_factors[i, a]
+            dot = user_factors[u, 0] * item_factors[i, 0]  # typed like the factors
+            for a in range(1, k):
+                dot += user_factors[u, a] * item_factors[i, a]
+            score += dot
         out[t] = score
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=True)
 def row_squared_errors(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -51,7 +53,11 @@ def row_squared_errors(
     col_bias: np.ndarray,
     global_mean: float,
 ) -> np.ndarray:
-    """Per row of a CSR rating matrix, the sum of (r - μ - b_row - b_col - p_row·q_col)²."""
+    """Per row of a CSR rating matrix, the sum of (r - μ - b_row - b_col - p_row·q_col)².
+
+    The dot product runs in the factors' own precision (float32 factors: 8 lanes per vector
+    instruction), the rest in float64; ``fastmath`` lets the compiler vectorise the dot.
+    """
     n_rows = len(indptr) - 1
     k = row_factors.shape[1]
     out = np.zeros(n_rows)
@@ -59,10 +65,10 @@ def row_squared_errors(
         total = 0.0
         for t in range(indptr[row], indptr[row + 1]):
             col = indices[t]
-            score = global_mean + row_bias[row] + col_bias[col]
-            for a in range(k):
-                score += row_factors[row, a] * col_factors[col, a]
-            error = values[t] - score
+            dot = row_factors[row, 0] * col_factors[col, 0]  # typed like the factors
+            for a in range(1, k):
+                dot += row_factors[row, a] * col_factors[col, a]
+            error = values[t] - (global_mean + row_bias[row] + col_bias[col] + dot)
             total += error * error
         out[row] = total
     return out
