@@ -54,6 +54,11 @@ class SyntheticShape(str, Enum):
     ml_20m = "ml-20m"
 
 
+class Solver(str, Enum):
+    cg = "cg"
+    cholesky = "cholesky"
+
+
 class Duplicates(str, Enum):
     error = "error"
     last = "last"
@@ -94,6 +99,10 @@ def train(
     no_biases: bool = typer.Option(False, "--no-biases", help="Pure P·Qᵀ model, no μ, b_u, b_i."),
     weighted_reg: bool = typer.Option(
         True, "--weighted-reg/--plain-reg", help="Scale λ by each row's rating count (ALS-WR)."),
+    solver: Solver = typer.Option(
+        Solver.cg, help="cg: a few conjugate-gradient steps per row (fast, float32); "
+        "cholesky: exact solve of every row (float64, allows --reg 0)."),
+    cg_steps: int = typer.Option(3, help="Conjugate-gradient steps per row and half-step."),
     tol: float = typer.Option(0.0, help="Stop when the objective improves by less than this "
                               "relative amount in one iteration (0: run all iterations)."),
     seed: int = typer.Option(0, help="Seed for the data split, sampling and initial factors."),
@@ -108,7 +117,8 @@ def train(
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     config = ALS(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
-                 weighted_reg=weighted_reg, tol=tol, seed=seed)
+                 weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
+                 cg_steps=cg_steps)
     started = time.perf_counter()
     prepared = _prepare_data(
         data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,

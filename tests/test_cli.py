@@ -49,6 +49,15 @@ def test_train_json_reports_history_outputs_and_settings(ratings_csv, tmp_path):
     assert Path(report["figure"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model = MFModel.load(report["model"])
     assert model.factors == 4 and len(model.history) == 3
+    assert report["settings"]["solver"] == "cg" and model.user_factors.dtype == np.float32
+
+
+def test_train_with_the_exact_solver_and_no_regularisation(ratings_csv, tmp_path):
+    result = run("train", "--data", ratings_csv, "-k", 2, "-n", 2, "--reg", 0.01,
+                 "--solver", "cholesky", "--output", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["solver"] == "cholesky"
+    assert MFModel.load(tmp_path / "model.npz").user_factors.dtype == np.float64
 
 
 def test_train_prints_a_line_per_iteration_and_where_files_are(ratings_csv, tmp_path):
@@ -77,6 +86,8 @@ def test_predict_scores_pairs_with_fallback(ratings_csv, tmp_path):
     (["train", "--data", "no/such/file.csv"], "no/such/file.csv"),
     (["train", "--factors", "0"], "factors must be an integer from 1"),
     (["train", "--reg", "-1"], "reg (λ) must be"),
+    (["train", "--reg", "0"], "reg = 0 needs solver='cholesky'"),
+    (["train", "--cg-steps", "0"], "cg_steps must be an integer from 1"),
     (["train", "--train", "x.csv"], "--train and --test go together"),
     (["train", "--split", "u1"], "give --data PATH to ml-100k"),
     (["train", "--split", "sideways"], "sideways"),

@@ -305,8 +305,15 @@ class Ratings:
 
 # ---------------------------------------------------------------------- helpers
 def lookup_ids(sorted_ids: np.ndarray, raw_ids: np.ndarray | int) -> np.ndarray:
-    """Positions of ``raw_ids`` in the sorted id array ``sorted_ids``; -1 where absent."""
-    raw = np.asarray(raw_ids, dtype=np.int64)
+    """Positions of ``raw_ids`` in the sorted id array ``sorted_ids``; -1 where absent.
+
+    Raises:
+        DataError: an id does not fit in 64 bits (no model can know it; a typo, most likely).
+    """
+    try:
+        raw = np.asarray(raw_ids, dtype=np.int64)
+    except OverflowError:
+        raise DataError(f"id {raw_ids} is out of the 64-bit integer range") from None
     if len(sorted_ids) == 0:
         return np.full(raw.shape, -1, dtype=np.int64)
     pos = np.searchsorted(sorted_ids, raw)
