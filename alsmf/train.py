@@ -144,9 +144,10 @@ class ALS:
             started = time.perf_counter()
             state.half_step(solve_items=True, iteration=iteration)
             state.half_step(solve_items=False, iteration=iteration)
+            solved = time.perf_counter()
             objective, train_rmse, test_rmse = state.evaluate()
             record = IterationRecord(iteration, objective, train_rmse, test_rmse,
-                                     time.perf_counter() - started)
+                                     time.perf_counter() - started, solved - started)
             state.model.history.append(record)
             if callback is not None and callback(record, state.model):
                 break

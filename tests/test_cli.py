@@ -42,7 +42,9 @@ def test_train_json_reports_history_outputs_and_settings(ratings_csv, tmp_path):
     assert report["settings"]["factors"] == 4 and report["settings"]["iterations"] == 3
     assert [r["iteration"] for r in report["history"]] == [1, 2, 3]
     for record in report["history"]:
-        assert set(record) == {"iteration", "objective", "train_rmse", "test_rmse", "seconds"}
+        assert set(record) == {"iteration", "objective", "train_rmse", "test_rmse", "seconds",
+                               "solve_seconds"}
+        assert 0 < record["solve_seconds"] <= record["seconds"]
     assert report["test_rmse"] == report["history"][-1]["test_rmse"]
     assert report["data"]["train_ratings"] + report["data"]["test_ratings"] == 400
     assert Path(report["model"]).is_file() and Path(report["figure"]).is_file()
