@@ -161,4 +161,4 @@ def test_rate_explains_with_real_titles(movielens_model):
     for row in json.loads(result.stdout)["items"]:
         assert {b["title"] for b in row["because"]} == {"Star Wars (1977)", "Titanic (1997)"}
         total = sum(b["contribution"] for b in row["because"])
-        assert row["predicted"] == pytest.approx(row["baseline"] + total, abs=1e-9)
+        assert row["predicted"] == pytest.approx(row["baseline"] + total, abs=1e-5)  # scores: float32 dots

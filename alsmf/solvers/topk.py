@@ -1,14 +1,21 @@
-"""Top-n items per user by predicted rating, for many users at once, in parallel.
+"""Top-n items per user by predicted rating, for many users at once.
 
-Arrays in, arrays out. Each user's scores over all items are computed in one pass and the n
-best kept by insertion into a small sorted buffer, so no (users x items) score matrix is ever
-held in memory; users run in parallel and each writes only its own output row.
+Users are scored a block at a time: one matrix product ``P_block · Qᵀ`` (BLAS, all cores, in
+the factors' precision) gives every dot product of the block, then a parallel numba pass adds
+the biases and keeps each user's n best by insertion into a small sorted buffer, skipping the
+user's excluded items. A score below the current n-th best costs one comparison, so the pass
+is about as fast as reading the scores. Only one block of scores is ever held in memory, never
+the (users x items) matrix; at ML-20M shape this scores every user in seconds instead of the
+minutes a per-user dot-product loop takes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+BLOCK_ENTRIES = 1 << 22
+"""Scores held at once (users per block x items): 16 MB of float32, cache-friendly."""
 
 
 @njit(cache=True, nogil=True)
@@ -26,7 +33,28 @@ def _insert(best_items: np.ndarray, best_scores: np.ndarray, item: int, score: f
     best_items[position] = item
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True)
+def _select_top_n(dots: np.ndarray, offsets: np.ndarray, item_bias: np.ndarray,
+                  excluded_indptr: np.ndarray, excluded_indices: np.ndarray, first_query: int,
+                  allowed: np.ndarray, items_out: np.ndarray, scores_out: np.ndarray) -> None:
+    """Fill rows ``first_query ..`` of the outputs from a block of dot products."""
+    n_block, n_items = dots.shape
+    for b in prange(n_block):
+        q = first_query + b
+        skip = np.zeros(n_items, dtype=np.bool_)
+        if len(excluded_indptr) > q + 1:
+            for t in range(excluded_indptr[q], excluded_indptr[q + 1]):
+                skip[excluded_indices[t]] = True
+        best_items = items_out[q]
+        best_scores = scores_out[q]
+        last = len(best_scores) - 1
+        for i in range(n_items):
+            score = offsets[b] + item_bias[i] + dots[b, i]
+            if score <= best_scores[last] or skip[i] or not allowed[i]:
+                continue
+            _insert(best_items, best_scores, i, score)
+
+
 def top_n_items(
     query_factors: np.ndarray,
     query_bias: np.ndarray,
@@ -52,22 +80,16 @@ def top_n_items(
     Returns:
         (items, scores): int64 and float64 arrays of shape (queries, n), best first.
     """
-    n_queries, k = query_factors.shape
+    n_queries = query_factors.shape[0]
     n_items = item_factors.shape[0]
     items_out = np.full((n_queries, n), -1, dtype=np.int64)
     scores_out = np.full((n_queries, n), -np.inf)
-    for q in prange(n_queries):
-        skip = np.zeros(n_items, dtype=np.bool_)
-        if len(excluded_indptr) > q + 1:
-            for t in range(excluded_indptr[q], excluded_indptr[q + 1]):
-                skip[excluded_indices[t]] = True
-        offset = global_mean + query_bias[q]
-        for i in range(n_items):
-            if skip[i] or not allowed[i]:
-                continue
-            dot = query_factors[q, 0] * item_factors[i, 0]  # typed like the factors
-            for a in range(1, k):  # fastmath lets the compiler vectorise this sum
-                dot += query_factors[q, a] * item_factors[i, a]
-            score = offset + item_bias[i] + dot
-            _insert(items_out[q], scores_out[q], i, score)
+    query_factors = query_factors.astype(item_factors.dtype, copy=False)
+    offsets = global_mean + np.asarray(query_bias, dtype=np.float64)
+    block = max(1, BLOCK_ENTRIES // max(n_items, 1))
+    for start in range(0, n_queries, block):
+        stop = min(start + block, n_queries)
+        dots = query_factors[start:stop] @ item_factors.T
+        _select_top_n(dots, offsets[start:stop], item_bias, excluded_indptr, excluded_indices,
+                      start, allowed, items_out, scores_out)
     return items_out, scores_out
