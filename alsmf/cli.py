@@ -103,6 +103,12 @@ def train(
         Solver.cg, help="cg: a few conjugate-gradient steps per row (fast, float32); "
         "cholesky: exact solve of every row (float64, allows --reg 0)."),
     cg_steps: int = typer.Option(3, help="Conjugate-gradient steps per row and half-step."),
+    checkpoint_every: int = typer.Option(
+        0, help="Write OUTPUT/checkpoint.npz every N iterations (0: only with --resume, at the "
+        "end); a killed run continues from it with --resume."),
+    resume: bool = typer.Option(
+        False, help="Continue from OUTPUT/checkpoint.npz when present (same data and settings; "
+        "the result is identical to an uninterrupted run)."),
     tol: float = typer.Option(0.0, help="Stop when the objective improves by less than this "
                               "relative amount in one iteration (0: run all iterations)."),
     seed: int = typer.Option(0, help="Seed for the data split, sampling and initial factors."),
@@ -113,7 +119,7 @@ def train(
 ) -> None:
     """Train biased ALS, print the loss per iteration, save the model and the loss figure."""
     from alsmf.plots import plot_history
-    from alsmf.train import ALS
+    from alsmf.train import ALS, TrainingInterrupted
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     config = ALS(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
@@ -131,14 +137,31 @@ def train(
     )
     if not as_json:
         console.print(prepared.describe())
+    checkpoint = output / "checkpoint.npz"
+    if checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
+    interrupted = None
     with _IterationPrinter(console, iterations, show_lines=not as_json) as printer:
-        model = config.fit(prepared.train, prepared.test, callback=printer, threads=threads)
+        try:
+            model = config.fit(prepared.train, prepared.test, callback=printer, threads=threads,
+                               checkpoint=checkpoint if checkpoint_every or resume else None,
+                               checkpoint_every=checkpoint_every or iterations, resume=resume)
+        except TrainingInterrupted as stop:
+            model, interrupted = stop.model, stop
+    if interrupted is None:
+        checkpoint.unlink(missing_ok=True)  # finished: a later --resume starts afresh
+    elif not model.history:
+        console.print("interrupted before the first iteration finished; nothing saved")
+        raise typer.Exit(130)
     if prepared.titles is not None:
         model.attach_titles(*(prepared.titles[c].to_numpy() for c in ("item", "title", "genres")))
     model_path = model.save(output / "model.npz")
     figure_path = plot_history(model.history, output / "loss.png",
                                title=f"ALS on {prepared.name}: k={factors}, λ={reg}")
     final = model.history[-1]
+    if interrupted is not None:
+        console.print(f"{interrupted}; the model of that iteration is saved to {model_path}")
+        raise typer.Exit(130)
     if as_json:
         print(json.dumps({
             "settings": config.params() | {"threads": threads},

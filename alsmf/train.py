@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numba
@@ -111,6 +112,9 @@ class ALS:
         *,
         callback: Callback | None = None,
         threads: int | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> MFModel:
         """Train on ``train``; report test RMSE per iteration when ``test`` is given.
 
@@ -122,39 +126,74 @@ class ALS:
             test: optional held-out ratings (any id space; matched by raw id).
             callback: called after each iteration; returning True stops training.
             threads: number of threads for the parallel half-steps (default: all cores).
+            checkpoint: model file written (atomically) every ``checkpoint_every`` iterations,
+                so a killed run can be resumed.
+            checkpoint_every: iterations between checkpoints (>= 1).
+            resume: continue from ``checkpoint`` when that file exists. An iteration depends
+                only on the factors the previous one left, which the file holds exactly, so
+                the result is bit-identical to an uninterrupted run. The file must come from
+                the same settings (``iterations`` and ``tol`` may differ) and the same data.
 
         Raises:
             NumericalError: a row's system could not be solved (for example λ = 0 with a row
                 that has fewer ratings than unknowns); the message names the row and iteration.
+            TrainingInterrupted: Ctrl-C; its ``model`` is the model after the last finished
+                iteration (the half-step in progress is rolled back).
+            ConfigError: bad ``threads`` or ``checkpoint_every``, or a checkpoint that does not
+                match these settings or data.
         """
         if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
             raise ConfigError(f"threads must be from 1 to {numba.config.NUMBA_NUM_THREADS}, "
                               f"got {threads}")
+        if not (isinstance(checkpoint_every, (int, np.integer)) and checkpoint_every >= 1):
+            raise ConfigError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
         threads_before = numba.get_num_threads()
         numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
         try:
-            return self._iterate(_TrainingState.start(self, train.compact(), test), callback)
+            state = _TrainingState.start(self, train.compact(), test)
+            if resume and checkpoint is not None and Path(checkpoint).exists():
+                state.restore(MFModel.load(checkpoint), Path(checkpoint))
+            return self._iterate(state, callback,
+                                 None if checkpoint is None else Path(checkpoint),
+                                 checkpoint_every)
         finally:
             numba.set_num_threads(threads_before)
 
-    def _iterate(self, state: _TrainingState, callback: Callback | None) -> MFModel:
+    def _iterate(self, state: _TrainingState, callback: Callback | None,
+                 checkpoint: Path | None, checkpoint_every: int) -> MFModel:
         """Run the iterations until the limit, the tolerance or the callback stops them."""
-        previous = math.inf
-        for iteration in range(1, self.iterations + 1):
-            started = time.perf_counter()
-            state.half_step(solve_items=True, iteration=iteration)
-            state.half_step(solve_items=False, iteration=iteration)
-            solved = time.perf_counter()
-            objective, train_rmse, test_rmse = state.evaluate()
+        model = state.model
+        previous = model.history[-1].objective if model.history else math.inf
+        for iteration in range(len(model.history) + 1, self.iterations + 1):
+            snapshot = state.snapshot()
+            try:
+                started = time.perf_counter()
+                state.half_step(solve_items=True, iteration=iteration)
+                state.half_step(solve_items=False, iteration=iteration)
+                solved = time.perf_counter()
+                objective, train_rmse, test_rmse = state.evaluate()
+            except KeyboardInterrupt:
+                state.roll_back(snapshot)
+                raise TrainingInterrupted(model) from None
             record = IterationRecord(iteration, objective, train_rmse, test_rmse,
                                      time.perf_counter() - started, solved - started)
-            state.model.history.append(record)
-            if callback is not None and callback(record, state.model):
+            model.history.append(record)
+            if checkpoint is not None and iteration % checkpoint_every == 0:
+                model.save(checkpoint)
+            if callback is not None and callback(record, model):
                 break
             if self.tol > 0 and iteration > 1 and previous - objective <= self.tol * previous:
                 break
             previous = objective
-        return state.model
+        return model
+
+
+class TrainingInterrupted(AlsmfError):
+    """Training was stopped by Ctrl-C; ``model`` holds the last finished iteration."""
+
+    def __init__(self, model: MFModel) -> None:
+        super().__init__(f"training interrupted after iteration {len(model.history)}")
+        self.model = model
 
 
 def _is_number(value: object) -> bool:
@@ -205,6 +244,49 @@ class _TrainingState:
                 test.values.astype(np.float64),
             )
         return cls(config, train, model, test_pairs)
+
+    def snapshot(self) -> tuple[np.ndarray, ...]:
+        """Copies of the arrays an iteration changes (a few MB; taken before each iteration)."""
+        model = self.model
+        return tuple(a.copy() for a in (model.user_factors, model.item_factors,
+                                        model.user_bias, model.item_bias))
+
+    def roll_back(self, snapshot: tuple[np.ndarray, ...]) -> None:
+        """Put back the arrays of :meth:`snapshot`, undoing a half-finished iteration."""
+        model = self.model
+        for target, saved in zip((model.user_factors, model.item_factors, model.user_bias,
+                                  model.item_bias), snapshot):
+            target[...] = saved
+
+    def restore(self, saved: MFModel, path: Path) -> None:
+        """Continue from a checkpoint: check it matches these settings and data, take its state.
+
+        The model keeps its training ratings, so the data check is exact: same ids, same
+        (user, item, rating) triples.
+        """
+        ignored = ("iterations", "tol")
+        ours = {k: v for k, v in self.config.params().items() if k not in ignored}
+        theirs = {k: v for k, v in saved.params.items() if k not in ignored}
+        if ours != theirs:
+            changed = sorted(k for k in ours if ours[k] != theirs.get(k))
+            raise ConfigError(f"{path}: the checkpoint was trained with other settings "
+                              f"({', '.join(changed)}); delete it or train without --resume")
+        model = self.model
+        same_data = (np.array_equal(saved.user_ids, model.user_ids)
+                     and np.array_equal(saved.item_ids, model.item_ids)
+                     and np.array_equal(saved.seen_indptr, model.seen_indptr)
+                     and np.array_equal(saved.seen_indices, model.seen_indices)
+                     and saved.seen_values is not None
+                     and np.array_equal(saved.seen_values, model.seen_values))
+        if not same_data:
+            raise ConfigError(f"{path}: the checkpoint was trained on other data; delete it "
+                              "or train without --resume")
+        if len(saved.history) > self.config.iterations:
+            raise ConfigError(f"{path}: the checkpoint has {len(saved.history)} iterations, "
+                              f"more than the {self.config.iterations} asked for")
+        for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
+            getattr(model, name)[...] = getattr(saved, name)
+        model.history = list(saved.history)
 
     def half_step(self, *, solve_items: bool, iteration: int) -> None:
         """Solve one side with the other fixed, in place."""

@@ -1,0 +1,96 @@
+"""Checkpoints, resuming after a kill, and Ctrl-C: training never loses finished work."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from alsmf.cli import app
+from alsmf.data.ratings import Ratings
+from alsmf.errors import ConfigError
+from alsmf.model import MFModel
+from alsmf.train import ALS, TrainingInterrupted, _TrainingState
+
+
+def ratings(seed=0, n_users=50, n_items=30):
+    rng = np.random.default_rng(seed)
+    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.4)
+    return Ratings.from_arrays(users, items, rng.integers(1, 6, len(users)).astype(float))
+
+
+def same_state(a: MFModel, b: MFModel) -> bool:
+    return all(np.array_equal(getattr(a, name), getattr(b, name))
+               for name in ("user_factors", "item_factors", "user_bias", "item_bias"))
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_resuming_a_checkpoint_gives_the_uninterrupted_model(tmp_path, solver):
+    train = ratings()
+    reference = ALS(factors=4, iterations=6, solver=solver).fit(train)
+    checkpoint = tmp_path / "checkpoint.npz"
+    ALS(factors=4, iterations=3, solver=solver).fit(train, checkpoint=checkpoint)
+    assert len(MFModel.load(checkpoint).history) == 3
+    resumed = ALS(factors=4, iterations=6, solver=solver).fit(train, checkpoint=checkpoint,
+                                                              resume=True)
+    assert [r.iteration for r in resumed.history] == [1, 2, 3, 4, 5, 6]
+    assert same_state(resumed, reference)  # bit-identical
+    assert [r.objective for r in resumed.history] == [r.objective for r in reference.history]
+
+
+def test_a_checkpoint_from_other_settings_or_data_is_refused(tmp_path):
+    checkpoint = tmp_path / "checkpoint.npz"
+    ALS(factors=4, iterations=2).fit(ratings(), checkpoint=checkpoint)
+    with pytest.raises(ConfigError, match=r"other settings \(factors\)"):
+        ALS(factors=5, iterations=4).fit(ratings(), checkpoint=checkpoint, resume=True)
+    with pytest.raises(ConfigError, match="other data"):
+        ALS(factors=4, iterations=4).fit(ratings(seed=1), checkpoint=checkpoint, resume=True)
+    with pytest.raises(ConfigError, match="checkpoint_every must be an integer >= 1"):
+        ALS(factors=4).fit(ratings(), checkpoint=checkpoint, checkpoint_every=0)
+
+
+def test_ctrl_c_keeps_the_last_finished_iteration(monkeypatch):
+    train = ratings()
+    two = ALS(factors=4, iterations=2).fit(train)
+    calls = {"n": 0}
+    original = _TrainingState.half_step
+
+    def interrupt_during_iteration_three(self, **kwargs):
+        calls["n"] += 1
+        original(self, **kwargs)  # the item half-step of iteration 3 finishes, then Ctrl-C
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_TrainingState, "half_step", interrupt_during_iteration_three)
+    with pytest.raises(TrainingInterrupted, match="after iteration 2") as stop:
+        ALS(factors=4, iterations=5).fit(train)
+    assert len(stop.value.model.history) == 2
+    assert same_state(stop.value.model, two)  # the half-finished iteration is rolled back
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    """A real SIGKILL of `alsmf train`, then `alsmf train --resume` with the same options."""
+    options = ["train", "-k", "8", "-n", "200", "--checkpoint-every", "1", "-o", str(tmp_path)]
+    process = subprocess.Popen([sys.executable, "-c", "from alsmf.cli import main; main()",
+                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "checkpoint.npz"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    done = len(MFModel.load(checkpoint).history)  # whole and readable: saving is atomic
+    assert 1 <= done < 200
+    runner = CliRunner()
+    resumed = runner.invoke(app, [*options, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert not checkpoint.exists()  # a finished run removes its checkpoint
+    resumed_model = MFModel.load(tmp_path / "model.npz")
+    fresh = runner.invoke(app, ["train", "-k", "8", "-n", "200", "-o", str(tmp_path / "fresh")])
+    assert fresh.exit_code == 0, fresh.output
+    assert same_state(resumed_model, MFModel.load(tmp_path / "fresh" / "model.npz"))
+    assert len(resumed_model.history) == 200
