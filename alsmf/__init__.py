@@ -11,12 +11,12 @@ from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import AlsmfError, ConfigError, DataError
 from alsmf.model import (Explanation, FoldedItem, FoldedUser, Groups, IterationRecord, MFModel,
                          Recommendations)
-from alsmf.train import ALS, NumericalError
+from alsmf.train import ALS, NumericalError, TrainingInterrupted
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALS", "AlsmfError", "ConfigError", "DataError", "Explanation", "FoldedItem", "FoldedUser",
     "Groups", "IterationRecord", "MFModel", "NumericalError", "Ratings", "Recommendations",
-    "load_ratings", "synthetic_ratings",
+    "TrainingInterrupted", "load_ratings", "synthetic_ratings",
 ]
