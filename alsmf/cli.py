@@ -193,7 +193,9 @@ class _PreparedData:
 
     def __init__(self, name: str, train, test, notes: dict[str, Any], titles=None) -> None:
         self.name = name
-        self.train = train
+        # the model covers the ids with training ratings; compacting here, once, lets the
+        # uncompacted copy go before training (at 20M ratings: 120 MB less at the peak)
+        self.train = train.compact()
         self.test = test
         self.notes = notes
         self.titles = titles
@@ -240,8 +242,9 @@ def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fractio
         return _PreparedData(f"{data} ({split})", train, test, {}, titles)
     if split in FOLDS:
         raise ConfigError(f"--split {split} is an ml-100k fold: give --data PATH to ml-100k")
-    if data is not None:
-        ratings = load_ratings(data, **read_options)
+    if data is not None:  # time is only needed to split by it or keep the latest duplicate
+        needs_time = split == "temporal" or read_options.get("duplicates") == "last"
+        ratings = load_ratings(data, timestamps=needs_time, **read_options)
         name = str(data)
     else:
         generated = synthetic_ratings(synthetic, seed=seed)

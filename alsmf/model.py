@@ -230,8 +230,7 @@ class MFModel:
     def predict_indices(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
         """Predicted ratings for model indices; -1 marks an unknown user or item."""
         scores = predict_pairs(
-            np.ascontiguousarray(user_idx, dtype=np.int64),
-            np.ascontiguousarray(item_idx, dtype=np.int64),
+            _index_array(user_idx), _index_array(item_idx),
             self.user_factors, self.item_factors, self.user_bias, self.item_bias,
             self.global_mean,
         )
@@ -544,6 +543,12 @@ class MFModel:
         from alsmf.store import load_model
 
         return load_model(path)
+
+
+def _index_array(indices: np.ndarray) -> np.ndarray:
+    """Contiguous int32 or int64 indices as the kernels take them (others become int64)."""
+    indices = np.ascontiguousarray(indices)
+    return indices if indices.dtype in (np.int32, np.int64) else indices.astype(np.int64)
 
 
 def _csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,

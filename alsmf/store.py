@@ -34,7 +34,8 @@ _OPTIONAL_ARRAYS = _OPTIONAL_TEXT + _OPTIONAL_NUMERIC
 
 
 def _digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    """SHA-256 of the array's bytes, hashed in place (no copy of a 100 MB array)."""
+    return hashlib.sha256(np.ascontiguousarray(array).reshape(-1).view(np.uint8)).hexdigest()
 
 
 def save_model(model: MFModel, path: str | Path) -> Path:

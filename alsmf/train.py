@@ -206,7 +206,6 @@ class _TrainingState:
     def __init__(self, config: ALS, train: Ratings, model: MFModel,
                  test_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
         self.config = config
-        self.train = train
         self.model = model
         self.test_pairs = test_pairs
         self.by_user = train.by_user()
@@ -221,8 +220,8 @@ class _TrainingState:
         mean = float(np.mean(train.values, dtype=np.float64))
         dtype = np.float32 if config.solver == "cg" else np.float64
         model = MFModel(
-            user_factors=rng.normal(0.0, config.init_scale,
-                                    (train.n_users, config.factors)).astype(dtype),
+            user_factors=config.init_scale * rng.standard_normal(
+                (train.n_users, config.factors), dtype=dtype),
             item_factors=np.zeros((train.n_items, config.factors), dtype=dtype),
             user_bias=np.zeros(train.n_users, dtype=dtype),
             item_bias=np.zeros(train.n_items, dtype=dtype),
@@ -231,17 +230,17 @@ class _TrainingState:
             user_ids=train.user_ids.copy(),
             item_ids=train.item_ids.copy(),
             seen_indptr=train.by_user().indptr.astype(np.int64),
-            seen_indices=train.by_user().indices.astype(np.int32),
-            seen_values=train.by_user().data.astype(np.float32),
+            seen_indices=train.by_user().indices.astype(np.int32, copy=False),  # shared with
+            seen_values=train.by_user().data.astype(np.float32, copy=False),  # the CSR
             biases=config.biases,
             params=config.params(),
         )
         test_pairs = None
         if test is not None and len(test):
-            test_pairs = (
-                train.user_index(test.user_ids[test.users]).astype(np.int64),
-                train.item_index(test.item_ids[test.items]).astype(np.int64),
-                test.values.astype(np.float64),
+            test_pairs = (  # 32-bit: half the memory, and the kernels take them as they are
+                train.user_index(test.user_ids[test.users]).astype(np.int32),
+                train.item_index(test.item_ids[test.items]).astype(np.int32),
+                test.values,
             )
         return cls(config, train, model, test_pairs)
 

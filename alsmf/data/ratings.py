@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from alsmf.data.csr import build_csr, count_per_index
 from alsmf.errors import DataError
 
 DuplicatePolicy = Literal["error", "last", "mean"]
@@ -102,7 +103,9 @@ class Ratings:
         """
         user_raw = np.asarray(user_raw)
         item_raw = np.asarray(item_raw)
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(values)
+        if values.dtype != np.float32:  # float32 input (the readers') is checked as it is
+            values = values.astype(np.float64, copy=False)
         n = len(values)
         if not (len(user_raw) == len(item_raw) == n):
             raise DataError(
@@ -145,24 +148,22 @@ class Ratings:
 
         user_ids, users = _encode_ids(user_raw)
         item_ids, items = _encode_ids(item_raw)
-        by_user = _csr(users, items, values, (len(user_ids), len(item_ids)))
-        if by_user.nnz < n:  # the CSR build merged repeated pairs: apply the policy
+        # The CSR build puts repeated pairs side by side and counts them; it is not cached (at
+        # 20M ratings it would hold 160 MB that a split or a filter makes useless).
+        if build_csr(users, items, values, (len(user_ids), len(item_ids)))[1]:
             users, items, values, timestamps = _resolve_duplicates(
                 users, items, values, timestamps, len(item_ids), duplicates, source, row_label
             )
-            by_user = None
         ratings = cls(
             users=users,
             items=items,
-            values=values.astype(np.float32),
+            values=values.astype(np.float32, copy=False),
             user_ids=user_ids,
             item_ids=item_ids,
             timestamps=timestamps,
             source=source,
             scale=scale,
         )
-        if by_user is not None:
-            ratings._cache["by_user"] = by_user
         return ratings
 
     @classmethod
@@ -249,11 +250,11 @@ class Ratings:
 
     def user_counts(self) -> np.ndarray:
         """Number of ratings of each user (int64, length n_users)."""
-        return np.bincount(self.users, minlength=self.n_users)
+        return count_per_index(self.users, self.n_users)
 
     def item_counts(self) -> np.ndarray:
         """Number of ratings of each item (int64, length n_items)."""
-        return np.bincount(self.items, minlength=self.n_items)
+        return count_per_index(self.items, self.n_items)
 
     # ------------------------------------------------------------------ derived sets
     def subset(self, mask_or_rows: np.ndarray) -> Ratings:
@@ -270,8 +271,11 @@ class Ratings:
 
     def compact(self) -> Ratings:
         """Re-index so that only users and items that have ratings remain (ids stay sorted)."""
-        used_users = np.unique(self.users)
-        used_items = np.unique(self.items)
+        user_counts, item_counts = self.user_counts(), self.item_counts()
+        if user_counts.all() and item_counts.all():
+            return self  # nothing to drop: no copy (this is the usual case at scale)
+        used_users = np.flatnonzero(user_counts)
+        used_items = np.flatnonzero(item_counts)
         user_remap = np.full(self.n_users, -1, dtype=np.int32)
         user_remap[used_users] = np.arange(len(used_users), dtype=np.int32)
         item_remap = np.full(self.n_items, -1, dtype=np.int32)
@@ -316,10 +320,21 @@ def lookup_ids(sorted_ids: np.ndarray, raw_ids: np.ndarray | int) -> np.ndarray:
         raise DataError(f"id {raw_ids} is out of the 64-bit integer range") from None
     if len(sorted_ids) == 0:
         return np.full(raw.shape, -1, dtype=np.int64)
-    pos = np.searchsorted(sorted_ids, raw)
-    pos_clipped = np.minimum(pos, len(sorted_ids) - 1)
-    found = sorted_ids[pos_clipped] == raw
-    return np.where(found, pos_clipped, -1)
+    if raw.ndim == 0:
+        return _lookup_chunk(sorted_ids, raw)
+    out = np.empty(raw.shape, dtype=np.int64)
+    for start in range(0, len(raw), _LOOKUP_CHUNK):  # bounded temporaries for big inputs
+        stop = start + _LOOKUP_CHUNK
+        out[start:stop] = _lookup_chunk(sorted_ids, raw[start:stop])
+    return out
+
+
+_LOOKUP_CHUNK = 1 << 20
+
+
+def _lookup_chunk(sorted_ids: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    position = np.minimum(np.searchsorted(sorted_ids, raw), len(sorted_ids) - 1)
+    return np.where(sorted_ids[position] == raw, position, -1)
 
 
 def _encode_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -328,22 +343,22 @@ def _encode_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Ids that are non-negative and not much larger than the number of ratings (MovieLens and
     most exports) are coded with a presence table in linear time; others fall back to a sort.
     """
-    raw = raw.astype(np.int64, copy=False)
+    if raw.dtype.kind == "u":  # already checked to fit in int64
+        raw = raw.astype(np.int64)
     low, high = int(raw.min()), int(raw.max())
     if low >= 0 and high < 4 * len(raw) + (1 << 20):
         present = np.zeros(high + 1, dtype=bool)
         present[raw] = True
         ids = np.flatnonzero(present)
-        code = np.cumsum(present, dtype=np.int64) - 1
-        return ids, code[raw].astype(np.int32)
+        code = np.cumsum(present, dtype=np.int32) - 1  # int32: no 64-bit temporary per rating
+        return ids, code[raw]
     ids, inverse = np.unique(raw, return_inverse=True)
-    return ids, inverse.astype(np.int32)
+    return ids.astype(np.int64, copy=False), inverse.astype(np.int32)
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
-    matrix = sp.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32)
-    matrix.sort_indices()
-    return matrix
+    """The CSR matrix of ratings without repeated pairs (float32, columns ascending)."""
+    return build_csr(rows, cols, values, shape)[0]
 
 
 def _resolve_duplicates(users, items, values, timestamps, n_items, policy, source, row_label):

@@ -1,0 +1,43 @@
+"""The CSR builder against scipy, and how it reports repeated pairs."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from alsmf.data.csr import build_csr
+
+
+def test_matches_scipy_with_sorted_columns_and_no_repeats():
+    rng = np.random.default_rng(0)
+    dense = rng.random((30, 20)) * (rng.random((30, 20)) < 0.3)
+    rows, cols = np.nonzero(dense)
+    order = rng.permutation(len(rows))  # input in any order
+    rows, cols = rows[order].astype(np.int32), cols[order].astype(np.int32)
+    values = dense[rows, cols].astype(np.float32)
+    matrix, repeated = build_csr(rows, cols, values, (30, 20))
+    expected = sp.csr_matrix(dense.astype(np.float32))
+    assert repeated == 0
+    np.testing.assert_array_equal(matrix.indptr, expected.indptr)
+    np.testing.assert_array_equal(matrix.indices, expected.indices)
+    np.testing.assert_array_equal(matrix.data, expected.data)
+    assert matrix.indices.dtype == np.int32 and matrix.data.dtype == np.float32
+
+
+def test_repeated_pairs_are_counted_and_kept_side_by_side_in_input_order():
+    rows = np.array([1, 0, 1, 1, 0], dtype=np.int32)
+    cols = np.array([2, 0, 0, 2, 0], dtype=np.int32)
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0], dtype=np.float32)
+    matrix, repeated = build_csr(rows, cols, values, (2, 3))
+    assert repeated == 2
+    np.testing.assert_array_equal(matrix.indptr, [0, 2, 5])
+    np.testing.assert_array_equal(matrix.indices, [0, 0, 0, 2, 2])
+    np.testing.assert_array_equal(matrix.data, [2.0, 5.0, 3.0, 1.0, 4.0])
+
+
+def test_empty_rows_and_an_empty_matrix():
+    matrix, repeated = build_csr(np.array([3], dtype=np.int32), np.array([1], dtype=np.int32),
+                                 np.array([2.5], dtype=np.float32), (5, 2))
+    np.testing.assert_array_equal(matrix.indptr, [0, 0, 0, 0, 1, 1])
+    assert repeated == 0
+    empty, _ = build_csr(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float32),
+                         (2, 2))
+    assert empty.nnz == 0 and empty.shape == (2, 2)
