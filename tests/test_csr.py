@@ -41,3 +41,16 @@ def test_empty_rows_and_an_empty_matrix():
     empty, _ = build_csr(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float32),
                          (2, 2))
     assert empty.nnz == 0 and empty.shape == (2, 2)
+
+
+def test_repeated_pairs_counted_alike_for_grouped_and_shuffled_rows():
+    from alsmf.data.csr import count_repeated_pairs
+
+    rng = np.random.default_rng(1)
+    rows = np.sort(rng.integers(0, 40, 500)).astype(np.int32)  # grouped by row
+    cols = rng.integers(0, 30, 500).astype(np.int32)
+    expected = len(rows) - len(set(zip(rows.tolist(), cols.tolist())))
+    assert expected > 0
+    assert count_repeated_pairs(rows, cols, (40, 30)) == expected
+    order = rng.permutation(500)
+    assert count_repeated_pairs(rows[order], cols[order], (40, 30)) == expected

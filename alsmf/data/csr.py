@@ -25,6 +25,32 @@ def count_per_index(indices: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def _repeats_in_runs(rows: np.ndarray, cols: np.ndarray, n_cols: int) -> int:
+    """Repeated pairs when equal rows are contiguous (-1 when they are not)."""
+    last_row_of_col = np.full(n_cols, -1, dtype=np.int64)
+    repeated = 0
+    for t in range(len(rows)):
+        if t and rows[t] < rows[t - 1]:
+            return -1
+        if last_row_of_col[cols[t]] == rows[t]:
+            repeated += 1
+        last_row_of_col[cols[t]] = rows[t]
+    return repeated
+
+
+def count_repeated_pairs(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> int:
+    """How many entries repeat an earlier (row, col) pair.
+
+    Files grouped by row (MovieLens is sorted by user) are checked in one pass with a
+    last-row-seen marker per column; others through the CSR build.
+    """
+    repeated = _repeats_in_runs(rows, cols, shape[1])
+    if repeated >= 0:
+        return int(repeated)
+    return build_csr(rows, cols, np.zeros(len(rows), dtype=np.float32), shape)[1]
+
+
+@njit(cache=True)
 def _place_by_row(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, indptr: np.ndarray,
                   indices: np.ndarray, data: np.ndarray) -> None:
     """Counting sort of the entries by row into (indptr, indices, data), input order kept."""

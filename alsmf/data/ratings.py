@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from alsmf.data.csr import build_csr, count_per_index
+from alsmf.data.csr import build_csr, count_per_index, count_repeated_pairs
 from alsmf.errors import DataError
 
 DuplicatePolicy = Literal["error", "last", "mean"]
@@ -148,9 +148,7 @@ class Ratings:
 
         user_ids, users = _encode_ids(user_raw)
         item_ids, items = _encode_ids(item_raw)
-        # The CSR build puts repeated pairs side by side and counts them; it is not cached (at
-        # 20M ratings it would hold 160 MB that a split or a filter makes useless).
-        if build_csr(users, items, values, (len(user_ids), len(item_ids)))[1]:
+        if count_repeated_pairs(users, items, (len(user_ids), len(item_ids))):
             users, items, values, timestamps = _resolve_duplicates(
                 users, items, values, timestamps, len(item_ids), duplicates, source, row_label
             )
