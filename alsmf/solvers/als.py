@@ -19,10 +19,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from alsmf.solvers.cg import PREFETCH_DISTANCE
 from alsmf.solvers.cholesky import solve_row
+from alsmf.solvers.prefetch import prefetch
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def accumulate_normal_equations(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -37,25 +39,48 @@ def accumulate_normal_equations(
 ) -> None:
     """Fill the lower triangle of ``gram`` = Σ y yᵀ and ``rhs`` = Σ (r - μ - b_j) y for one row.
 
-    ``y`` is the fixed side's factor row, extended by a constant 1 when ``with_bias``.
+    ``y`` is the fixed side's factor row, extended by a constant 1 when ``with_bias``. The
+    row's vectors are first gathered into a contiguous block (with a prefetch hint, as in the
+    CG half-step); the Gram matrix is then updated four ratings at a time, so each pass over
+    its lower triangle does four multiply-adds per load and store instead of one.
     """
     k = fixed_factors.shape[1]
     d = gram.shape[0]
+    start = indptr[row]
+    n = indptr[row + 1] - start
+    block = np.empty((n, d))
+    targets = np.empty(n)
+    for m in range(n):
+        if m + PREFETCH_DISTANCE < n:
+            ahead = indices[start + m + PREFETCH_DISTANCE]
+            for a in range(0, k, 8):  # one hint per 64-byte line of float64
+                prefetch(fixed_factors, ahead, a)
+        j = indices[start + m]
+        for a in range(k):
+            block[m, a] = fixed_factors[j, a]
+        if with_bias:
+            block[m, k] = 1.0
+        targets[m] = values[start + m] - global_mean - fixed_bias[j]
     gram[:, :] = 0.0
     rhs[:] = 0.0
-    y = np.empty(d)
-    for n in range(indptr[row], indptr[row + 1]):
-        j = indices[n]
-        for a in range(k):
-            y[a] = fixed_factors[j, a]
-        if with_bias:
-            y[k] = 1.0
-        target = values[n] - global_mean - fixed_bias[j]
+    stop4 = n - n % 4
+    for m in range(0, stop4, 4):
         for a in range(d):
-            ya = y[a]
-            rhs[a] += target * ya
+            y0 = block[m, a]
+            y1 = block[m + 1, a]
+            y2 = block[m + 2, a]
+            y3 = block[m + 3, a]
+            rhs[a] += targets[m] * y0 + targets[m + 1] * y1 + targets[m + 2] * y2 \
+                + targets[m + 3] * y3
             for b in range(a + 1):
-                gram[a, b] += ya * y[b]
+                gram[a, b] += y0 * block[m, b] + y1 * block[m + 1, b] + y2 * block[m + 2, b] \
+                    + y3 * block[m + 3, b]
+    for m in range(stop4, n):
+        for a in range(d):
+            ya = block[m, a]
+            rhs[a] += targets[m] * ya
+            for b in range(a + 1):
+                gram[a, b] += ya * block[m, b]
 
 
 @njit(cache=True, parallel=True)
