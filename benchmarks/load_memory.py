@@ -1,0 +1,102 @@
+"""Loading speed against pandas, and the peak memory of `alsmf train`, on a 20M-rating CSV.
+
+    python benchmarks/load_memory.py              # ML-20M shape; about 3 minutes
+    python benchmarks/load_memory.py --like ml-1m # quick check
+
+The CSV (user,item,rating,timestamp, written by `alsmf data synthetic --like SHAPE`) is cached
+in ``benchmarks/cache/``. Timed, interleaved, median of ``--repeats`` runs each:
+``alsmf.data.readers.read_table`` (file to validated ``Ratings``: ids coded, duplicates
+checked) and ``pandas.read_csv`` with default options (file to DataFrame, nothing checked).
+Then ``alsmf train --data FILE -n 3 --test-fraction 0.1`` runs in a child process and its peak
+resident memory is read from ``wait4``. Writes ``benchmarks/results/load-memory-SHAPE.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--like", default="ml-20m", help="synthetic shape (ml-100k .. ml-20m)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import pandas as pd
+
+    from alsmf.data.readers import read_table
+
+    load_before = os.getloadavg()[0]
+    csv = HERE / "cache" / f"{args.like}.csv"
+    if not csv.exists():
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-c", "from alsmf.cli import main; main()", "data",
+                        "synthetic", str(csv), "--like", args.like], check=True)
+    # first, while this process is small: a forked child's peak counts the parent's pages
+    out = HERE / "cache" / "load-memory-output"
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", "from alsmf.cli import main; main()",
+                              "train", "--data", str(csv), "-n", "3", "--test-fraction", "0.1",
+                              "-o", str(out)], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        sys.exit(f"alsmf train failed with exit code {child.returncode}")
+    train_seconds = time.perf_counter() - started
+    peak_mb = usage.ru_maxrss / 1024
+
+    read_table(csv)  # compile the kernels and warm the page cache
+    ours, theirs = [], []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        ratings = read_table(csv)
+        ours.append(time.perf_counter() - started)
+        del ratings
+        started = time.perf_counter()
+        frame = pd.read_csv(csv)
+        theirs.append(time.perf_counter() - started)
+        del frame
+    rows = len(read_table(csv))
+
+    ratio = statistics.median(theirs) / statistics.median(ours)
+    report = "\n".join([
+        f"# Loading and memory, {args.like}-shaped CSV ({rows:,} ratings, "
+        f"{csv.stat().st_size / 2**20:.0f} MB)",
+        "",
+        f"Measured {datetime.date.today()} with `python benchmarks/load_memory.py --like "
+        f"{args.like}` on {platform.platform()} ({os.cpu_count()} cores), Python "
+        f"{platform.python_version()}, pandas {pd.__version__}; load average before: "
+        f"{load_before:.2f}.",
+        "",
+        "| what | runs (s) | median (s) |",
+        "|---|---|---|",
+        f"| alsmf `read_table` (to validated Ratings) | {', '.join(f'{t:.2f}' for t in ours)} "
+        f"| {statistics.median(ours):.2f} |",
+        f"| `pandas.read_csv`, default options | {', '.join(f'{t:.2f}' for t in theirs)} "
+        f"| {statistics.median(theirs):.2f} |",
+        "",
+        f"pandas / alsmf: **{ratio:.2f}x**.",
+        "",
+        f"`alsmf train --data FILE -n 3 --test-fraction 0.1` (k = 64, load + split + train + "
+        f"save): peak resident memory **{peak_mb:,.0f} MB**, {train_seconds:.0f} s wall.",
+        "",
+    ])
+    print(report)
+    result = HERE / "results" / f"load-memory-{args.like}.md"
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_text(report)
+    print(f"written to {result}")
+
+
+if __name__ == "__main__":
+    main()
