@@ -27,6 +27,7 @@ import numpy as np
 from alsmf.data.ratings import Ratings
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.model import IterationRecord, MFModel
+from alsmf.resources import check_fits, training_bytes
 from alsmf.solvers.als import als_half_step
 from alsmf.solvers.cg import cg_half_step
 from alsmf.solvers.predict import squared_error
@@ -150,7 +151,12 @@ class ALS:
         threads_before = numba.get_num_threads()
         numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
         try:
-            state = _TrainingState.start(self, train.compact(), test)
+            train = train.compact()
+            check_fits(training_bytes(len(train), train.n_users, train.n_items, self.factors,
+                                      4 if self.solver == "cg" else 8),
+                       f"training k = {self.factors} on {len(train):,} ratings",
+                       "use fewer factors or shrink the data (--top-users, --min-user-ratings)")
+            state = _TrainingState.start(self, train, test)
             if resume and checkpoint is not None and Path(checkpoint).exists():
                 state.restore(MFModel.load(checkpoint), Path(checkpoint))
             return self._iterate(state, callback,

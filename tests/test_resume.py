@@ -1,4 +1,4 @@
-"""Checkpoints, resuming after a kill, and Ctrl-C: training never loses finished work."""
+"""Checkpoints, resuming after a kill, Ctrl-C, and runs too big for memory: no work is lost."""
 
 import signal
 import subprocess
@@ -94,3 +94,21 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     assert fresh.exit_code == 0, fresh.output
     assert same_state(resumed_model, MFModel.load(tmp_path / "fresh" / "model.npz"))
     assert len(resumed_model.history) == 200
+
+
+def test_training_that_cannot_fit_in_memory_is_refused_before_allocating(monkeypatch):
+    import alsmf.resources as resources
+
+    monkeypatch.setattr(resources, "available_bytes", lambda: 10_000)
+    with pytest.raises(ConfigError, match=r"needs about .* GB of memory and 0\.0 GB is available"):
+        ALS(factors=64).fit(ratings())
+    monkeypatch.setattr(resources, "available_bytes", lambda: None)  # unknown: no refusal
+    assert len(ALS(factors=2, iterations=1).fit(ratings()).history) == 1
+
+
+def test_memory_estimate_covers_the_training_arrays():
+    from alsmf.resources import training_bytes
+
+    # ML-20M shape, k = 64, float32: two CSRs (~320 MB) and factors twice (~86 MB)
+    estimate = training_bytes(20_000_263, 138_493, 26_744, 64, 4)
+    assert 0.35e9 < estimate < 0.5e9
