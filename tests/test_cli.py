@@ -146,3 +146,18 @@ def test_filters_that_empty_the_data_and_duplicates_are_clear_errors(ratings_csv
                "--split", "random", "--test-fraction", 0.4, "-o", tmp_path / "o", "--json")
     assert kept.exit_code == 0, kept.output
     assert json.loads(kept.stdout)["data"]["train_ratings"] == 1
+
+
+def test_threads_do_not_change_the_model(ratings_csv, tmp_path):
+    """Issue 6: the same seed gives bit-identical factors with 1 or 2 threads."""
+    import numba
+
+    models = []
+    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        out = tmp_path / f"threads{threads}"
+        result = run("train", "--data", ratings_csv, "-k", 4, "-n", 3, "--threads", threads,
+                     "--output", out)
+        assert result.exit_code == 0, result.output
+        models.append(MFModel.load(out / "model.npz"))
+    assert np.array_equal(models[0].user_factors, models[1].user_factors)
+    assert np.array_equal(models[0].item_bias, models[1].item_bias)
