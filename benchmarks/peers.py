@@ -2,6 +2,7 @@
 
     python benchmarks/peers.py --shape ml-1m --factors 64 --threads 2 --iterations 10
     python benchmarks/peers.py --shape ml-20m --only alsmf,cmfrec,implicit
+    python benchmarks/peers.py --shape ml-1m --factors 16,64,128     # one table per k
 
 Run it with the peer environment's python (see benchmarks/README.md). The data are synthetic,
 drawn with alsmf's generator shaped like the MovieLens release, cached as Parquet under
@@ -11,7 +12,15 @@ training rating are dropped so every library is scored on the same pairs.
 Each library runs in its own subprocess (so peak RSS is per library, taken from ``wait4``) with
 ``--threads`` threads and BLAS single-threaded. A library that cannot be imported or fails is
 listed with the reason instead of stopping the run. The table is printed and written to
-``benchmarks/results/peers-<shape>.md``.
+``benchmarks/results/peers-<shape>.md`` (``--out`` changes the stem), one table per k of
+``--factors``.
+
+Convergence (``--convergence``, on by default; at ML-10M/20M shape only for alsmf, cmfrec-cg,
+LensKit and LIBMF): the number of iterations, and the time, after which a library's test RMSE
+stays within 0.5% of its own RMSE after the last iteration. alsmf and LensKit are scored after
+every iteration of one fit (alsmf's own history; LensKit's embeddings, scored outside the timed
+epochs) and timed by their cumulative iteration seconds; the others are fitted again for each n
+of ``--convergence-grid`` (1, 2, 3, 5, 7, 10) and timed by the wall time of that fit.
 """
 
 from __future__ import annotations
@@ -47,6 +56,12 @@ LIBRARIES: dict[str, tuple[str, bool]] = {
 GROUPS = {"cmfrec": ["cmfrec-cg", "cmfrec-chol"]}
 RESULT_TAG = "PEERS-RESULT:"
 WARMUP_FITS = 2  # iterations of the short fit used by the fit(n) - fit(2) method
+CONVERGENCE_TOLERANCE = 0.005  # "within 0.5% of the library's own final test RMSE"
+CONVERGENCE_GRID = "1,2,3,5,7,10"
+EXTRA_GRID = (14, 20, 30, 50, 70, 100, 140, 200)  # beyond the grid, when n is larger
+LARGE_SHAPES = ("ml-10m", "ml-20m")
+# at the large shapes convergence costs len(grid) fits for the fit(n) libraries: only these
+CONVERGENCE_AT_LARGE = ("alsmf", "cmfrec-cg", "lenskit", "libmf")
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,6 +131,45 @@ def _per_iteration_from_stamps(stamps: list[float]) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
+def convergence_grid(a, iterations: int) -> list[int]:
+    """The iteration counts fitted for the convergence columns: the grid below ``iterations``,
+    the short fit's count and ``iterations`` itself (plus :data:`EXTRA_GRID` steps past 10)."""
+    grid = {int(t) for t in str(a.convergence_grid).split(",") if t.strip()}
+    grid |= {n for n in EXTRA_GRID if n > max(grid, default=0)}
+    return sorted({n for n in grid if 1 <= n < iterations} | {WARMUP_FITS, iterations})
+
+
+def _fit_series(a, fit, score, iterations: int, warm_up: bool = False) -> dict:
+    """Time a library that can only be fitted n iterations from scratch.
+
+    ``fit(n)`` returns ``(model, seconds)``, ``score(model)`` the test RMSE (or None). Without
+    convergence: fit(2) then fit(n) as before; with it: one fit per n of the grid, each scored.
+    s / iteration is (t(fit n) - t(fit 2)) / (n - 2) either way. ``warm_up``: one untimed
+    fit(1) first (Spark: the JVM compiles its code during the first fits).
+    """
+    curve = []
+    if warm_up:
+        fit(1)
+    if a.convergence:
+        times = {}
+        model = None
+        for n in convergence_grid(a, iterations):
+            model, seconds = fit(n)
+            times[n] = seconds
+            curve.append([n, score(model), seconds])
+            if n != iterations:
+                del model
+        short_s, fit_s, rmse = times[WARMUP_FITS], times[iterations], curve[-1][1]
+    else:
+        _, short_s = fit(WARMUP_FITS)
+        model, fit_s = fit(iterations)
+        rmse = score(model)
+    return {"fit_s": fit_s, "iter_s": [(fit_s - short_s) / (iterations - WARMUP_FITS)],
+            "method": f"(fit({iterations}) - fit({WARMUP_FITS})) / {iterations - WARMUP_FITS}",
+            "rmse": rmse, "rmse_iterations": iterations,
+            "curve": curve or None, "curve_time": "wall time of a separate fit(n)"}
+
+
 def worker_alsmf(a) -> dict:
     import alsmf
     from alsmf import ALS
@@ -131,13 +185,24 @@ def worker_alsmf(a) -> dict:
     fit_s = time.perf_counter() - t0
     seconds = [r.solve_seconds for r in fitted.history]
     evaluation = statistics.median(r.seconds - r.solve_seconds for r in fitted.history[1:])
+    setup_s = fit_s - sum(r.seconds for r in fitted.history)
+    cumulative, curve = 0.0, []
+    for r in fitted.history:
+        cumulative += r.solve_seconds
+        curve.append([r.iteration, r.test_rmse, cumulative])
     return {"version": getattr(alsmf, "__version__", "?"), "load_s": load_s, "fit_s": fit_s,
             "iter_s": seconds[1:], "first_iter_s": seconds[0],
             "method": "IterationRecord.solve_seconds, median of it. 2..n",
             "rmse": fitted.history[-1].test_rmse, "rmse_iterations": len(seconds),
+            "curve": curve if a.convergence else None,
+            "curve_time": "cumulative solve_seconds of one fit (its evaluation and set-up "
+                          "excluded)",
             "note": f"solver {model.solver}, {model.cg_steps} CG steps; reg {a.reg} scaled by "
                     f"counts; s/iter is the two half-steps, as the peers time it; alsmf's "
-                    f"per-iteration train/test loss evaluation adds {evaluation:.2f} s (in fit_s)"}
+                    f"per-iteration train/test loss evaluation adds {evaluation:.2f} s (in "
+                    f"fit_s); fit set-up {setup_s:.2f} s"
+                    + ("; time to 0.5% = cumulative solve seconds (evaluation and set-up "
+                       "excluded)" if a.convergence else "")}
 
 
 def _cmfrec(a, use_cg: bool) -> dict:
@@ -160,14 +225,13 @@ def _cmfrec(a, use_cg: bool) -> dict:
         model.fit(frame)
         return model, time.perf_counter() - t
 
-    _, short_s = fit(WARMUP_FITS)
-    model, fit_s = fit(a.iterations)
-    per_iter = (fit_s - short_s) / (a.iterations - WARMUP_FITS)
-    predicted = model.predict(user=test["user"].to_numpy(), item=test["item"].to_numpy())
+    def score(model) -> float:
+        predicted = model.predict(user=test["user"].to_numpy(), item=test["item"].to_numpy())
+        return _rmse(predicted, test["rating"])
+
+    series = _fit_series(a, fit, score, a.iterations)
     return {"version": getattr(cmfrec, "__version__", _dist_version("cmfrec")),
-            "load_s": load_s, "fit_s": fit_s, "iter_s": [per_iter],
-            "method": f"(fit({a.iterations}) - fit({WARMUP_FITS})) / {a.iterations - WARMUP_FITS}",
-            "rmse": _rmse(predicted, test["rating"]), "rmse_iterations": a.iterations,
+            "load_s": load_s, **series,
             "note": f"lambda {a.reg} scale_lam=True; load is the DataFrame only (cmfrec "
                     "indexes it inside fit)" + ("; finalize_chol default (True)" if use_cg else "")}
 
@@ -238,29 +302,48 @@ def worker_lenskit(a) -> dict:
     t0 = time.perf_counter()
     trainer = scorer.create_trainer(data, TrainingOptions(rng=0))
     setup_s = time.perf_counter() - t0
-    seconds = []
-    for _ in range(a.iterations):
-        t = time.perf_counter()
-        trainer.train_epoch()
-        seconds.append(time.perf_counter() - t)
-    trainer.finalize()
-    fit_s = time.perf_counter() - t0
+    t = time.perf_counter()
     u = scorer.users.numbers(test["user"].to_numpy(), missing="negative")
     i = scorer.items.numbers(test["item"].to_numpy(), missing="negative")
     assert (u >= 0).all() and (i >= 0).all()
-    bias = scorer.bias
-    predicted = np.full(len(test), bias.global_bias, dtype=np.float64)
-    if bias.user_biases is not None:
-        predicted += bias.user_biases[u]
-    if bias.item_biases is not None:
-        predicted += bias.item_biases[i]
-    predicted += np.einsum("ij,ij->i", scorer.user_embeddings[u], scorer.item_embeddings[i])
+    scoring_s = time.perf_counter() - t  # test look-up and scoring are kept out of fit_s
+
+    def predict() -> np.ndarray:
+        # the biases are learned once at set-up; the epochs update the embeddings in place
+        bias = scorer.bias
+        predicted = np.full(len(test), bias.global_bias, dtype=np.float64)
+        if bias.user_biases is not None:
+            predicted += bias.user_biases[u]
+        if bias.item_biases is not None:
+            predicted += bias.item_biases[i]
+        predicted += np.einsum("ij,ij->i", scorer.user_embeddings[u], scorer.item_embeddings[i])
+        return predicted
+
+    seconds, curve = [], []
+    for epoch in range(1, a.iterations + 1):
+        t = time.perf_counter()
+        trainer.train_epoch()
+        seconds.append(time.perf_counter() - t)
+        if a.convergence:  # scored outside the timed epoch
+            t = time.perf_counter()
+            curve.append([epoch, _rmse(predict(), test["rating"]), sum(seconds)])
+            scoring_s += time.perf_counter() - t
+    trainer.finalize()
+    fit_s = time.perf_counter() - t0 - scoring_s
+    rmse = _rmse(predict(), test["rating"])
+    if curve and abs(curve[-1][1] - rmse) > 1e-6:
+        raise RuntimeError(f"per-epoch RMSE {curve[-1][1]} differs from the final {rmse}")
     return {"version": lenskit.__version__, "load_s": load_s, "fit_s": fit_s,
             "setup_s": setup_s, "iter_s": seconds[1:], "first_iter_s": seconds[0],
             "method": "train_epoch(), median of it. 2..n",
-            "rmse": _rmse(predicted, test["rating"]), "rmse_iterations": a.iterations,
+            "rmse": rmse, "rmse_iterations": a.iterations,
+            "curve": curve or None,
+            "curve_time": "cumulative train_epoch() seconds of one fit (scoring and trainer "
+                          "set-up excluded)",
             "note": f"regularization {a.lenskit_reg} (LensKit default, not scaled), "
-                    f"bias damping 5; trainer setup {setup_s:.2f} s not in load"}
+                    f"bias damping 5; trainer setup {setup_s:.2f} s not in load"
+                    + ("; time to 0.5% = cumulative epoch seconds (set-up excluded)"
+                       if a.convergence else "")}
 
 
 def worker_libmf(a) -> dict:
@@ -275,6 +358,12 @@ def worker_libmf(a) -> dict:
     items, icodes, test_i = _codes(frame["item"].to_numpy(), test["item"].to_numpy())
     data = np.column_stack([ucodes, icodes, frame["rating"].to_numpy()]).astype(np.float32)
     load_s = time.perf_counter() - t0
+    # The binding's C side reads the training triples row-major (X[3i], X[3i+1], X[3i+2]) but
+    # the pairs to predict column-major (X[i], X[i + n]): give predict() a Fortran-order array.
+    # (A C-order array pairs wrong indices, most out of range, and LIBMF answers the global
+    # mean for those: the "suspect RMSE" of earlier runs.)
+    pairs = np.asfortranarray(np.column_stack([test_u, test_i]).astype(np.float32))
+    epochs = a.libmf_iterations or a.iterations
 
     def fit(n: int):
         model = mf.MF(k=a.factors, nr_threads=a.threads, nr_iters=n, quiet=True,
@@ -284,16 +373,15 @@ def worker_libmf(a) -> dict:
         model.fit(data)
         return model, time.perf_counter() - t
 
-    _, short_s = fit(WARMUP_FITS)
-    model, fit_s = fit(a.iterations)
-    per_iter = (fit_s - short_s) / (a.iterations - WARMUP_FITS)
-    predicted = model.predict(np.column_stack([test_u, test_i]))
-    return {"version": _dist_version("libmf"), "load_s": load_s, "fit_s": fit_s,
-            "iter_s": [per_iter],
-            "method": f"(fit({a.iterations}) - fit({WARMUP_FITS})) / {a.iterations - WARMUP_FITS}",
-            "rmse": _rmse(predicted, test["rating"]), "rmse_iterations": a.iterations,
+    def score(model) -> float:
+        predicted = model.predict(pairs)
+        return _rmse(predicted, test["rating"])
+
+    series = _fit_series(a, fit, score, epochs)
+    return {"version": _dist_version("libmf"), "load_s": load_s, **series,
             "note": f"SGD epochs; L2 {a.libmf_reg}, eta {a.libmf_eta}, no biases; "
-                    "RMSE suspect: many predictions equal the global mean (binding issue?)"}
+                    f"{epochs} epochs; predictions through the binding with Fortran-order "
+                    "pairs (its C side reads them column-major)"}
 
 
 def worker_spark(a) -> dict:
@@ -314,7 +402,8 @@ def worker_spark(a) -> dict:
     train = spark.read.parquet(a.train).select("user", "item", "rating").cache()
     train.count()
     load_s = time.perf_counter() - t0
-    test = spark.read.parquet(a.test).select("user", "item", "rating")
+    test = spark.read.parquet(a.test).select("user", "item", "rating").cache()
+    test.count()
 
     def fit(n: int):
         als = ALS(rank=a.factors, maxIter=n, regParam=a.reg, userCol="user", itemCol="item",
@@ -323,22 +412,21 @@ def worker_spark(a) -> dict:
         model = als.fit(train)
         return model, time.perf_counter() - t
 
-    _, short_s = fit(WARMUP_FITS)
-    model, fit_s = fit(a.iterations)
-    per_iter = (fit_s - short_s) / (a.iterations - WARMUP_FITS)
-    scored = model.transform(test)
-    rmse = scored.select(F.sqrt(F.avg((F.col("rating") - F.col("prediction")) ** 2))).first()[0]
+    def score(model) -> float:
+        scored = model.transform(test)
+        return float(scored.select(
+            F.sqrt(F.avg((F.col("rating") - F.col("prediction")) ** 2))).first()[0])
+
+    series = _fit_series(a, fit, score, a.iterations, warm_up=True)
     jvm_hwm_kb = 0
     for child in psutil.Process().children(recursive=True):
         jvm_hwm_kb += _vm_hwm_kb(child.pid)
     spark.stop()
-    return {"version": pyspark.__version__, "load_s": load_s, "fit_s": fit_s,
-            "iter_s": [per_iter],
-            "method": f"(fit({a.iterations}) - fit({WARMUP_FITS})) / {a.iterations - WARMUP_FITS}",
-            "rmse": float(rmse), "rmse_iterations": a.iterations, "extra_rss_kb": jvm_hwm_kb,
+    return {"version": pyspark.__version__, "load_s": load_s, **series,
+            "extra_rss_kb": jvm_hwm_kb,
             "note": f"regParam {a.reg} (ALS-WR, scaled by counts), no biases; JVM start "
                     f"{jvm_start_s:.1f} s not in load; RSS = python + JVM peaks; "
-                    f"driver memory {a.spark_memory}"}
+                    f"driver memory {a.spark_memory}; one untimed fit(1) first (JVM warm-up)"}
 
 
 def _vm_hwm_kb(pid: int) -> int:
@@ -367,6 +455,7 @@ WORKERS = {
 
 
 def run_worker(a) -> int:
+    a.factors = int(a.factors)
     try:
         result = WORKERS[a.worker](a)
         result["status"] = "ok"
@@ -399,13 +488,49 @@ def worker_env(name: str, threads: int) -> dict:
     return env
 
 
-def run_library(name: str, a, train: Path, test: Path, log_dir: Path) -> dict:
+def convergence_plan(name: str, a) -> tuple[bool, str | None]:
+    """Whether to measure ``name``'s convergence, and why not when it is not."""
+    if not LIBRARIES[name][1]:
+        return False, "no test RMSE (implicit model)"
+    if a.convergence is False:
+        return False, "--no-convergence"
+    if a.convergence is None and a.shape in LARGE_SHAPES and name not in CONVERGENCE_AT_LARGE:
+        return False, (f"convergence not measured at {a.shape} by default (a fit per grid "
+                       "point is too slow here; --convergence forces it)")
+    return True, None
+
+
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores; steal counts as busy)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[:8])
+    except (OSError, ValueError):
+        return float("nan")
+    return (user + nice + system + irq + softirq + steal) / _HZ
+
+
+def loadavg() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_library(name: str, a, factors: int, train: Path, test: Path, log: Path) -> dict:
+    convergence, why_not = convergence_plan(name, a)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
-           "--train", str(train), "--test", str(test)]
-    for key in ("factors", "threads", "iterations", "reg", "lenskit_reg", "libmf_reg",
-                "libmf_eta", "spark_memory"):
-        cmd += [f"--{key.replace('_', '-')}", str(getattr(a, key))]
-    log = log_dir / f"{name}.log"
+           "--train", str(train), "--test", str(test), "--factors", str(factors),
+           "--convergence" if convergence else "--no-convergence"]
+    for key in ("threads", "iterations", "reg", "lenskit_reg", "libmf_reg", "libmf_eta",
+                "libmf_iterations", "spark_memory", "convergence_grid"):
+        if getattr(a, key) is not None:
+            cmd += [f"--{key.replace('_', '-')}", str(getattr(a, key))]
+    load_start = loadavg()
+    busy_start = busy_seconds()
     started = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
@@ -418,6 +543,9 @@ def run_library(name: str, a, train: Path, test: Path, log_dir: Path) -> dict:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
+    # CPU used by other processes meanwhile, in cores: machine busy time minus the worker's
+    # (Spark's JVM is not the worker's waited-for child, so its CPU lands here too)
+    others = (busy_seconds() - busy_start - usage.ru_utime - usage.ru_stime) / wall
     text = log.read_text(errors="replace")
     lines = [line for line in text.splitlines() if line.startswith(RESULT_TAG)]
     if lines:
@@ -433,7 +561,27 @@ def run_library(name: str, a, train: Path, test: Path, log_dir: Path) -> dict:
     result["peak_rss_mb"] = (own_kb + result.get("extra_rss_kb", 0)) / 1024
     result["wall_s"] = wall
     result["log"] = str(log)
+    result["load"] = [load_start, loadavg()]
+    result["others_cores"] = max(others, 0.0)
+    result.update(converged(result.get("curve")))
+    if why_not and result.get("status") == "ok":
+        result["convergence_note"] = why_not
     return result
+
+
+def converged(curve: list | None, tolerance: float = CONVERGENCE_TOLERANCE) -> dict:
+    """The first point of ``curve`` ([n, rmse, seconds], n ascending) from which every later
+    point's RMSE stays within ``tolerance`` (relative) of the last point's."""
+    if not curve or curve[-1][1] is None:
+        return {}
+    final = curve[-1][1]
+    first = len(curve) - 1
+    for index in range(len(curve) - 1, -1, -1):
+        if curve[index][1] is None or abs(curve[index][1] - final) > tolerance * final:
+            break
+        first = index
+    n, rmse, seconds = curve[first]
+    return {"conv_iterations": n, "conv_s": seconds, "conv_rmse": rmse}
 
 
 def machine() -> str:
@@ -459,25 +607,57 @@ def fmt(value, spec: str = ".2f") -> str:
     return "–" if value is None else format(value, spec)
 
 
-def table(results: dict[str, dict], a, info: dict) -> str:
+def table(results: dict[str, dict], a) -> str:
+    """One markdown table: the libraries' results at one k."""
     base = results.get("alsmf", {}).get("median_s")
+    n = a.iterations
     rows = ["| library | version | load s | s / iteration | ratio to alsmf | timing | "
-            f"fit {a.iterations} it. s | peak RSS MB | test RMSE @{a.iterations} | status / notes |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            f"fit {n} it. s | peak RSS MB | test RMSE @{n} | iterations to 0.5% | "
+            "time to 0.5% s | load avg | others' cores | status / notes |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         label = LIBRARIES[name][0].replace("local[N]", f"local[{a.threads}]")
         median = r.get("median_s")
         ratio = None if (median is None or not base) else median / base
         notes = r["status"] if r["status"] != "ok" else r.get("note", "")
+        if r.get("convergence_note"):
+            notes += f"; {r['convergence_note']}"
+        own_n = r.get("rmse_iterations")
+        at = f" (@{own_n})" if own_n and own_n != n else ""
+        load = r.get("load") or [None, None]
         rows.append(
             f"| {label} | {r.get('version', '–')} | {fmt(r.get('load_s'))} | "
             f"**{fmt(median, '.3f')}** | {fmt(ratio)} | {r.get('method', '–')} | "
-            f"{fmt(r.get('fit_s'), '.1f')} | {fmt(r.get('peak_rss_mb'), '.0f')} | "
-            f"{fmt(r.get('rmse'), '.4f')} | {notes} |")
-    header = [
+            f"{fmt(r.get('fit_s'), '.1f')}{at} | {fmt(r.get('peak_rss_mb'), '.0f')} | "
+            f"{fmt(r.get('rmse'), '.4f')}{at} | {fmt(r.get('conv_iterations'), 'd')} | "
+            f"{fmt(r.get('conv_s'), '.2f')} | {fmt(load[0])} / {fmt(load[1])} | "
+            f"{fmt(r.get('others_cores'), '.1f')} | {notes} |")
+    return "\n".join(rows) + "\n"
+
+
+def curves_table(results: dict[str, dict]) -> str:
+    """The measured (n, test RMSE, seconds) points behind the convergence columns."""
+    rows = []
+    for name, r in results.items():
+        curve = r.get("curve")
+        if not curve:
+            continue
+        points = ", ".join(f"{n}: {fmt(rmse, '.4f')} / {fmt(s, '.1f')} s"
+                           for n, rmse, s in curve)
+        rows.append(f"| {name} | {r.get('curve_time', '')} | {points} |")
+    if not rows:
+        return ""
+    return "\n".join(["| library | time is | n: test RMSE / seconds |", "|---|---|---|"]
+                     + rows) + "\n"
+
+
+def header(a, info: dict, factor_list: list[int], started: datetime.datetime,
+           grid: str) -> str:
+    k_text = ", ".join(map(str, factor_list))
+    return "\n".join([
         f"# Peer benchmark, {a.shape}-shaped synthetic data",
         "",
-        f"Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}  ",
+        f"Date: {started.strftime('%Y-%m-%d %H:%M %Z')}  ",
         f"Machine: {machine()}  ",
         f"Data: alsmf `synthetic_ratings(like={a.shape!r})`: {info['ratings']:,} ratings, "
         f"{info['users']:,} users, {info['items']:,} items; random 90/10 split (seed 0): "
@@ -485,21 +665,36 @@ def table(results: dict[str, dict], a, info: dict) -> str:
         f"test pairs dropped)"
         + (f"; oracle RMSE {info['oracle_rmse']:.4f}" if info.get("oracle_rmse") else "")
         + "  ",
-        f"Settings: k = {a.factors}, {a.threads} threads, BLAS single-threaded, "
-        f"{a.iterations} iterations (epochs); each library in its own process.  ",
+        f"Settings: k = {k_text}, {a.threads} threads, BLAS single-threaded, "
+        f"{a.iterations} iterations (epochs)"
+        + (f", LIBMF {a.libmf_iterations} epochs" if a.libmf_iterations else "")
+        + "; each library in its own process, one after the other.  ",
         "s / iteration: median of iterations 2..n where the library reports each iteration, "
         f"else (time of fit(n) - time of fit({WARMUP_FITS})) / (n - {WARMUP_FITS}). Load: "
         "Parquet file to the library's training form. Peak RSS: the whole process "
-        "(load + train).",
+        "(load + train).  ",
+        f"Iterations / time to 0.5%: the first iteration count n from which the test RMSE "
+        f"stays within {CONVERGENCE_TOLERANCE:.1%} of the library's own test RMSE after its "
+        "last iteration (LIBMF: epochs). alsmf and LensKit: one fit scored after every "
+        "iteration, time = the cumulative seconds of iterations 1..n (alsmf: solve_seconds; "
+        "LensKit: train_epoch(); their set-up and the scoring excluded). cmfrec, LIBMF, Spark: "
+        f"one fit from scratch per n in {{{grid}}}, time = wall time of fit(n) (includes "
+        "whatever set-up the library does inside fit), so n is only as fine as that grid. "
+        "The points are listed under each table.  ",
+        "Load avg: 1-minute load average before / after the library's process. Others' cores: "
+        "CPU time other processes used while the library ran (/proc/stat busy time minus the "
+        "worker's own), per second of its run: 0 = the machine was the library's alone, 1 = "
+        f"another job held a whole core of the {os.cpu_count()} (for Spark it includes the "
+        "JVM's own CPU). Other jobs share this machine: compare ratios from one run.",
         "",
-    ]
-    return "\n".join(header + rows) + "\n"
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shape", default="ml-1m", help="MovieLens shape: ml-100k, ml-1m, ml-20m")
-    p.add_argument("--factors", type=int, default=64)
+    p.add_argument("--factors", default="64",
+                   help="k, or a comma-separated list (e.g. 16,64,128): one table per k")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--reg", type=float, default=0.12,
@@ -507,10 +702,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lenskit-reg", type=float, default=0.1)
     p.add_argument("--libmf-reg", type=float, default=0.05)
     p.add_argument("--libmf-eta", type=float, default=0.1)
+    p.add_argument("--libmf-iterations", type=int, default=None,
+                   help="LIBMF epochs (default: --iterations); its convergence grid goes on "
+                        "past 10 with " + ", ".join(map(str, EXTRA_GRID[:4])) + ", ...")
     p.add_argument("--spark-memory", default=None, help="spark.driver.memory (default by shape)")
     p.add_argument("--only", default=None,
                    help="comma-separated subset of: " + ", ".join(list(LIBRARIES) + list(GROUPS)))
-    p.add_argument("--timeout", type=float, default=1800, help="seconds per library")
+    p.add_argument("--convergence", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure iterations and time to within 0.5%% of the final test RMSE "
+                        "(default: on; at ml-10m/ml-20m only for "
+                        + ", ".join(CONVERGENCE_AT_LARGE) + ")")
+    p.add_argument("--convergence-grid", default=CONVERGENCE_GRID,
+                   help="iteration counts fitted separately for the libraries without a "
+                        "per-iteration test RMSE (default %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="stem of the result files in benchmarks/results (default peers-SHAPE)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per library and k")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--train", help=argparse.SUPPRESS)
     p.add_argument("--test", help=argparse.SUPPRESS)
@@ -521,6 +728,15 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(a)
     if a.iterations < WARMUP_FITS + 3:
         p.error(f"--iterations must be at least {WARMUP_FITS + 3}")
+    if a.libmf_iterations is not None and a.libmf_iterations < WARMUP_FITS + 3:
+        p.error(f"--libmf-iterations must be at least {WARMUP_FITS + 3}")
+    try:
+        factor_list = [int(t) for t in a.factors.split(",") if t.strip()]
+        grid = sorted({int(t) for t in a.convergence_grid.split(",") if t.strip()})
+    except ValueError as error:
+        p.error(str(error))
+    if not factor_list or min(factor_list) < 1 or not grid or min(grid) < 1:
+        p.error("--factors and --convergence-grid take positive integers")
 
     names = list(LIBRARIES)
     if a.only:
@@ -535,26 +751,44 @@ def main(argv: list[str] | None = None) -> int:
         if "alsmf" not in names:
             names.insert(0, "alsmf")
 
+    started = datetime.datetime.now().astimezone()
     train, test, info = prepare_data(a.shape)
     print(f"data: {info}", flush=True)
+    stem = a.out or f"peers-{a.shape}"
     log_dir = RESULTS / f"logs-{a.shape}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict] = {}
-    for name in names:
-        print(f"running {name} ...", flush=True)
-        r = run_library(name, a, train, test, log_dir)
-        seconds = r.get("iter_s")
-        r["median_s"] = statistics.median(seconds) if seconds else None
-        results[name] = r
-        print(f"  {name}: {r['status']}, s/it {fmt(r['median_s'], '.3f')}, "
-              f"RMSE {fmt(r.get('rmse'), '.4f')}, RSS {r['peak_rss_mb']:.0f} MB, "
-              f"wall {r['wall_s']:.0f} s", flush=True)
-    text = table(results, a, info)
+    by_k: dict[int, dict[str, dict]] = {}
+    for factors in factor_list:
+        results: dict[str, dict] = {}
+        for name in names:
+            print(f"running {name}, k = {factors} ...", flush=True)
+            log = log_dir / (f"{name}-k{factors}.log" if len(factor_list) > 1 else f"{name}.log")
+            r = run_library(name, a, factors, train, test, log)
+            seconds = r.get("iter_s")
+            r["median_s"] = statistics.median(seconds) if seconds else None
+            results[name] = r
+            print(f"  {name}: {r['status']}, s/it {fmt(r['median_s'], '.3f')}, "
+                  f"RMSE {fmt(r.get('rmse'), '.4f')}, to 0.5%: "
+                  f"{fmt(r.get('conv_iterations'), 'd')} it. / {fmt(r.get('conv_s'), '.2f')} s, "
+                  f"RSS {r['peak_rss_mb']:.0f} MB, wall {r['wall_s']:.0f} s, "
+                  f"load {fmt(r['load'][0])}/{fmt(r['load'][1])}", flush=True)
+        by_k[factors] = results
+    total_s = (datetime.datetime.now().astimezone() - started).total_seconds()
+    parts = [header(a, info, factor_list, started, ",".join(map(str, grid)))]
+    for factors, results in by_k.items():
+        parts += [f"## k = {factors}", "", table(results, a)]
+        curves = curves_table(results)
+        if curves:
+            parts += ["Convergence points (n: test RMSE after n iterations / seconds):", "",
+                      curves]
+    parts.append(f"Whole run: {total_s / 60:.1f} min.\n")
+    text = "\n".join(parts)
     print()
     print(text)
-    out = RESULTS / f"peers-{a.shape}.md"
+    out = RESULTS / f"{stem}.md"
     out.write_text(text)
-    (RESULTS / f"peers-{a.shape}.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / f"{stem}.json").write_text(json.dumps(
+        {str(k): results for k, results in by_k.items()}, indent=1, default=str))
     print(f"written {out}")
     return 0
 
