@@ -19,9 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from alsmf.solvers.cg import PREFETCH_DISTANCE
 from alsmf.solvers.cholesky import solve_row
-from alsmf.solvers.prefetch import prefetch
+from alsmf.solvers.gather import gather_row
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -33,34 +32,22 @@ def accumulate_normal_equations(
     fixed_factors: np.ndarray,
     fixed_bias: np.ndarray,
     global_mean: float,
-    with_bias: bool,
     gram: np.ndarray,
     rhs: np.ndarray,
 ) -> None:
     """Fill the lower triangle of ``gram`` = Σ y yᵀ and ``rhs`` = Σ (r - μ - b_j) y for one row.
 
-    ``y`` is the fixed side's factor row, extended by a constant 1 when ``with_bias``. The
-    row's vectors are first gathered into a contiguous block (with a prefetch hint, as in the
-    CG half-step); the Gram matrix is then updated four ratings at a time, so each pass over
+    ``y`` is the fixed side's factor row, extended by a constant 1 when ``gram`` has one more
+    row than there are factors (the biased model). The row's vectors are first gathered into a
+    contiguous block (:func:`alsmf.solvers.gather.gather_row`); the Gram matrix is then updated four ratings at a time, so each pass over
     its lower triangle does four multiply-adds per load and store instead of one.
     """
-    k = fixed_factors.shape[1]
     d = gram.shape[0]
-    start = indptr[row]
-    n = indptr[row + 1] - start
+    n = indptr[row + 1] - indptr[row]
     block = np.empty((n, d))
     targets = np.empty(n)
-    for m in range(n):
-        if m + PREFETCH_DISTANCE < n:
-            ahead = indices[start + m + PREFETCH_DISTANCE]
-            for a in range(0, k, 8):  # one hint per 64-byte line of float64
-                prefetch(fixed_factors, ahead, a)
-        j = indices[start + m]
-        for a in range(k):
-            block[m, a] = fixed_factors[j, a]
-        if with_bias:
-            block[m, k] = 1.0
-        targets[m] = values[start + m] - global_mean - fixed_bias[j]
+    gather_row(indptr, indices, values, row, fixed_factors, fixed_bias, global_mean, block,
+               targets)
     gram[:, :] = 0.0
     rhs[:] = 0.0
     stop4 = n - n % 4
@@ -122,7 +109,7 @@ def als_half_step(
         rhs = np.empty(d)
         x = np.empty(d)
         accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
-                                    global_mean, with_bias, gram, rhs)
+                                    global_mean, gram, rhs)
         scale = reg * count if weighted_reg else reg
         result = solve_row(gram, rhs, prior_precision, zero_mean, scale, x)
         status[row] = result

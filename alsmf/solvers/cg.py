@@ -12,7 +12,7 @@ half-step give the exact solver's final test RMSE (implicit and cmfrec use the s
 
 Speed comes from the memory layout: each row's vectors are gathered once into a contiguous
 block (the fixed side's factor matrix is scattered in memory and larger than the caches, so the
-gather asks for rows ahead with :mod:`alsmf.solvers.prefetch`; the block then stays in cache
+gather asks for rows ahead, :mod:`alsmf.solvers.gather`; the block then stays in cache
 for every step), and the products walk four block rows at a time so the compiler keeps four
 dot products and one accumulator in vector registers. Rows are independent, so the half-step runs
 them in parallel and the result does not depend on the number of threads.
@@ -26,10 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from alsmf.solvers.prefetch import prefetch
-
-PREFETCH_DISTANCE = 8
-"""How many ratings ahead the gather asks for the next factor rows (see :mod:`.prefetch`)."""
+from alsmf.solvers.gather import gather_row
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
@@ -182,29 +179,6 @@ def conjugate_gradient_row(block: np.ndarray, targets: np.ndarray, n: int, bias_
         for a in range(d):
             direction[a] = residual[a] + beta * direction[a]
         norm2 = new_norm2
-
-
-@njit(cache=True, nogil=True)
-def gather_row(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, row: int,
-               fixed_factors: np.ndarray, fixed_bias: np.ndarray, global_mean: float,
-               block: np.ndarray, targets: np.ndarray) -> int:
-    """Copy the fixed side's vectors of ``row``'s ratings into ``block``; fill the targets.
-
-    Returns the number of ratings n (block rows 0..n-1 are filled).
-    """
-    start = indptr[row]
-    n = indptr[row + 1] - start
-    k = block.shape[1]
-    for m in range(n):
-        if m + PREFETCH_DISTANCE < n:
-            ahead = indices[start + m + PREFETCH_DISTANCE]
-            for a in range(0, k, 16):  # one hint per 64-byte cache line of float32
-                prefetch(fixed_factors, ahead, a)
-        j = indices[start + m]
-        for a in range(k):  # a scalar loop: numba's slice copy is ~2x slower
-            block[m, a] = fixed_factors[j, a]
-        targets[m] = np.float32(values[start + m] - global_mean - fixed_bias[j])
-    return n
 
 
 @njit(cache=True, parallel=True)
