@@ -18,7 +18,6 @@ import io
 import os
 import zipfile
 import zlib
-from pathlib import Path
 
 import pandas as pd
 
