@@ -151,34 +151,9 @@ def conjugate_gradient_row(block: np.ndarray, targets: np.ndarray, n: int, bias_
         x: length k + 1; the starting point (the previous solution) and the result.
         steps: number of CG steps; stops early once the residual vanishes.
     """
-    d = block.shape[1] + 1
-    residual = np.empty(d, dtype=x.dtype)
-    direction = np.empty(d, dtype=x.dtype)
-    product = np.empty(d, dtype=x.dtype)
+    residual = np.empty(block.shape[1] + 1, dtype=x.dtype)
     normal_residual(block, targets, n, bias_weight, scale, x, residual)
-    norm2 = 0.0
-    for a in range(d):
-        direction[a] = residual[a]
-        norm2 += residual[a] * residual[a]
-    for _ in range(steps):
-        if norm2 < 1e-20:
-            break
-        regularised_gram_times(block, n, bias_weight, scale, direction, product)
-        curvature = 0.0
-        for a in range(d):
-            curvature += direction[a] * product[a]
-        if not curvature > 0.0:  # only possible with scale = 0 and a singular system
-            break
-        alpha = norm2 / curvature
-        new_norm2 = 0.0
-        for a in range(d):
-            x[a] += alpha * direction[a]
-            residual[a] -= alpha * product[a]
-            new_norm2 += residual[a] * residual[a]
-        beta = new_norm2 / norm2
-        for a in range(d):
-            direction[a] = residual[a] + beta * direction[a]
-        norm2 = new_norm2
+    conjugate_gradient_steps(block, n, bias_weight, scale, x, residual, steps)
 
 
 @njit(cache=True, parallel=True)
@@ -201,8 +176,8 @@ def cg_half_step(
     ``out_factors`` and ``out_bias`` hold the starting point (the previous iteration's
     solution) and receive the result. The kernel computes in float32 (any float input is
     converted as it is gathered): half the memory traffic and twice the SIMD width of float64,
-    and the solution is still far more accurate than the model's statistical error. A row without ratings gets zeros. ``reg``
-    must be > 0 (use the Cholesky half-step for λ = 0).
+    and the solution is still far more accurate than the model's statistical error. A row
+    without ratings gets zeros. ``reg`` must be > 0 (use the Cholesky half-step for λ = 0).
     """
     n_rows = len(indptr) - 1
     k = fixed_factors.shape[1]
