@@ -308,7 +308,7 @@ class _TrainingState:
             cg_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
                          model.global_mean, config.biases, config.reg, config.weighted_reg,
                          config.cg_steps, out, out_bias)
-            self._check_finite(out, out_bias, side, iteration)
+            self._check_finite(out, out_bias, side, ids, matrix, iteration)
             return
         status = np.zeros(matrix.shape[0], dtype=np.int64)
         als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
@@ -323,14 +323,20 @@ class _TrainingState:
                 f"({count} ratings) are not positive definite (pivot {status[row]}) "
                 f"with reg={config.reg}; {len(failed)} {side}s failed. Use reg > 0."
             )
-        self._check_finite(out, out_bias, side, iteration)
+        self._check_finite(out, out_bias, side, ids, matrix, iteration)
 
     @staticmethod
-    def _check_finite(out: np.ndarray, out_bias: np.ndarray, side: str, iteration: int) -> None:
+    def _check_finite(out: np.ndarray, out_bias: np.ndarray, side: str, ids: np.ndarray,
+                      matrix, iteration: int) -> None:
         """Stop training before a NaN or inf factor can spread through the next half-step."""
-        if not (np.isfinite(out).all() and np.isfinite(out_bias).all()):
-            raise NumericalError(f"iteration {iteration}: {side} factors became non-finite; "
-                                 "check the ratings' scale or raise reg")
+        bad = ~(np.isfinite(out).all(axis=1) & np.isfinite(out_bias))
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            row = int(rows[0])
+            count = matrix.indptr[row + 1] - matrix.indptr[row]
+            raise NumericalError(f"iteration {iteration}: the factors of {side} {ids[row]} "
+                                 f"({count} ratings) became non-finite; {len(rows)} {side}s "
+                                 "are affected. Check the ratings' scale or raise reg")
 
     def evaluate(self) -> tuple[float, float, float | None]:
         """The objective, train RMSE and test RMSE of the current model."""

@@ -161,3 +161,19 @@ def test_threads_do_not_change_the_model(ratings_csv, tmp_path):
         models.append(MFModel.load(out / "model.npz"))
     assert np.array_equal(models[0].user_factors, models[1].user_factors)
     assert np.array_equal(models[0].item_bias, models[1].item_bias)
+
+
+def test_separate_processes_train_bit_identical_models(ratings_csv, tmp_path):
+    """Issue 6: across runs, not only within one: two fresh interpreters, same seed."""
+    import numba
+
+    threads = str(min(2, numba.config.NUMBA_NUM_THREADS))
+    models = []
+    for run_number in (1, 2):
+        out = tmp_path / f"run{run_number}"
+        subprocess.run([sys.executable, "-c", "from alsmf.cli import main; main()", "train",
+                        "--data", str(ratings_csv), "-k", "4", "-n", "3", "--threads", threads,
+                        "--output", str(out)], check=True, capture_output=True)
+        models.append(MFModel.load(out / "model.npz"))
+    for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
+        assert np.array_equal(getattr(models[0], name), getattr(models[1], name)), name

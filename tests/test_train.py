@@ -178,6 +178,45 @@ def test_unsolvable_rows_stop_training_with_the_row_and_iteration():
     assert "iteration 1" in message and "not positive definite" in message
 
 
+def test_a_non_finite_row_from_the_cg_kernel_stops_training_naming_it(monkeypatch):
+    """The CG path has no pivot to report; the finite check names the row and iteration."""
+    import alsmf.train as train_module
+
+    real_half_step = train_module.cg_half_step
+    calls = []
+
+    def half_step_that_breaks_item_12_on_iteration_2(*args):
+        real_half_step(*args)
+        calls.append(1)
+        if len(calls) == 3:  # iteration 2's item half-step
+            args[-2][2, 0] = np.nan  # out_factors of the third item (raw id 12)
+
+    monkeypatch.setattr(train_module, "cg_half_step", half_step_that_breaks_item_12_on_iteration_2)
+    train = Ratings.from_arrays(np.array([1, 1, 2, 2, 3, 3]), np.array([10, 12, 11, 12, 10, 13]),
+                                np.array([4.0, 3, 2, 5, 1, 2]))
+    with pytest.raises(NumericalError) as error:
+        ALS(factors=2, iterations=3).fit(train)
+    message = str(error.value)
+    assert "iteration 2" in message and "item 12 (2 ratings)" in message
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_single_ratings_and_all_equal_ratings_train_to_finite_models(solver):
+    """Issue 6: one rating per user or item, and a constant rating, are ordinary input."""
+    one_each = Ratings.from_arrays(np.arange(5), np.arange(5), np.array([1.0, 2, 3, 4, 5]))
+    constant = Ratings.from_arrays(np.repeat(np.arange(6), 3), np.tile(np.arange(3), 6),
+                                   np.full(18, 4.0))
+    for train in (one_each, constant):
+        model = ALS(factors=4, iterations=5, solver=solver).fit(train)
+        for array in (model.user_factors, model.item_factors, model.user_bias, model.item_bias):
+            assert np.isfinite(array).all()
+        objectives = [r.objective for r in model.history]
+        assert all(b <= a * (1 + 1e-6) for a, b in zip(objectives, objectives[1:]))
+    predictions = ALS(factors=4, iterations=5, solver=solver).fit(constant).predict(
+        np.array([0, 5]), np.array([0, 2]))
+    np.testing.assert_allclose(predictions, 4.0, atol=1e-3)
+
+
 def test_reaches_the_known_noise_level_on_synthetic_data():
     """Dense enough synthetic data: test RMSE within 5% of the noise σ (the issue's target)."""
     from alsmf.data.splits import random_split
