@@ -175,6 +175,8 @@ class MFModel:
         history: one record per training iteration.
         item_titles, item_genres: per item (aligned with ``item_ids``) when the data came with
             a movies file, else None; commands show them and accept title fragments.
+        extras: named numeric arrays that a model variant adds (saved and checksummed with
+            the model), for example the implicit-feature item factors.
     """
 
     user_factors: np.ndarray
@@ -193,6 +195,7 @@ class MFModel:
     history: list[IterationRecord] = field(default_factory=list)
     item_titles: np.ndarray | None = None
     item_genres: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def factors(self) -> int:

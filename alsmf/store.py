@@ -31,6 +31,9 @@ _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids",
 _OPTIONAL_TEXT = ("item_titles", "item_genres")
 _OPTIONAL_NUMERIC = ("seen_values",)
 _OPTIONAL_ARRAYS = _OPTIONAL_TEXT + _OPTIONAL_NUMERIC
+# ``MFModel.extras`` (what a model variant adds: implicit-feature factors, posterior samples)
+# are stored as ``extra_<name>``, checksummed like the rest.
+_EXTRA_PREFIX = "extra_"
 
 
 def _digest(array: np.ndarray) -> str:
@@ -48,6 +51,10 @@ def save_model(model: MFModel, path: str | Path) -> Path:
                if getattr(model, name) is not None}
     arrays |= {name: np.ascontiguousarray(getattr(model, name)) for name in _OPTIONAL_NUMERIC
                if getattr(model, name) is not None}
+    for name, array in model.extras.items():
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"model extra {name!r} must be a numeric array, not {array.dtype}")
+        arrays[_EXTRA_PREFIX + name] = np.ascontiguousarray(array)
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -91,6 +98,8 @@ def load_model(path: str | Path) -> MFModel:
             _check_header(path, meta)
             arrays = {name: archive[name] for name in _ARRAYS}
             arrays |= {name: archive[name] for name in _OPTIONAL_ARRAYS if name in archive.files}
+            arrays |= {name: archive[name] for name in archive.files
+                       if name.startswith(_EXTRA_PREFIX)}
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as error:
@@ -99,8 +108,15 @@ def load_model(path: str | Path) -> MFModel:
         if _digest(array) != meta["sha256"].get(name):
             raise ModelFileError(f"{path}: array {name!r} does not match its checksum; "
                                  "the file was altered or damaged")
+    missing = sorted(set(meta["sha256"]) - set(arrays))
+    if missing:
+        raise ModelFileError(f"{path}: array {missing[0]!r} is missing; the file was altered "
+                             "or damaged")
+    extras = {name[len(_EXTRA_PREFIX):]: arrays.pop(name) for name in list(arrays)
+              if name.startswith(_EXTRA_PREFIX)}
     return MFModel(
         **arrays,
+        extras=extras,
         global_mean=float(meta["global_mean"]),
         fallback_mean=float(meta["fallback_mean"]),
         biases=bool(meta["biases"]),

@@ -100,3 +100,32 @@ def test_files_without_rating_values_still_load(trained, tmp_path):
     loaded = MFModel.load(path)
     assert loaded.seen_values is None
     assert np.array_equal(loaded.recommend_all(n=3)[0], trained.recommend_all(n=3)[0])
+
+
+def test_extras_round_trip_and_are_checksummed(trained, tmp_path):
+    trained.extras["implicit_item_factors"] = np.arange(12.0).reshape(3, 4)
+    try:
+        path = trained.save(tmp_path / "m.npz")
+    finally:
+        del trained.extras["implicit_item_factors"]
+    loaded = MFModel.load(path)
+    np.testing.assert_array_equal(loaded.extras["implicit_item_factors"],
+                                  np.arange(12.0).reshape(3, 4))
+    altered = tmp_path / "altered.npz"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(altered, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "extra_implicit_item_factors.npy":
+                continue  # drop the extra: the header still lists its digest
+            target.writestr(item, data)
+    with pytest.raises(ModelFileError, match="'extra_implicit_item_factors' is missing"):
+        MFModel.load(altered)
+
+
+def test_extras_must_be_numeric(trained, tmp_path):
+    trained.extras["labels"] = np.array(["a", "b"], dtype=object)
+    try:
+        with pytest.raises(ValueError, match="must be a numeric array"):
+            trained.save(tmp_path / "m.npz")
+    finally:
+        del trained.extras["labels"]
