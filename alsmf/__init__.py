@@ -8,10 +8,10 @@ The main entry points::
 from alsmf.data.movielens import load_ratings
 from alsmf.data.ratings import Ratings
 from alsmf.data.synthetic import synthetic_ratings
-from alsmf.errors import AlsmfError, ConfigError, DataError
+from alsmf.errors import AlsmfError, ConfigError, DataError, NumericalError
 from alsmf.model import (Explanation, FoldedItem, FoldedUser, Groups, IterationRecord, MFModel,
                          Recommendations)
-from alsmf.train import ALS, NumericalError, TrainingInterrupted
+from alsmf.train import ALS, TrainingInterrupted
 
 __version__ = "0.1.0"
 

@@ -27,3 +27,7 @@ class DownloadError(AlsmfError):
 
 class ModelFileError(AlsmfError):
     """A saved model file is missing, truncated or of an unknown format."""
+
+
+class NumericalError(AlsmfError):
+    """A row's normal equations could not be solved (not positive definite or not finite)."""

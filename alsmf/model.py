@@ -27,7 +27,7 @@ from scipy.cluster.vq import kmeans2
 
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError, DataError
-from alsmf.solvers.als import als_half_step
+from alsmf.halfstep import HalfStep
 from alsmf.solvers.predict import predict_pairs
 from alsmf.solvers.topk import top_n_items
 
@@ -486,14 +486,11 @@ class MFModel:
     def _solve_one(self, fixed_factors: np.ndarray, fixed_bias: np.ndarray,
                    indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
         """One row's half-step against the fixed side: the kernel training uses."""
-        k = self.factors
-        factors, bias = np.zeros((1, k)), np.zeros(1)
-        status = np.zeros(1, dtype=np.int64)
+        factors, bias = np.zeros((1, self.factors)), np.zeros(1)
         with _calling_thread_only():
-            als_half_step(np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32),
-                          values, fixed_factors, fixed_bias, self.global_mean, self.biases,
-                          np.eye(k + 1 if self.biases else k), float(self.params["reg"]),
-                          bool(self.params["weighted_reg"]), factors, bias, status)
+            status = HalfStep.from_params({**self.params, "biases": self.biases}).exact().run(
+                np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32), values,
+                fixed_factors, fixed_bias, self.global_mean, factors, bias)
         if status[0]:
             raise DataError(f"the fold-in system is singular (reg={self.params['reg']}); "
                             "give more ratings or use a model trained with reg > 0")

@@ -26,10 +26,9 @@ import numpy as np
 
 from alsmf.data.ratings import Ratings
 from alsmf.errors import AlsmfError, ConfigError
+from alsmf.halfstep import HalfStep, check_solved
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
-from alsmf.solvers.als import als_half_step
-from alsmf.solvers.cg import cg_half_step
 from alsmf.solvers.predict import squared_error
 
 SOLVERS = ("cg", "cholesky")
@@ -37,10 +36,6 @@ SOLVERS = ("cg", "cholesky")
 
 Callback = Callable[[IterationRecord, MFModel], "bool | None"]
 """Called after every iteration with its record and the model so far; return True to stop."""
-
-
-class NumericalError(AlsmfError):
-    """A row's normal equations could not be solved (not positive definite or not finite)."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +213,7 @@ class _TrainingState:
         self.by_item = train.by_item()
         self.user_weight = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
         self.item_weight = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
-        self.prior_precision = np.eye(config.factors + 1 if config.biases else config.factors)
+        self.solve = HalfStep.from_params(config.params())
 
     @classmethod
     def start(cls, config: ALS, train: Ratings, test: Ratings | None) -> _TrainingState:
@@ -304,39 +299,10 @@ class _TrainingState:
             matrix, fixed, fixed_bias = self.by_user, model.item_factors, model.item_bias
             out, out_bias, side = model.user_factors, model.user_bias, "user"
             ids = model.user_ids
-        if config.solver == "cg":
-            cg_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
-                         model.global_mean, config.biases, config.reg, config.weighted_reg,
-                         config.cg_steps, out, out_bias)
-            self._check_finite(out, out_bias, side, ids, matrix, iteration)
-            return
-        status = np.zeros(matrix.shape[0], dtype=np.int64)
-        als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
-                      model.global_mean, config.biases, self.prior_precision, config.reg,
-                      config.weighted_reg, out, out_bias, status)
-        failed = np.flatnonzero(status)
-        if len(failed):
-            row = int(failed[0])
-            count = matrix.indptr[row + 1] - matrix.indptr[row]
-            raise NumericalError(
-                f"iteration {iteration}: the normal equations of {side} {ids[row]} "
-                f"({count} ratings) are not positive definite (pivot {status[row]}) "
-                f"with reg={config.reg}; {len(failed)} {side}s failed. Use reg > 0."
-            )
-        self._check_finite(out, out_bias, side, ids, matrix, iteration)
-
-    @staticmethod
-    def _check_finite(out: np.ndarray, out_bias: np.ndarray, side: str, ids: np.ndarray,
-                      matrix, iteration: int) -> None:
-        """Stop training before a NaN or inf factor can spread through the next half-step."""
-        bad = ~(np.isfinite(out).all(axis=1) & np.isfinite(out_bias))
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            row = int(rows[0])
-            count = matrix.indptr[row + 1] - matrix.indptr[row]
-            raise NumericalError(f"iteration {iteration}: the factors of {side} {ids[row]} "
-                                 f"({count} ratings) became non-finite; {len(rows)} {side}s "
-                                 "are affected. Check the ratings' scale or raise reg")
+        status = self.solve.run(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
+                                model.global_mean, out, out_bias)
+        check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
+                     config.reg)
 
     def evaluate(self) -> tuple[float, float, float | None]:
         """The objective, train RMSE and test RMSE of the current model."""

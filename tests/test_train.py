@@ -5,7 +5,8 @@ import pytest
 
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
-from alsmf.train import ALS, NumericalError, _TrainingState
+from alsmf.errors import NumericalError
+from alsmf.train import ALS, _TrainingState
 
 # The rating matrix of the seed notebooks (0 = not rated).
 NOTEBOOK_R = np.array([
@@ -180,9 +181,9 @@ def test_unsolvable_rows_stop_training_with_the_row_and_iteration():
 
 def test_a_non_finite_row_from_the_cg_kernel_stops_training_naming_it(monkeypatch):
     """The CG path has no pivot to report; the finite check names the row and iteration."""
-    import alsmf.train as train_module
+    import alsmf.halfstep as halfstep_module
 
-    real_half_step = train_module.cg_half_step
+    real_half_step = halfstep_module.cg_half_step
     calls = []
 
     def half_step_that_breaks_item_12_on_iteration_2(*args):
@@ -191,7 +192,7 @@ def test_a_non_finite_row_from_the_cg_kernel_stops_training_naming_it(monkeypatc
         if len(calls) == 3:  # iteration 2's item half-step
             args[-2][2, 0] = np.nan  # out_factors of the third item (raw id 12)
 
-    monkeypatch.setattr(train_module, "cg_half_step", half_step_that_breaks_item_12_on_iteration_2)
+    monkeypatch.setattr(halfstep_module, "cg_half_step", half_step_that_breaks_item_12_on_iteration_2)
     train = Ratings.from_arrays(np.array([1, 1, 2, 2, 3, 3]), np.array([10, 12, 11, 12, 10, 13]),
                                 np.array([4.0, 3, 2, 5, 1, 2]))
     with pytest.raises(NumericalError) as error:
