@@ -25,22 +25,27 @@ class HalfStep:
     Attributes:
         solver: ``"cg"`` (warm-started conjugate gradient, float32) or ``"cholesky"`` (exact).
         cg_steps: CG steps per row (ignored by ``"cholesky"``).
-        reg: λ, the L2 weight on each row's factors and bias.
-        weighted_reg: scale λ by the row's rating count (ALS-WR).
+        reg: λ, the L2 weight on each row's factors.
+        reg_bias: the L2 weight on each row's bias.
+        weighted_reg: scale both weights by the row's rating count (ALS-WR).
         biases: solve for the row's bias together with its factors.
     """
 
     solver: str
     cg_steps: int
     reg: float
+    reg_bias: float
     weighted_reg: bool
     biases: bool
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> HalfStep:
         """The half-step of a model trained with ``params`` (an ``ALS.params()`` dict)."""
+        reg = float(params["reg"])
+        reg_bias = params.get("reg_bias")
         return cls(solver=params.get("solver", "cholesky"), cg_steps=int(params.get("cg_steps", 3)),
-                   reg=float(params["reg"]), weighted_reg=bool(params["weighted_reg"]),
+                   reg=reg, reg_bias=reg if reg_bias is None else float(reg_bias),
+                   weighted_reg=bool(params["weighted_reg"]),
                    biases=bool(params.get("biases", True)))
 
     def exact(self) -> HalfStep:
@@ -49,30 +54,40 @@ class HalfStep:
 
     def run(self, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray,
             fixed_factors: np.ndarray, fixed_bias: np.ndarray, global_mean: float,
-            out_factors: np.ndarray, out_bias: np.ndarray) -> np.ndarray:
+            out_factors: np.ndarray, out_bias: np.ndarray, *,
+            extra_gram: np.ndarray | None = None,
+            extra_rhs: np.ndarray | None = None) -> np.ndarray:
         """Solve every row of the CSR block (indptr, indices, values) against the fixed side.
 
         ``indices`` index rows of ``fixed_factors``/``fixed_bias``. ``out_factors`` and
         ``out_bias`` (one row per CSR row) hold the warm start for CG and receive the result,
-        in place. A row without ratings gets zeros.
+        in place. A row without ratings gets zeros. ``extra_gram`` ((k+1) x (k+1), its last
+        row and column zero) and ``extra_rhs`` ((rows, k+1)) add the implicit-feature terms
+        to every row's system (:mod:`alsmf.implicit`).
 
         Returns:
             Per row, 0 or the failing Cholesky pivot (that row's system is not positive
             definite and its outputs are unchanged); the CG solver never fails a pivot, so its
             callers check the outputs for non-finite values instead.
         """
+        k = fixed_factors.shape[1]
+        d = k + 1 if self.biases or self.solver == "cg" else k
+        if extra_gram is None:
+            extra_gram, extra_rhs = np.zeros((0, 0)), np.zeros((0, d))
+        else:
+            extra_gram = np.ascontiguousarray(extra_gram[:d, :d])
+            extra_rhs = np.ascontiguousarray(extra_rhs[:, :d])
         status = np.zeros(len(indptr) - 1, dtype=np.int64)
         if self.solver == "cg":
             cg_half_step(indptr, indices, values, fixed_factors, fixed_bias, global_mean,
-                         self.biases, self.reg, self.weighted_reg, self.cg_steps, out_factors,
-                         out_bias)
+                         self.biases, self.reg, self.reg_bias, self.weighted_reg, self.cg_steps,
+                         extra_gram, extra_rhs, out_factors, out_bias)
             return status
-        d = fixed_factors.shape[1] + (1 if self.biases else 0)
+        prior = np.diag(np.r_[np.full(k, self.reg), [self.reg_bias]][:d])
         als_half_step(indptr, indices, values, fixed_factors, fixed_bias, global_mean,
-                      self.biases, np.eye(d), self.reg, self.weighted_reg, out_factors, out_bias,
-                      status)
+                      self.biases, prior, self.weighted_reg, extra_gram, extra_rhs, out_factors,
+                      out_bias, status)
         return status
-
 
 def check_solved(status: np.ndarray, out_factors: np.ndarray, out_bias: np.ndarray,
                  indptr: np.ndarray, ids: np.ndarray, side: str, where: str, reg: float) -> None:

@@ -28,6 +28,7 @@ from scipy.cluster.vq import kmeans2
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError, DataError
 from alsmf.halfstep import HalfStep
+from alsmf.implicit import IMPLICIT_FACTORS, user_terms
 from alsmf.solvers.predict import predict_pairs
 from alsmf.solvers.topk import top_n_items
 
@@ -290,7 +291,8 @@ class MFModel:
             item_idx = np.concatenate([old_items, item_idx])
             values = np.concatenate([old_values, values])
         item_idx, values = _last_rating_per_index(item_idx, values)
-        factors, bias = self._solve_one(self.item_factors, self.item_bias, item_idx, values)
+        factors, bias = self._solve_one(self.item_factors, self.item_bias, item_idx, values,
+                                        self._implicit_terms(item_idx))
         return FoldedUser(factors, bias, item_idx, values)
 
     def fold_in_item(self, users: Any, ratings: Any, *, item: Any = None) -> FoldedItem:
@@ -315,7 +317,7 @@ class MFModel:
             user_idx = np.concatenate([old_users, user_idx])
             values = np.concatenate([self._seen_values()[positions].astype(np.float64), values])
         user_idx, values = _last_rating_per_index(user_idx, values)
-        factors, bias = self._solve_one(self.user_factors, self.user_bias, user_idx, values)
+        factors, bias = self._solve_one(self.user_factors, self.user_bias, user_idx, values, {})
         return FoldedItem(factors, bias, user_idx, values)
 
     def explain(self, user: Any, item: Any, n: int = 5) -> Explanation:
@@ -354,14 +356,22 @@ class MFModel:
             rated, values = self._training_ratings_of_user(row)
             factors, bias = self.user_factors[row], float(self.user_bias[row])
         augmented = self._augmented(self.item_factors[rated])
-        system = augmented.T @ augmented
-        system[np.diag_indices_from(system)] += self._reg_scale(len(rated))
+        system = augmented.T @ augmented + np.diag(self._ridge(len(rated)))
+        implicit = self._implicit_terms(rated)
+        if implicit:  # rating j also adds w·z_j to the right-hand side (alsmf.implicit)
+            d = system.shape[0]
+            system += implicit["extra_gram"][:d, :d]
         target = self._augmented(self.item_factors[column:column + 1])[0]
         try:
-            weights = augmented @ np.linalg.solve(system, target)
+            direction = np.linalg.solve(system, target)  # A⁻¹ y_i (A is symmetric)
         except np.linalg.LinAlgError:
             raise DataError(f"the user's system is singular (reg={self.params['reg']})") from None
-        contributions = weights * (values - self.global_mean - self.item_bias[rated])
+        contributions = (augmented @ direction) * (values - self.global_mean
+                                                   - self.item_bias[rated])
+        if implicit:
+            z = self.extras[IMPLICIT_FACTORS][rated].astype(np.float64)
+            contributions += float(self.params["implicit_weight"]) * (
+                z @ direction[:self.factors])
         order = np.lexsort((rated, -contributions))[:max(n, 0)]
         baseline = self.global_mean + float(self.item_bias[column])
         user_part = bias + float(target[:self.factors] @ np.asarray(factors, dtype=np.float64))
@@ -471,10 +481,24 @@ class MFModel:
         span = slice(self.seen_indptr[row], self.seen_indptr[row + 1])
         return self.seen_indices[span].astype(np.int64), values[span].astype(np.float64)
 
-    def _reg_scale(self, count: int) -> float:
-        """λ_u of a row with ``count`` ratings, as the half-step uses it."""
-        reg = float(self.params["reg"])
-        return reg * count if self.params["weighted_reg"] else reg
+    def _half_step(self) -> HalfStep:
+        """The exact half-step with the settings the model was trained with."""
+        return HalfStep.from_params({**self.params, "biases": self.biases}).exact()
+
+    def _ridge(self, count: int) -> np.ndarray:
+        """The diagonal a user or item row with ``count`` ratings adds to its system."""
+        settings = self._half_step()
+        weight = count if settings.weighted_reg else 1
+        ridge = np.r_[np.full(self.factors, settings.reg), [settings.reg_bias]] * weight
+        return ridge if self.biases else ridge[:self.factors]
+
+    def _implicit_terms(self, item_idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The implicit-feature terms of a user who rated ``item_idx`` (none without them)."""
+        if IMPLICIT_FACTORS not in self.extras:
+            return {}
+        gram, rhs = user_terms(np.array([0, len(item_idx)]), item_idx,
+                               self.extras[IMPLICIT_FACTORS], float(self.params["implicit_weight"]))
+        return {"extra_gram": gram, "extra_rhs": rhs}
 
     def _augmented(self, factors: np.ndarray) -> np.ndarray:
         """Rows y = [q, 1] (or q alone without biases) in float64, as the half-step builds them."""
@@ -484,13 +508,14 @@ class MFModel:
         return np.hstack([factors, np.ones((len(factors), 1))])
 
     def _solve_one(self, fixed_factors: np.ndarray, fixed_bias: np.ndarray,
-                   indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+                   indices: np.ndarray, values: np.ndarray,
+                   extra: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         """One row's half-step against the fixed side: the kernel training uses."""
         factors, bias = np.zeros((1, self.factors)), np.zeros(1)
         with _calling_thread_only():
-            status = HalfStep.from_params({**self.params, "biases": self.biases}).exact().run(
+            status = self._half_step().run(
                 np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32), values,
-                fixed_factors, fixed_bias, self.global_mean, factors, bias)
+                fixed_factors, fixed_bias, self.global_mean, factors, bias, **extra)
         if status[0]:
             raise DataError(f"the fold-in system is singular (reg={self.params['reg']}); "
                             "give more ratings or use a model trained with reg > 0")

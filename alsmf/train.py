@@ -27,6 +27,8 @@ import numpy as np
 from alsmf.data.ratings import Ratings
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.halfstep import HalfStep, check_solved
+from alsmf.implicit import (IMPLICIT_FACTORS, implicit_loss, solve_implicit_item_factors,
+                            user_terms)
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
 from alsmf.solvers.predict import squared_error
@@ -57,6 +59,13 @@ class ALS:
             few iterations, as accurate as ``"cholesky"``: the exact solve of every row's
             normal equations in float64 (needed for reg = 0).
         cg_steps: conjugate-gradient steps per row and half-step (1..64).
+        reg_bias: λ of the biases b_u, b_i (scaled like ``reg`` by ``weighted_reg``); None
+            uses ``reg``. Biases need less shrinkage than factors: they are one number
+            estimated from all of a row's ratings.
+        implicit_weight: weight w of the implicit features (:mod:`alsmf.implicit`): the binary
+            "who rated what" matrix co-factorized with the ratings through the user factors;
+            0 turns them off.
+        implicit_reg: λ_z of the implicit item factors.
     """
 
     factors: int = 64
@@ -69,6 +78,9 @@ class ALS:
     seed: int = 0
     solver: str = "cg"
     cg_steps: int = 3
+    reg_bias: float | None = None
+    implicit_weight: float = 0.0
+    implicit_reg: float = 1.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -88,6 +100,12 @@ class ALS:
              f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}"),
             (isinstance(self.cg_steps, (int, np.integer)) and 1 <= self.cg_steps <= 64,
              f"cg_steps must be an integer from 1 to 64, got {self.cg_steps!r}"),
+            (self.reg_bias is None or (_is_number(self.reg_bias) and 0 <= self.reg_bias < math.inf),
+             f"reg_bias must be None or a finite number >= 0, got {self.reg_bias!r}"),
+            (_is_number(self.implicit_weight) and 0 <= self.implicit_weight < math.inf,
+             f"implicit_weight must be a finite number >= 0, got {self.implicit_weight!r}"),
+            (_is_number(self.implicit_reg) and 0 < self.implicit_reg < math.inf,
+             f"implicit_reg must be a finite number > 0, got {self.implicit_reg!r}"),
             (self.solver != "cg" or (_is_number(self.reg) and self.reg > 0),
              "reg = 0 needs solver='cholesky' (conjugate gradient needs a positive definite "
              "system)"),
@@ -170,6 +188,7 @@ class ALS:
             try:
                 started = time.perf_counter()
                 state.half_step(solve_items=True, iteration=iteration)
+                state.implicit_step()
                 state.half_step(solve_items=False, iteration=iteration)
                 solved = time.perf_counter()
                 objective, train_rmse, test_rmse = state.evaluate()
@@ -236,6 +255,8 @@ class _TrainingState:
             biases=config.biases,
             params=config.params(),
         )
+        if config.implicit_weight > 0:
+            model.extras[IMPLICIT_FACTORS] = np.zeros((train.n_items, config.factors), dtype=dtype)
         test_pairs = None
         if test is not None and len(test):
             test_pairs = (  # 32-bit: half the memory, and the kernels take them as they are
@@ -245,17 +266,18 @@ class _TrainingState:
             )
         return cls(config, train, model, test_pairs)
 
+    def _changing_arrays(self) -> tuple[np.ndarray, ...]:
+        model = self.model
+        return (model.user_factors, model.item_factors, model.user_bias, model.item_bias,
+                *model.extras.values())
+
     def snapshot(self) -> tuple[np.ndarray, ...]:
         """Copies of the arrays an iteration changes (a few MB; taken before each iteration)."""
-        model = self.model
-        return tuple(a.copy() for a in (model.user_factors, model.item_factors,
-                                        model.user_bias, model.item_bias))
+        return tuple(a.copy() for a in self._changing_arrays())
 
     def roll_back(self, snapshot: tuple[np.ndarray, ...]) -> None:
         """Put back the arrays of :meth:`snapshot`, undoing a half-finished iteration."""
-        model = self.model
-        for target, saved in zip((model.user_factors, model.item_factors, model.user_bias,
-                                  model.item_bias), snapshot):
+        for target, saved in zip(self._changing_arrays(), snapshot):
             target[...] = saved
 
     def restore(self, saved: MFModel, path: Path) -> None:
@@ -286,6 +308,8 @@ class _TrainingState:
                               f"more than the {self.config.iterations} asked for")
         for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
             getattr(model, name)[...] = getattr(saved, name)
+        for name, array in model.extras.items():
+            array[...] = saved.extras[name]
         model.history = list(saved.history)
 
     def half_step(self, *, solve_items: bool, iteration: int) -> None:
@@ -299,10 +323,23 @@ class _TrainingState:
             matrix, fixed, fixed_bias = self.by_user, model.item_factors, model.item_bias
             out, out_bias, side = model.user_factors, model.user_bias, "user"
             ids = model.user_ids
+        extra = {}
+        if not solve_items and IMPLICIT_FACTORS in model.extras:
+            gram, rhs = user_terms(matrix.indptr, matrix.indices, model.extras[IMPLICIT_FACTORS],
+                                   config.implicit_weight)
+            extra = {"extra_gram": gram, "extra_rhs": rhs}
         status = self.solve.run(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
-                                model.global_mean, out, out_bias)
+                                model.global_mean, out, out_bias, **extra)
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
                      config.reg)
+
+    def implicit_step(self) -> None:
+        """Solve the implicit item factors Z exactly with the user factors fixed (if used)."""
+        model, config = self.model, self.config
+        if IMPLICIT_FACTORS in model.extras:
+            model.extras[IMPLICIT_FACTORS][...] = solve_implicit_item_factors(
+                self.by_item.indptr, self.by_item.indices, model.user_factors,
+                config.implicit_weight, config.implicit_reg)
 
     def evaluate(self) -> tuple[float, float, float | None]:
         """The objective, train RMSE and test RMSE of the current model."""
@@ -311,9 +348,16 @@ class _TrainingState:
         sse = squared_error(matrix.indptr, matrix.indices, matrix.data, model.user_factors,
                             model.item_factors, model.user_bias, model.item_bias,
                             model.global_mean)
-        penalty = (np.dot(self.user_weight, _row_norms(model.user_factors, model.user_bias))
-                   + np.dot(self.item_weight, _row_norms(model.item_factors, model.item_bias)))
-        objective = sse + config.reg * float(penalty)
+        reg_bias = config.reg if config.reg_bias is None else config.reg_bias
+        penalty = (np.dot(self.user_weight, _penalties(model.user_factors, model.user_bias,
+                                                       config.reg, reg_bias))
+                   + np.dot(self.item_weight, _penalties(model.item_factors, model.item_bias,
+                                                         config.reg, reg_bias)))
+        objective = sse + float(penalty)
+        if IMPLICIT_FACTORS in model.extras:
+            objective += implicit_loss(matrix.indptr, matrix.indices, model.user_factors,
+                                       model.extras[IMPLICIT_FACTORS], config.implicit_weight,
+                                       config.implicit_reg)
         train_rmse = math.sqrt(sse / matrix.nnz)
         test_rmse = None
         if self.test_pairs is not None:
@@ -323,6 +367,6 @@ class _TrainingState:
         return objective, train_rmse, test_rmse
 
 
-def _row_norms(factors: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """‖x‖² of each row's full unknown vector [factors, bias]."""
-    return np.einsum("ij,ij->i", factors, factors) + bias * bias
+def _penalties(factors: np.ndarray, bias: np.ndarray, reg: float, reg_bias: float) -> np.ndarray:
+    """λ‖p‖² + λ_b b² of each row (before the ALS-WR weight by its rating count)."""
+    return reg * np.einsum("ij,ij->i", factors, factors) + reg_bias * bias * bias

@@ -38,9 +38,12 @@ def test_solve_row_reports_a_singular_system_and_leaves_output():
     assert np.all(out == 7.0)
 
 
-def closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias, reg, weighted):
-    """Seed 001's normal equations solved row by row with numpy."""
+def closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias, reg, weighted, reg_bias=None,
+                          extra_gram=None, extra_rhs=None):
+    """Seed 001's normal equations solved row by row with numpy (plus the optional bias λ and
+    implicit-feature terms E, e of the kernels)."""
     n_rows, k = matrix.shape[0], fixed.shape[1]
+    reg_bias = reg if reg_bias is None else reg_bias
     out = np.zeros((n_rows, k))
     out_bias = np.zeros(n_rows)
     for row in range(n_rows):
@@ -49,56 +52,95 @@ def closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias, reg, weighte
         if len(cols) == 0:
             continue
         y = np.hstack([fixed[cols], np.ones((len(cols), 1))]) if with_bias else fixed[cols]
+        d = y.shape[1]
         target = vals - mu - fixed_bias[cols]
-        lam = reg * len(cols) if weighted else reg
-        x = np.linalg.solve(y.T @ y + lam * np.eye(y.shape[1]), y.T @ target)
+        weight = len(cols) if weighted else 1
+        ridge = np.diag(np.r_[np.full(k, reg), [reg_bias]][:d] * weight)
+        lhs, rhs = y.T @ y + ridge, y.T @ target
+        if extra_gram is not None:
+            lhs, rhs = lhs + extra_gram[:d, :d], rhs + extra_rhs[row, :d]
+        x = np.linalg.solve(lhs, rhs)
         out[row] = x[:k]
         if with_bias:
             out_bias[row] = x[k]
     return out, out_bias
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-@pytest.mark.parametrize("weighted", [True, False])
-def test_half_step_equals_closed_form(with_bias, weighted):
-    rng = np.random.default_rng(3)
+def small_problem(seed, with_bias, dtype=np.float64):
+    rng = np.random.default_rng(seed)
     n_rows, n_cols, k = 12, 9, 4
     dense = rng.integers(1, 6, size=(n_rows, n_cols)).astype(np.float32)
     dense[rng.random((n_rows, n_cols)) < 0.5] = 0
     dense[5] = 0  # a row without ratings gets zeros
     matrix = sp.csr_matrix(dense)
-    fixed = rng.normal(size=(n_cols, k))
-    fixed_bias = rng.normal(size=n_cols) if with_bias else np.zeros(n_cols)
+    fixed = rng.normal(size=(n_cols, k)).astype(dtype)
+    fixed_bias = (rng.normal(size=n_cols) if with_bias else np.zeros(n_cols)).astype(dtype)
     mu = 3.2 if with_bias else 0.0
+    z = rng.normal(size=(6, k))
+    extra_gram = np.zeros((k + 1, k + 1))
+    extra_gram[:k, :k] = 0.5 * z.T @ z  # what the implicit features add: w·ZᵀZ, w·Σ z
+    extra_rhs = np.zeros((n_rows, k + 1))
+    extra_rhs[:, :k] = rng.normal(size=(n_rows, k))
+    return matrix, fixed, fixed_bias, mu, extra_gram, extra_rhs
+
+
+NO_EXTRA = {"extra_gram": None, "extra_rhs": None}
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("extra", [False, True])
+def test_half_step_equals_closed_form(with_bias, weighted, extra):
+    matrix, fixed, fixed_bias, mu, extra_gram, extra_rhs = small_problem(3, with_bias)
+    n_rows, k = matrix.shape[0], fixed.shape[1]
     out = np.full((n_rows, k), 9.0)
     out_bias = np.full(n_rows, 9.0) if with_bias else np.zeros(n_rows)
     status = np.zeros(n_rows, dtype=np.int64)
     d = k + 1 if with_bias else k
+    prior = np.diag(np.r_[np.full(k, 0.3), [0.05]][:d])
+    gram, rhs = (extra_gram[:d, :d], extra_rhs[:, :d]) if extra else (np.zeros((0, 0)),
+                                                                      np.zeros((0, d)))
     als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias, mu, with_bias,
-                  np.eye(d), 0.3, weighted, out, out_bias, status)
-    expected, expected_bias = closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias,
-                                                    0.3, weighted)
+                  prior, weighted, gram, rhs, out, out_bias, status)
+    expected, expected_bias = closed_form_half_step(
+        matrix, fixed, fixed_bias, mu, with_bias, 0.3, weighted, 0.05,
+        **({"extra_gram": extra_gram, "extra_rhs": extra_rhs} if extra else NO_EXTRA))
     assert not status.any()
     np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(out_bias, expected_bias, rtol=1e-9, atol=1e-10)
     assert np.all(out[5] == 0)
 
 
-@pytest.mark.parametrize("n", [1, 4, 7, 50])
-@pytest.mark.parametrize("bias_weight", [1.0, 0.0])
-def test_conjugate_gradient_row_converges_to_numpy_solve(n, bias_weight):
-    """With d steps CG is exact in exact arithmetic; float32 leaves ~1e-5 relative error."""
-    rng = np.random.default_rng(n)
-    k = 6
+def cg_row_problem(rng, n, k, bias_weight):
     block = rng.normal(size=(n, k)).astype(np.float32)
     targets = rng.normal(size=n).astype(np.float32)
     y = np.hstack([block, np.full((n, 1), bias_weight)]).astype(np.float64)
-    scale = 0.5
-    expected = np.linalg.solve(y.T @ y + scale * np.eye(k + 1), y.T @ targets)
+    ridge = np.r_[np.full(k, 0.5), [0.2]].astype(np.float32)
+    return block, targets, y, ridge
+
+
+@pytest.mark.parametrize("n", [1, 4, 7, 50])
+@pytest.mark.parametrize("bias_weight", [1.0, 0.0])
+@pytest.mark.parametrize("extra", [False, True])
+def test_conjugate_gradient_row_converges_to_numpy_solve(n, bias_weight, extra):
+    """With d steps CG is exact in exact arithmetic; float32 leaves ~1e-5 relative error."""
+    rng = np.random.default_rng(n)
+    k = 6
+    block, targets, y, ridge = cg_row_problem(rng, n, k, bias_weight)
+    gram = np.zeros((0, 0), dtype=np.float32)
+    rhs = np.zeros(k + 1, dtype=np.float32)
+    if extra:
+        z = rng.normal(size=(4, k))
+        gram = np.zeros((k + 1, k + 1), dtype=np.float32)
+        gram[:k, :k] = z.T @ z
+        rhs[:k] = rng.normal(size=k)
+    lhs = y.T @ y + np.diag(ridge.astype(np.float64)) + (gram if extra else 0)
+    expected = np.linalg.solve(lhs, y.T @ targets + (rhs if extra else 0))
     x = rng.normal(size=k + 1).astype(np.float32)  # any warm start
     if bias_weight == 0.0:
         x[k] = 0.0  # without biases the bias entry starts and stays at zero
-    conjugate_gradient_row(block, targets, n, np.float32(bias_weight), np.float32(scale), x,
+        expected[k] = 0.0
+    conjugate_gradient_row(block, targets, n, np.float32(bias_weight), ridge, gram, rhs, x,
                            3 * (k + 1))
     np.testing.assert_allclose(x, expected, rtol=1e-4, atol=1e-5)
     if bias_weight == 0.0:
@@ -107,42 +149,38 @@ def test_conjugate_gradient_row_converges_to_numpy_solve(n, bias_weight):
 
 def test_conjugate_gradient_steps_only_lower_the_row_objective():
     rng = np.random.default_rng(0)
-    block = rng.normal(size=(30, 8)).astype(np.float32)
-    targets = rng.normal(size=30).astype(np.float32)
-    y = np.hstack([block, np.ones((30, 1))]).astype(np.float64)
+    block, targets, y, ridge = cg_row_problem(rng, 30, 8, 1.0)
 
     def row_objective(x):
-        return np.sum((targets - y @ x) ** 2) + 0.3 * x @ x
+        return np.sum((targets - y @ x) ** 2) + x @ (ridge * x)
 
     x = np.zeros(9, dtype=np.float32)
+    no_gram, no_rhs = np.zeros((0, 0), np.float32), np.zeros(0, np.float32)  # no implicit terms
     values = [row_objective(x.astype(np.float64))]
     for _ in range(6):
-        conjugate_gradient_row(block, targets, 30, np.float32(1.0), np.float32(0.3), x, 1)
+        conjugate_gradient_row(block, targets, 30, np.float32(1.0), ridge, no_gram, no_rhs, x, 1)
         values.append(row_objective(x.astype(np.float64)))
     assert all(b <= a * (1 + 1e-6) for a, b in zip(values, values[1:])), values
-    best = row_objective(np.linalg.solve(y.T @ y + 0.3 * np.eye(9), y.T @ targets))
+    best = row_objective(np.linalg.solve(y.T @ y + np.diag(ridge.astype(float)), y.T @ targets))
     assert values[-1] - best < 0.01 * (values[0] - best)  # restarted steps still converge
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("weighted", [True, False])
-def test_cg_half_step_with_enough_steps_equals_closed_form(with_bias, weighted):
-    rng = np.random.default_rng(4)
-    n_rows, n_cols, k = 12, 9, 4
-    dense = rng.integers(1, 6, size=(n_rows, n_cols)).astype(np.float32)
-    dense[rng.random((n_rows, n_cols)) < 0.5] = 0
-    dense[5] = 0
-    matrix = sp.csr_matrix(dense)
-    fixed = rng.normal(size=(n_cols, k)).astype(np.float32)
-    fixed_bias = (rng.normal(size=n_cols) if with_bias else np.zeros(n_cols)).astype(np.float32)
-    mu = 3.2 if with_bias else 0.0
+@pytest.mark.parametrize("extra", [False, True])
+def test_cg_half_step_with_enough_steps_equals_closed_form(with_bias, weighted, extra):
+    matrix, fixed, fixed_bias, mu, extra_gram, extra_rhs = small_problem(4, with_bias,
+                                                                        np.float32)
+    n_rows, k = matrix.shape[0], fixed.shape[1]
     out = np.full((n_rows, k), 0.5, dtype=np.float32)
     out_bias = np.zeros(n_rows, dtype=np.float32)
+    gram, rhs = (extra_gram, extra_rhs) if extra else (np.zeros((0, 0)), np.zeros((0, k + 1)))
     cg_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias, mu, with_bias,
-                 0.3, weighted, 20, out, out_bias)
-    expected, expected_bias = closed_form_half_step(matrix, fixed.astype(np.float64),
-                                                    fixed_bias.astype(np.float64), mu,
-                                                    with_bias, 0.3, weighted)
+                 0.3, 0.05, weighted, 20, gram, rhs, out, out_bias)
+    expected, expected_bias = closed_form_half_step(
+        matrix, fixed.astype(np.float64), fixed_bias.astype(np.float64), mu, with_bias, 0.3,
+        weighted, 0.05, **({"extra_gram": extra_gram, "extra_rhs": extra_rhs} if extra
+                           else NO_EXTRA))
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out_bias, expected_bias, rtol=1e-4, atol=1e-4)
     assert np.all(out[5] == 0)

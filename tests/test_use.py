@@ -7,7 +7,7 @@ import pytest
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError, DataError
 from alsmf.model import FoldedUser, MFModel
-from alsmf.solvers.als import als_half_step
+from alsmf.halfstep import HalfStep
 from alsmf.train import ALS
 
 
@@ -37,10 +37,9 @@ def half_step(model, matrix, fixed_factors, fixed_bias):
     """Every row of ``matrix`` solved against the fixed side, as a training half-step does."""
     factors = np.zeros((matrix.shape[0], model.factors))
     bias = np.zeros(matrix.shape[0])
-    status = np.zeros(matrix.shape[0], dtype=np.int64)
-    als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed_factors, fixed_bias,
-                  model.global_mean, model.biases, np.eye(model.factors + model.biases),
-                  model.params["reg"], model.params["weighted_reg"], factors, bias, status)
+    status = HalfStep.from_params(model.params).exact().run(
+        matrix.indptr, matrix.indices, matrix.data, fixed_factors, fixed_bias, model.global_mean,
+        factors, bias)
     assert not status.any()
     return factors, bias
 

@@ -80,13 +80,20 @@ def als_half_step(
     global_mean: float,
     with_bias: bool,
     prior_precision: np.ndarray,
-    reg: float,
     weighted_reg: bool,
+    extra_gram: np.ndarray,
+    extra_rhs: np.ndarray,
     out_factors: np.ndarray,
     out_bias: np.ndarray,
     status: np.ndarray,
 ) -> None:
     """Solve every row of the CSR matrix (indptr, indices, values) against the fixed side.
+
+    Each row solves (G + w·P + E) x = b + e, where G, b are the row's normal equations, P is
+    ``prior_precision`` (d x d, d = k + 1 with the bias: diag(λ, …, λ, λ_b) for ALS), w is
+    the row's rating count when ``weighted_reg`` else 1, and ``extra_gram`` E (d x d, shared)
+    and ``extra_rhs`` e (one length-d row per CSR row) are the implicit-feature terms, skipped
+    when E is 0 x 0.
 
     Writes each row's factors into ``out_factors`` and, when ``with_bias``, its bias into
     ``out_bias``. A row without ratings gets zeros (the prior mean). ``status[row]`` is 0, or
@@ -97,6 +104,7 @@ def als_half_step(
     k = fixed_factors.shape[1]
     d = k + 1 if with_bias else k
     zero_mean = np.zeros(d)
+    with_extra = extra_gram.shape[0] > 0
     for row in prange(n_rows):
         count = indptr[row + 1] - indptr[row]
         status[row] = 0
@@ -110,7 +118,12 @@ def als_half_step(
         x = np.empty(d)
         accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
                                     global_mean, gram, rhs)
-        scale = reg * count if weighted_reg else reg
+        if with_extra:
+            for a in range(d):
+                rhs[a] += extra_rhs[row, a]
+                for b in range(a + 1):
+                    gram[a, b] += extra_gram[a, b]
+        scale = float(count) if weighted_reg else 1.0
         result = solve_row(gram, rhs, prior_precision, zero_mean, scale, x)
         status[row] = result
         if result != 0:

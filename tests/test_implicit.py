@@ -1,0 +1,132 @@
+"""Implicit features and the separate bias λ: exact steps, monotone objective, fold-in, files."""
+
+import numpy as np
+import pytest
+
+from alsmf.data.ratings import Ratings
+from alsmf.implicit import IMPLICIT_FACTORS, implicit_loss
+from alsmf.model import MFModel
+from alsmf.train import ALS, _TrainingState
+
+
+def random_ratings(seed=0, n_users=40, n_items=25, density=0.3):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    mask[:, 0] = True
+    mask[0, :] = True
+    users, items = np.nonzero(mask)
+    return Ratings.from_arrays(users, items, rng.integers(1, 6, size=len(users)).astype(float))
+
+
+def binary_matrix(train: Ratings) -> np.ndarray:
+    x = np.zeros((train.n_users, train.n_items))
+    x[train.users, train.items] = 1.0
+    return x
+
+
+def dense_objective(model: MFModel, train: Ratings, config: ALS) -> float:
+    """The documented objective computed naively over the dense matrices."""
+    p, q = model.user_factors.astype(float), model.item_factors.astype(float)
+    bu, bi = model.user_bias.astype(float), model.item_bias.astype(float)
+    predicted = model.global_mean + bu[train.users] + bi[train.items] + np.sum(
+        p[train.users] * q[train.items], axis=1)
+    total = np.sum((train.values - predicted) ** 2)
+    reg_bias = config.reg if config.reg_bias is None else config.reg_bias
+    wu = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
+    wi = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
+    total += config.reg * (wu @ np.sum(p * p, 1) + wi @ np.sum(q * q, 1))
+    total += reg_bias * (wu @ bu ** 2 + wi @ bi ** 2)
+    if IMPLICIT_FACTORS in model.extras:
+        z = model.extras[IMPLICIT_FACTORS].astype(float)
+        total += config.implicit_weight * np.sum((binary_matrix(train) - p @ z.T) ** 2)
+        total += config.implicit_reg * np.sum(z * z)
+    return float(total)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+@pytest.mark.parametrize("weighted_reg", [True, False])
+def test_objective_matches_the_dense_formula_and_never_increases(solver, weighted_reg):
+    train = random_ratings()
+    config = ALS(factors=4, reg=0.05, reg_bias=0.01, weighted_reg=weighted_reg, solver=solver,
+                 implicit_weight=0.3, implicit_reg=0.5, seed=2)
+    state = _TrainingState.start(config, train, None)
+    objectives = [state.evaluate()[0]]
+    for iteration in range(1, 7):
+        state.half_step(solve_items=True, iteration=iteration)
+        objectives.append(state.evaluate()[0])
+        state.implicit_step()
+        objectives.append(state.evaluate()[0])
+        state.half_step(solve_items=False, iteration=iteration)
+        objectives.append(state.evaluate()[0])
+        assert objectives[-1] == pytest.approx(dense_objective(state.model, train, config),
+                                               rel=1e-5)
+    steps = np.diff(objectives)
+    tolerance = 1e-9 if solver == "cholesky" else 1e-6
+    assert np.all(steps <= tolerance * np.abs(objectives[:-1])), steps
+
+
+def test_implicit_step_and_user_step_are_the_exact_minimisers():
+    """Both are compared with numpy solves of the dense problem, every pair of X included."""
+    train = random_ratings(1)
+    config = ALS(factors=3, reg=0.1, reg_bias=0.02, weighted_reg=False, solver="cholesky",
+                 implicit_weight=0.5, implicit_reg=0.7)
+    state = _TrainingState.start(config, train, None)
+    state.half_step(solve_items=True, iteration=1)
+    state.implicit_step()
+    model, x = state.model, binary_matrix(train)
+    p = model.user_factors
+    z_expected = np.linalg.solve(0.5 * p.T @ p + 0.7 * np.eye(3), 0.5 * p.T @ x).T
+    np.testing.assert_allclose(model.extras[IMPLICIT_FACTORS], z_expected, rtol=1e-9, atol=1e-12)
+    state.half_step(solve_items=False, iteration=1)
+    z, q, bi = model.extras[IMPLICIT_FACTORS], model.item_factors, model.item_bias
+    for user in (0, 7, 20):
+        rated = train.items[train.users == user]
+        values = train.values[train.users == user].astype(np.float64)
+        y = np.hstack([q[rated], np.ones((len(rated), 1))])
+        lhs = y.T @ y + np.diag([0.1, 0.1, 0.1, 0.02])
+        lhs[:3, :3] += 0.5 * z.T @ z
+        rhs = y.T @ (values - model.global_mean - bi[rated])
+        rhs[:3] += 0.5 * z.T @ x[user]
+        expected = np.linalg.solve(lhs, rhs)
+        np.testing.assert_allclose(model.user_factors[user], expected[:3], rtol=1e-9, atol=1e-12)
+        assert model.user_bias[user] == pytest.approx(expected[3], rel=1e-9, abs=1e-12)
+
+
+def test_fold_in_uses_the_implicit_terms_and_the_file_keeps_them(tmp_path):
+    train = random_ratings(2)
+    model = ALS(factors=3, iterations=4, solver="cholesky", implicit_weight=0.4,
+                reg_bias=0.03).fit(train)
+    model.seen_values = train.by_user().data.astype(np.float32)
+    user = model.user_ids[5]
+    row = train.by_user()[5]
+    refit = model.fold_in(model.item_ids[row.indices], row.data)
+    # training ends with the exact user half-step, so a fold-in of the same ratings is the same
+    np.testing.assert_allclose(refit.factors, model.user_factors[5], rtol=1e-8, atol=1e-10)
+    assert refit.bias == pytest.approx(model.user_bias[5], abs=1e-10)
+    loaded = MFModel.load(model.save(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(loaded.extras[IMPLICIT_FACTORS], model.extras[IMPLICIT_FACTORS])
+    again = loaded.fold_in(model.item_ids[row.indices], row.data)
+    np.testing.assert_allclose(again.factors, refit.factors, rtol=0, atol=1e-12)
+    explanation = loaded.explain(user, model.item_ids[0])
+    assert abs(explanation.unexplained) < 1e-8  # contributions, incl. w·z_j terms, add up
+
+
+def test_implicit_loss_counts_the_zero_entries():
+    train = random_ratings(3)
+    rng = np.random.default_rng(0)
+    p, z = rng.normal(size=(train.n_users, 2)), rng.normal(size=(train.n_items, 2))
+    matrix = train.by_user()
+    expected = 0.3 * np.sum((binary_matrix(train) - p @ z.T) ** 2) + 0.2 * np.sum(z * z)
+    assert implicit_loss(matrix.indptr, matrix.indices, p, z, 0.3, 0.2) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"reg_bias": -1.0}, "reg_bias must be None or a finite number >= 0"),
+    ({"implicit_weight": float("nan")}, "implicit_weight must be a finite number >= 0"),
+    ({"implicit_reg": 0.0}, "implicit_reg must be a finite number > 0"),
+])
+def test_bad_settings_are_refused(kwargs, fragment):
+    from alsmf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=fragment):
+        ALS(**kwargs)
