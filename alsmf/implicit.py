@@ -1,22 +1,26 @@
-"""Implicit features: which items a user rated, co-factorized with the ratings.
+"""Implicit features: who rated what, co-factorized with the ratings.
 
-That a user rated an item at all says something about the user beyond the rating (Koren's
-SVD++ and asymmetric models). In ALS form (as cmfrec's ``add_implicit_features``), the binary
-matrix X of the training data (x_ui = 1 where u rated i, 0 elsewhere, over *all* pairs) is
-factorized with the same user factors p_u and its own item factors z_i, adding
+That a user rated an item at all says something beyond the rating (Koren's SVD++ and
+asymmetric models). In ALS form (as cmfrec's ``add_implicit_features``), the binary matrix X of
+the training data (x_ui = 1 where u rated i, 0 on *every* other pair) is factorized twice: with
+the user factors p_u and implicit item factors z_i, and with implicit user factors a_u and the
+item factors q_i, adding
 
-    w Σ_u Σ_i (x_ui - p_u·z_i)² + λ_z Σ_i ‖z_i‖²
+    w Σ_u Σ_i [(x_ui - p_u·z_i)² + (x_ui - a_u·q_i)²] + λ_z (‖Z‖² + ‖A‖²)
 
-to the ALS objective (w = ``implicit_weight``, λ_z = ``implicit_reg``). The sum runs over
-every pair, yet it stays cheap: Σ_i (x_ui - p_u·z_i)² = n_u - 2 p_u·s_u + p_uᵀ (ZᵀZ) p_u with
+to the ALS objective (w = ``implicit_weight``, λ_z = ``implicit_reg``). The sums run over
+every pair, yet stay cheap: Σ_i (x_ui - p_u·z_i)² = n_u - 2 p_u·s_u + p_uᵀ (ZᵀZ) p_u with
 s_u = Σ_{i rated by u} z_i. So
 
 - the user half-step solves the ALS rows with two extra terms, w ZᵀZ added to every user's
-  Gram and w s_u to their right-hand side (the ``extra_gram``/``extra_rhs`` of the kernels);
-- the z step has one shared system: z_i = (w PᵀP + λ_z I)⁻¹ w Σ_{u rated i} p_u;
-- a new user's fold-in uses the same two terms, from the items they rated.
+  Gram and w s_u to their right-hand side (the ``extra_gram``/``extra_rhs`` of the kernels),
+  and the item half-step the same with A;
+- Z has one shared system, z_i = (w PᵀP + λ_z I)⁻¹ w Σ_{u rated i} p_u, and A likewise;
+- a new user's (item's) fold-in uses the same two terms, from the items (users) rated.
 
-Predictions stay μ + b_u + b_i + p_u·q_i: the binary matrix only shapes p_u.
+Predictions stay μ + b_u + b_i + p_u·q_i: the binary matrix only shapes p_u and q_i. The
+functions below are written for "rows" of a CSR orientation and the implicit factors of its
+columns, so one set serves both sides.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-IMPLICIT_FACTORS = "implicit_item_factors"
-"""The name of Z in ``MFModel.extras``."""
+IMPLICIT_ITEM_FACTORS = "implicit_item_factors"
+"""The name of Z (one row per item, paired with the user factors) in ``MFModel.extras``."""
+IMPLICIT_USER_FACTORS = "implicit_user_factors"
+"""The name of A (one row per user, paired with the item factors) in ``MFModel.extras``."""
 
 
 @njit(cache=True, parallel=True)
@@ -43,45 +49,51 @@ def sum_rows_of_csr(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray
             out[row, a] = total[a]
 
 
-def solve_implicit_item_factors(by_item_indptr: np.ndarray, by_item_indices: np.ndarray,
-                                user_factors: np.ndarray, weight: float, reg: float) -> np.ndarray:
-    """The z step: every z_i minimising w Σ_u (x_ui - p_u·z_i)² + λ_z ‖z_i‖², exactly.
+def solve_implicit_factors(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
+                           weight: float, reg: float) -> np.ndarray:
+    """The implicit factors of the CSR's rows, exactly, with the columns' ``factors`` fixed.
 
-    Returns Z in the user factors' dtype.
+    For the by-item CSR and the user factors P this is Z: every z_i minimising
+    w Σ_u (x_ui - p_u·z_i)² + λ_z ‖z_i‖², i.e. (w PᵀP + λ_z I)⁻¹ w Σ_{u rated i} p_u.
+    Returns the result in ``factors``' dtype.
     """
-    p = user_factors.astype(np.float64)
-    k = p.shape[1]
-    sums = np.empty((len(by_item_indptr) - 1, k))
-    sum_rows_of_csr(by_item_indptr, by_item_indices, p, sums)
-    system = weight * (p.T @ p) + reg * np.eye(k)
-    return np.linalg.solve(system, weight * sums.T).T.astype(user_factors.dtype)
+    fixed = factors.astype(np.float64)
+    k = fixed.shape[1]
+    sums = np.empty((len(indptr) - 1, k))
+    sum_rows_of_csr(indptr, indices, fixed, sums)
+    system = weight * (fixed.T @ fixed) + reg * np.eye(k)
+    return np.linalg.solve(system, weight * sums.T).T.astype(factors.dtype)
 
 
-def user_terms(by_user_indptr: np.ndarray, by_user_indices: np.ndarray, z: np.ndarray,
-               weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """The user half-step's extra terms: ``(E, e)`` with E = w ZᵀZ and e_u = w s_u.
+def row_terms(indptr: np.ndarray, indices: np.ndarray, implicit: np.ndarray,
+              weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """A half-step's extra terms for the CSR's rows: ``(E, e)``, E = w·CᵀC, e_r = w·Σ c_j.
 
-    Both have a last zero column for the bias (the binary matrix does not involve b_u):
-    E is (k+1) x (k+1), e is (n_users, k+1).
+    ``implicit`` (C) holds the implicit factors of the columns (Z for the by-user CSR). Both
+    have a last zero column for the bias (the binary matrix does not involve biases): E is
+    (k+1) x (k+1), e is (rows, k+1).
     """
-    z64 = z.astype(np.float64)
-    k = z.shape[1]
+    columns = implicit.astype(np.float64)
+    k = implicit.shape[1]
     gram = np.zeros((k + 1, k + 1))
-    gram[:k, :k] = weight * (z64.T @ z64)
-    rhs = np.zeros((len(by_user_indptr) - 1, k + 1))
-    sum_rows_of_csr(by_user_indptr, by_user_indices, z64, rhs[:, :k])
+    gram[:k, :k] = weight * (columns.T @ columns)
+    rhs = np.zeros((len(indptr) - 1, k + 1))
+    sum_rows_of_csr(indptr, indices, columns, rhs[:, :k])
     rhs[:, :k] *= weight
     return gram, rhs
 
 
-def implicit_loss(by_user_indptr: np.ndarray, by_user_indices: np.ndarray,
-                  user_factors: np.ndarray, z: np.ndarray, weight: float, reg: float) -> float:
-    """w Σ_u Σ_i (x_ui - p_u·z_i)² + λ_z ‖Z‖², without touching the zero entries of X."""
-    p = user_factors.astype(np.float64)
-    z64 = z.astype(np.float64)
-    sums = np.empty((len(by_user_indptr) - 1, z.shape[1]))
-    sum_rows_of_csr(by_user_indptr, by_user_indices, z64, sums)
-    counts = np.diff(by_user_indptr)
-    quadratic = np.einsum("ij,jk,ik->", p, z64.T @ z64, p)
-    squared = float(counts.sum()) - 2.0 * float(np.einsum("ij,ij->", p, sums)) + quadratic
-    return weight * squared + reg * float(np.einsum("ij,ij->", z64, z64))
+def implicit_loss(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
+                  implicit: np.ndarray, weight: float, reg: float) -> float:
+    """w Σ_rows Σ_columns (x - f_r·c_j)² + λ_z ‖C‖², without visiting the zeros of X.
+
+    ``factors`` are the rows' factors (P for the by-user CSR), ``implicit`` the columns' (Z).
+    """
+    rows = factors.astype(np.float64)
+    columns = implicit.astype(np.float64)
+    sums = np.empty((len(indptr) - 1, implicit.shape[1]))
+    sum_rows_of_csr(indptr, indices, columns, sums)
+    counts = np.diff(indptr)
+    quadratic = np.einsum("ij,jk,ik->", rows, columns.T @ columns, rows)
+    squared = float(counts.sum()) - 2.0 * float(np.einsum("ij,ij->", rows, sums)) + quadratic
+    return weight * squared + reg * float(np.einsum("ij,ij->", columns, columns))

@@ -28,7 +28,7 @@ from scipy.cluster.vq import kmeans2
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError, DataError
 from alsmf.halfstep import HalfStep
-from alsmf.implicit import IMPLICIT_FACTORS, user_terms
+from alsmf.implicit import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, row_terms
 from alsmf.solvers.predict import predict_pairs
 from alsmf.solvers.topk import top_n_items
 
@@ -292,7 +292,7 @@ class MFModel:
             values = np.concatenate([old_values, values])
         item_idx, values = _last_rating_per_index(item_idx, values)
         factors, bias = self._solve_one(self.item_factors, self.item_bias, item_idx, values,
-                                        self._implicit_terms(item_idx))
+                                        self._implicit_terms(IMPLICIT_ITEM_FACTORS, item_idx))
         return FoldedUser(factors, bias, item_idx, values)
 
     def fold_in_item(self, users: Any, ratings: Any, *, item: Any = None) -> FoldedItem:
@@ -317,7 +317,8 @@ class MFModel:
             user_idx = np.concatenate([old_users, user_idx])
             values = np.concatenate([self._seen_values()[positions].astype(np.float64), values])
         user_idx, values = _last_rating_per_index(user_idx, values)
-        factors, bias = self._solve_one(self.user_factors, self.user_bias, user_idx, values, {})
+        factors, bias = self._solve_one(self.user_factors, self.user_bias, user_idx, values,
+                                        self._implicit_terms(IMPLICIT_USER_FACTORS, user_idx))
         return FoldedItem(factors, bias, user_idx, values)
 
     def explain(self, user: Any, item: Any, n: int = 5) -> Explanation:
@@ -357,7 +358,7 @@ class MFModel:
             factors, bias = self.user_factors[row], float(self.user_bias[row])
         augmented = self._augmented(self.item_factors[rated])
         system = augmented.T @ augmented + np.diag(self._ridge(len(rated)))
-        implicit = self._implicit_terms(rated)
+        implicit = self._implicit_terms(IMPLICIT_ITEM_FACTORS, rated)
         if implicit:  # rating j also adds w·z_j to the right-hand side (alsmf.implicit)
             d = system.shape[0]
             system += implicit["extra_gram"][:d, :d]
@@ -369,7 +370,7 @@ class MFModel:
         contributions = (augmented @ direction) * (values - self.global_mean
                                                    - self.item_bias[rated])
         if implicit:
-            z = self.extras[IMPLICIT_FACTORS][rated].astype(np.float64)
+            z = self.extras[IMPLICIT_ITEM_FACTORS][rated].astype(np.float64)
             contributions += float(self.params["implicit_weight"]) * (
                 z @ direction[:self.factors])
         order = np.lexsort((rated, -contributions))[:max(n, 0)]
@@ -492,12 +493,15 @@ class MFModel:
         ridge = np.r_[np.full(self.factors, settings.reg), [settings.reg_bias]] * weight
         return ridge if self.biases else ridge[:self.factors]
 
-    def _implicit_terms(self, item_idx: np.ndarray) -> dict[str, np.ndarray]:
-        """The implicit-feature terms of a user who rated ``item_idx`` (none without them)."""
-        if IMPLICIT_FACTORS not in self.extras:
+    def _implicit_terms(self, name: str, rated: np.ndarray) -> dict[str, np.ndarray]:
+        """The implicit-feature terms of a row that rated ``rated`` (none without them).
+
+        ``name`` is the implicit factors of the other side: Z for a user, A for an item.
+        """
+        if name not in self.extras:
             return {}
-        gram, rhs = user_terms(np.array([0, len(item_idx)]), item_idx,
-                               self.extras[IMPLICIT_FACTORS], float(self.params["implicit_weight"]))
+        gram, rhs = row_terms(np.array([0, len(rated)]), rated, self.extras[name],
+                              float(self.params["implicit_weight"]))
         return {"extra_gram": gram, "extra_rhs": rhs}
 
     def _augmented(self, factors: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ never increases (w = 1, or the row's rating count with weighted regularisation; 
 ``reg_bias`` is set): CG steps started from the previous solution only lower each row's
 quadratic. μ is fixed to the training mean; without biases μ = b = 0 and the objective is seed
 001's equation 1.4. With implicit features (:mod:`alsmf.implicit`) the objective gains their
-term, and each iteration solves their item factors exactly between the two half-steps.
+terms, and each half-step is preceded by the exact solve of the implicit factors it uses.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import numpy as np
 from alsmf.data.ratings import Ratings
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.halfstep import HalfStep, check_solved
-from alsmf.implicit import (IMPLICIT_FACTORS, implicit_loss, solve_implicit_item_factors,
-                            user_terms)
+from alsmf.implicit import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss,
+                            row_terms, solve_implicit_factors)
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
 from alsmf.solvers.predict import squared_error
@@ -67,7 +67,7 @@ class ALS:
         implicit_weight: weight w of the implicit features (:mod:`alsmf.implicit`): the binary
             "who rated what" matrix co-factorized with the ratings through the user factors;
             0 turns them off.
-        implicit_reg: λ_z of the implicit item factors.
+        implicit_reg: λ_z of the implicit factors.
     """
 
     factors: int = 64
@@ -189,9 +189,9 @@ class ALS:
             snapshot = state.snapshot()
             try:
                 started = time.perf_counter()
-                state.half_step(solve_items=True, iteration=iteration)
-                state.implicit_step()
-                state.half_step(solve_items=False, iteration=iteration)
+                for solve_items in (True, False):
+                    state.implicit_step(for_items=solve_items)
+                    state.half_step(solve_items=solve_items, iteration=iteration)
                 solved = time.perf_counter()
                 objective, train_rmse, test_rmse = state.evaluate()
             except KeyboardInterrupt:
@@ -258,7 +258,8 @@ class _TrainingState:
             params=config.params(),
         )
         if config.implicit_weight > 0:
-            model.extras[IMPLICIT_FACTORS] = np.zeros((train.n_items, config.factors), dtype=dtype)
+            model.extras[IMPLICIT_USER_FACTORS] = np.zeros((train.n_users, config.factors), dtype)
+            model.extras[IMPLICIT_ITEM_FACTORS] = np.zeros((train.n_items, config.factors), dtype)
         test_pairs = None
         if test is not None and len(test):
             test_pairs = (  # 32-bit: half the memory, and the kernels take them as they are
@@ -326,22 +327,30 @@ class _TrainingState:
             out, out_bias, side = model.user_factors, model.user_bias, "user"
             ids = model.user_ids
         extra = {}
-        if not solve_items and IMPLICIT_FACTORS in model.extras:
-            gram, rhs = user_terms(matrix.indptr, matrix.indices, model.extras[IMPLICIT_FACTORS],
-                                   config.implicit_weight)
+        implicit = model.extras.get(IMPLICIT_USER_FACTORS if solve_items else IMPLICIT_ITEM_FACTORS)
+        if implicit is not None:
+            gram, rhs = row_terms(matrix.indptr, matrix.indices, implicit, config.implicit_weight)
             extra = {"extra_gram": gram, "extra_rhs": rhs}
         status = self.solve.run(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
                                 model.global_mean, out, out_bias, **extra)
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
                      config.reg)
 
-    def implicit_step(self) -> None:
-        """Solve the implicit item factors Z exactly with the user factors fixed (if used)."""
+    def implicit_step(self, *, for_items: bool) -> None:
+        """Solve the implicit factors that the next half-step uses, exactly (if any).
+
+        Before the item half-step: A (one row per user) from the item factors; before the
+        user half-step: Z (one row per item) from the user factors.
+        """
         model, config = self.model, self.config
-        if IMPLICIT_FACTORS in model.extras:
-            model.extras[IMPLICIT_FACTORS][...] = solve_implicit_item_factors(
-                self.by_item.indptr, self.by_item.indices, model.user_factors,
-                config.implicit_weight, config.implicit_reg)
+        if config.implicit_weight == 0:
+            return
+        if for_items:
+            target, matrix, fixed = IMPLICIT_USER_FACTORS, self.by_user, model.item_factors
+        else:
+            target, matrix, fixed = IMPLICIT_ITEM_FACTORS, self.by_item, model.user_factors
+        model.extras[target][...] = solve_implicit_factors(
+            matrix.indptr, matrix.indices, fixed, config.implicit_weight, config.implicit_reg)
 
     def evaluate(self) -> tuple[float, float, float | None]:
         """The objective, train RMSE and test RMSE of the current model."""
@@ -356,10 +365,14 @@ class _TrainingState:
                    + np.dot(self.item_weight, _penalties(model.item_factors, model.item_bias,
                                                          config.reg, reg_bias)))
         objective = sse + float(penalty)
-        if IMPLICIT_FACTORS in model.extras:
+        if config.implicit_weight > 0:
+            by_item = self.by_item
             objective += implicit_loss(matrix.indptr, matrix.indices, model.user_factors,
-                                       model.extras[IMPLICIT_FACTORS], config.implicit_weight,
-                                       config.implicit_reg)
+                                       model.extras[IMPLICIT_ITEM_FACTORS],
+                                       config.implicit_weight, config.implicit_reg)
+            objective += implicit_loss(by_item.indptr, by_item.indices, model.item_factors,
+                                       model.extras[IMPLICIT_USER_FACTORS],
+                                       config.implicit_weight, config.implicit_reg)
         train_rmse = math.sqrt(sse / matrix.nnz)
         test_rmse = None
         if self.test_pairs is not None:

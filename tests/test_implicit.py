@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from alsmf.data.ratings import Ratings
-from alsmf.implicit import IMPLICIT_FACTORS, implicit_loss
+from alsmf.implicit import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss
 from alsmf.model import MFModel
 from alsmf.train import ALS, _TrainingState
 
@@ -36,10 +36,12 @@ def dense_objective(model: MFModel, train: Ratings, config: ALS) -> float:
     wi = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
     total += config.reg * (wu @ np.sum(p * p, 1) + wi @ np.sum(q * q, 1))
     total += reg_bias * (wu @ bu ** 2 + wi @ bi ** 2)
-    if IMPLICIT_FACTORS in model.extras:
-        z = model.extras[IMPLICIT_FACTORS].astype(float)
-        total += config.implicit_weight * np.sum((binary_matrix(train) - p @ z.T) ** 2)
-        total += config.implicit_reg * np.sum(z * z)
+    if IMPLICIT_ITEM_FACTORS in model.extras:
+        z = model.extras[IMPLICIT_ITEM_FACTORS].astype(float)
+        a = model.extras[IMPLICIT_USER_FACTORS].astype(float)
+        x = binary_matrix(train)
+        total += config.implicit_weight * (np.sum((x - p @ z.T) ** 2) + np.sum((x - a @ q.T) ** 2))
+        total += config.implicit_reg * (np.sum(z * z) + np.sum(a * a))
     return float(total)
 
 
@@ -52,12 +54,11 @@ def test_objective_matches_the_dense_formula_and_never_increases(solver, weighte
     state = _TrainingState.start(config, train, None)
     objectives = [state.evaluate()[0]]
     for iteration in range(1, 7):
-        state.half_step(solve_items=True, iteration=iteration)
-        objectives.append(state.evaluate()[0])
-        state.implicit_step()
-        objectives.append(state.evaluate()[0])
-        state.half_step(solve_items=False, iteration=iteration)
-        objectives.append(state.evaluate()[0])
+        for solve_items in (True, False):
+            state.implicit_step(for_items=solve_items)
+            objectives.append(state.evaluate()[0])
+            state.half_step(solve_items=solve_items, iteration=iteration)
+            objectives.append(state.evaluate()[0])
         assert objectives[-1] == pytest.approx(dense_objective(state.model, train, config),
                                                rel=1e-5)
     steps = np.diff(objectives)
@@ -65,29 +66,49 @@ def test_objective_matches_the_dense_formula_and_never_increases(solver, weighte
     assert np.all(steps <= tolerance * np.abs(objectives[:-1])), steps
 
 
-def test_implicit_step_and_user_step_are_the_exact_minimisers():
-    """Both are compared with numpy solves of the dense problem, every pair of X included."""
+def exact_row(fixed, fixed_bias, implicit, x_row, rated, values, mu, ridge, weight):
+    """One row's minimiser of the dense problem: ratings, ridge and w Σ_all (x - f·c)²."""
+    k = fixed.shape[1]
+    y = np.hstack([fixed[rated], np.ones((len(rated), 1))])
+    lhs = y.T @ y + np.diag(ridge)
+    lhs[:k, :k] += weight * implicit.T @ implicit
+    rhs = y.T @ (values - mu - fixed_bias[rated])
+    rhs[:k] += weight * implicit.T @ x_row
+    return np.linalg.solve(lhs, rhs)
+
+
+def test_implicit_steps_and_half_steps_are_the_exact_minimisers():
+    """Each is compared with a numpy solve of the dense problem, every pair of X included."""
     train = random_ratings(1)
     config = ALS(factors=3, reg=0.1, reg_bias=0.02, weighted_reg=False, solver="cholesky",
                  implicit_weight=0.5, implicit_reg=0.7)
     state = _TrainingState.start(config, train, None)
-    state.half_step(solve_items=True, iteration=1)
-    state.implicit_step()
     model, x = state.model, binary_matrix(train)
+    ridge = [0.1, 0.1, 0.1, 0.02]
+    state.half_step(solve_items=True, iteration=1)  # some item factors to start from
+    state.implicit_step(for_items=True)
+    q = model.item_factors
+    a_expected = np.linalg.solve(0.5 * q.T @ q + 0.7 * np.eye(3), 0.5 * q.T @ x.T).T
+    np.testing.assert_allclose(model.extras[IMPLICIT_USER_FACTORS], a_expected, rtol=1e-9,
+                               atol=1e-12)
+    state.half_step(solve_items=True, iteration=1)
+    for item in (0, 4, 11):
+        raters = train.users[train.items == item]
+        values = train.values[train.items == item].astype(np.float64)
+        expected = exact_row(model.user_factors, model.user_bias, a_expected, x[:, item], raters,
+                             values, model.global_mean, ridge, 0.5)
+        np.testing.assert_allclose(model.item_factors[item], expected[:3], rtol=1e-9, atol=1e-12)
+    state.implicit_step(for_items=False)
     p = model.user_factors
     z_expected = np.linalg.solve(0.5 * p.T @ p + 0.7 * np.eye(3), 0.5 * p.T @ x).T
-    np.testing.assert_allclose(model.extras[IMPLICIT_FACTORS], z_expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.extras[IMPLICIT_ITEM_FACTORS], z_expected, rtol=1e-9,
+                               atol=1e-12)
     state.half_step(solve_items=False, iteration=1)
-    z, q, bi = model.extras[IMPLICIT_FACTORS], model.item_factors, model.item_bias
     for user in (0, 7, 20):
         rated = train.items[train.users == user]
         values = train.values[train.users == user].astype(np.float64)
-        y = np.hstack([q[rated], np.ones((len(rated), 1))])
-        lhs = y.T @ y + np.diag([0.1, 0.1, 0.1, 0.02])
-        lhs[:3, :3] += 0.5 * z.T @ z
-        rhs = y.T @ (values - model.global_mean - bi[rated])
-        rhs[:3] += 0.5 * z.T @ x[user]
-        expected = np.linalg.solve(lhs, rhs)
+        expected = exact_row(model.item_factors, model.item_bias, z_expected, x[user], rated,
+                             values, model.global_mean, ridge, 0.5)
         np.testing.assert_allclose(model.user_factors[user], expected[:3], rtol=1e-9, atol=1e-12)
         assert model.user_bias[user] == pytest.approx(expected[3], rel=1e-9, abs=1e-12)
 
@@ -104,11 +125,26 @@ def test_fold_in_uses_the_implicit_terms_and_the_file_keeps_them(tmp_path):
     np.testing.assert_allclose(refit.factors, model.user_factors[5], rtol=1e-8, atol=1e-10)
     assert refit.bias == pytest.approx(model.user_bias[5], abs=1e-10)
     loaded = MFModel.load(model.save(tmp_path / "m.npz"))
-    np.testing.assert_array_equal(loaded.extras[IMPLICIT_FACTORS], model.extras[IMPLICIT_FACTORS])
+    for name in (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS):
+        np.testing.assert_array_equal(loaded.extras[name], model.extras[name])
     again = loaded.fold_in(model.item_ids[row.indices], row.data)
     np.testing.assert_allclose(again.factors, refit.factors, rtol=0, atol=1e-12)
     explanation = loaded.explain(user, model.item_ids[0])
     assert abs(explanation.unexplained) < 1e-8  # contributions, incl. w·z_j terms, add up
+
+
+def test_a_new_item_folds_in_with_the_implicit_user_factors():
+    train = random_ratings(4)
+    model = ALS(factors=3, iterations=3, solver="cholesky", implicit_weight=0.4, reg=0.1,
+                weighted_reg=False).fit(train)
+    users, ratings = model.user_ids[[1, 5, 9]], np.array([5.0, 1.0, 4.0])
+    folded = model.fold_in_item(users, ratings)
+    x_column = np.zeros(model.n_users)
+    x_column[[1, 5, 9]] = 1.0
+    expected = exact_row(model.user_factors, model.user_bias, model.extras[IMPLICIT_USER_FACTORS],
+                         x_column, np.array([1, 5, 9]), ratings, model.global_mean,
+                         [0.1, 0.1, 0.1, 0.1], 0.4)
+    np.testing.assert_allclose(folded.factors, expected[:3], rtol=1e-9, atol=1e-12)
 
 
 def test_implicit_loss_counts_the_zero_entries():
