@@ -23,6 +23,7 @@ from rich.table import Table
 
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.model import Explanation, IterationRecord, MFModel, Recommendations
+from alsmf.train import ALS
 
 app = typer.Typer(help="Matrix factorization recommender trained by Alternating Least Squares.",
                   no_args_is_help=True, add_completion=False)
@@ -93,16 +94,25 @@ def train(
     rating_col: str = typer.Option("rating", help="Rating column of a generic ratings file."),
     duplicates: Duplicates = typer.Option(
         Duplicates.error, help="Repeated (user, item) pairs: refuse, keep the last, or average."),
-    factors: int = typer.Option(64, "--factors", "-k", help="Number of latent factors k."),
-    reg: float = typer.Option(0.12, help="L2 regularisation λ."),
-    iterations: int = typer.Option(15, "--iterations", "-n", help="Maximum ALS iterations."),
+    factors: int = typer.Option(ALS.factors, "--factors", "-k", help="Number of latent factors k."),
+    reg: float = typer.Option(ALS.reg, help="L2 regularisation λ of the factors."),
+    reg_bias: Optional[float] = typer.Option(
+        ALS.reg_bias, help="L2 regularisation of the biases (default: the value of --reg)."),
+    implicit_weight: float = typer.Option(
+        ALS.implicit_weight, help="Weight of the implicit features (who rated what, "
+        "co-factorized with the ratings); 0 turns them off."),
+    implicit_reg: float = typer.Option(ALS.implicit_reg,
+                                       help="L2 regularisation of the implicit item factors."),
+    iterations: int = typer.Option(ALS.iterations, "--iterations", "-n",
+                                   help="Maximum ALS iterations."),
     no_biases: bool = typer.Option(False, "--no-biases", help="Pure P·Qᵀ model, no μ, b_u, b_i."),
     weighted_reg: bool = typer.Option(
         True, "--weighted-reg/--plain-reg", help="Scale λ by each row's rating count (ALS-WR)."),
     solver: Solver = typer.Option(
         Solver.cg, help="cg: a few conjugate-gradient steps per row (fast, float32); "
         "cholesky: exact solve of every row (float64, allows --reg 0)."),
-    cg_steps: int = typer.Option(3, help="Conjugate-gradient steps per row and half-step."),
+    cg_steps: int = typer.Option(ALS.cg_steps,
+                                 help="Conjugate-gradient steps per row and half-step."),
     checkpoint_every: int = typer.Option(
         0, help="Write OUTPUT/checkpoint.npz every N iterations (0: only with --resume, at the "
         "end); a killed run continues from it with --resume."),
@@ -119,12 +129,13 @@ def train(
 ) -> None:
     """Train biased ALS, print the loss per iteration, save the model and the loss figure."""
     from alsmf.plots import plot_history
-    from alsmf.train import ALS, TrainingInterrupted
+    from alsmf.train import TrainingInterrupted
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     config = ALS(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
                  weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
-                 cg_steps=cg_steps)
+                 cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
+                 implicit_reg=implicit_reg)
     started = time.perf_counter()
     prepared = _prepare_data(
         data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
@@ -591,6 +602,272 @@ def data_info(
                   f"{items.min()} / {np.median(items):g} / {items.max()}")
     table.add_row("rating mean / sd", f"{ratings.values.mean():.3f} / {ratings.values.std():.3f}")
     Console().print(table)
+
+
+# --------------------------------------------------------------------------- evaluation
+FOLDS_OPTION = typer.Option(
+    "5", "--folds", help="u1..u5: ml-100k's canonical folds (give --data PATH to ml-100k); "
+    "or K: K random folds, each rating tested once.")
+SETTINGS_OPTION = typer.Option(
+    None, "--settings", help="ALS settings file written by 'alsmf tune --save-settings'.")
+SET_OPTION = typer.Option(
+    None, "--set", help="Set any ALS field, NAME=VALUE (repeatable), e.g. --set reg_bias=0.05 "
+    "--set weighted_reg=false.")
+NOISE_OPTION = typer.Option(0.8, help="σ of the rating noise of synthetic data.")
+SYNTHETIC_OPTION = typer.Option(
+    SyntheticShape.ml_100k, "--synthetic",
+    help="Synthetic data shaped like this release; the default data when no file is given.")
+DATA_OPTION = typer.Option(
+    None, "--data", help="MovieLens folder or .zip, or a CSV/TSV/Parquet ratings file.")
+USER_COL_OPTION = typer.Option("user", help="User column of a generic ratings file.")
+ITEM_COL_OPTION = typer.Option("item", help="Item column of a generic ratings file.")
+RATING_COL_OPTION = typer.Option("rating", help="Rating column of a generic ratings file.")
+DUPLICATES_OPTION = typer.Option(
+    Duplicates.error, help="Repeated (user, item) pairs: refuse, keep the last, or average.")
+THREADS_OPTION = typer.Option(None, help="Threads for the solves (default: all).")
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout (progress "
+                           "goes to stderr).")
+
+
+class Search(str, Enum):
+    grid = "grid"
+    random = "random"
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    data: Optional[Path] = DATA_OPTION,
+    synthetic: SyntheticShape = SYNTHETIC_OPTION,
+    noise: float = NOISE_OPTION,
+    folds: str = FOLDS_OPTION,
+    user_col: str = USER_COL_OPTION,
+    item_col: str = ITEM_COL_OPTION,
+    rating_col: str = RATING_COL_OPTION,
+    duplicates: Duplicates = DUPLICATES_OPTION,
+    settings: Optional[Path] = SETTINGS_OPTION,
+    factors: Optional[int] = typer.Option(None, "--factors", "-k", help="Latent factors k "
+                                          "(default 64)."),
+    reg: Optional[float] = typer.Option(None, help="L2 regularisation λ (default 0.12)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", "-n",
+                                             help="ALS iterations (default 15)."),
+    assignments: Optional[list[str]] = SET_OPTION,
+    top: int = typer.Option(10, "--top", help="Length k of the top-N lists ranked."),
+    threshold: float = typer.Option(4.0, help="A held-out rating >= this makes the item "
+                                    "relevant to the user."),
+    seed: int = typer.Option(0, help="Seed for the random folds and the synthetic data."),
+    threads: Optional[int] = THREADS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Cross-validate ALS: RMSE, MAE and top-N ranking metrics per fold, with mean and std."""
+    from alsmf.evaluation.crossval import cross_validate
+    from alsmf.evaluation.tables import crossval_table
+
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    config = _als_config(settings, assignments, factors=factors, reg=reg, iterations=iterations)
+    fold_list, source = _evaluation_folds(data, synthetic, noise, folds, seed, dict(
+        user_col=user_col, item_col=item_col, rating_col=rating_col, duplicates=duplicates.value))
+    with _fit_progress("cross-validating", len(fold_list)) as progress:
+        result = cross_validate(config, fold_list, k=top, threshold=threshold, threads=threads,
+                                progress=progress)
+    if as_json:
+        print(json.dumps({"data": source, "k": top, "threshold": threshold}
+                         | result.to_dict(), indent=2))
+        return
+    Console().print(crossval_table(result, top, f"ALS on {source['source']}"))
+
+
+@app.command()
+@_user_errors
+def tune(
+    data: Optional[Path] = DATA_OPTION,
+    synthetic: SyntheticShape = SYNTHETIC_OPTION,
+    noise: float = NOISE_OPTION,
+    folds: str = FOLDS_OPTION,
+    user_col: str = USER_COL_OPTION,
+    item_col: str = ITEM_COL_OPTION,
+    rating_col: str = RATING_COL_OPTION,
+    duplicates: Duplicates = DUPLICATES_OPTION,
+    params: Optional[list[str]] = typer.Option(
+        None, "--param", "-p", help="An ALS field to search (repeatable): NAME=V1,V2,... or, for "
+        "--search random, NAME=log:LOW:HIGH (log-uniform), uniform:LOW:HIGH or int:LOW:HIGH. "
+        "'iterations' takes a list of counts, all scored by one fit. Default: k, λ and "
+        "iterations."),
+    search: Search = typer.Option(Search.grid, help="grid: every combination; random: "
+                                  "--trials draws."),
+    trials: int = typer.Option(20, help="Settings drawn by a random search."),
+    validation_fraction: float = typer.Option(
+        0.1, help="Share of each training fold held out to choose the settings."),
+    settings: Optional[Path] = SETTINGS_OPTION,
+    assignments: Optional[list[str]] = SET_OPTION,
+    save_settings: Optional[Path] = typer.Option(
+        None, "--save-settings", help="Write the settings of lowest mean validation RMSE to "
+        "this JSON file, for 'alsmf train --settings FILE'."),
+    seed: int = typer.Option(0, help="Seed for the folds, validation splits, draws and data."),
+    threads: Optional[int] = THREADS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Nested tuning: choose ALS settings on validation data, report their test RMSE.
+
+    The validation data is carved from each training fold; the fold's test part never reaches
+    training and scores only the chosen settings.
+    """
+    from dataclasses import replace
+
+    from alsmf.evaluation.settings import save_settings as write_settings
+    from alsmf.evaluation.space import parse_setting, space_to_json
+    from alsmf.evaluation.tables import trials_table, tuning_table
+    from alsmf.evaluation.tuning import DEFAULT_SPACES, Tuner
+
+    base = _als_config(settings, assignments)
+    space = dict(parse_setting(text) for text in params) if params else DEFAULT_SPACES[search.value]
+    tuner = Tuner(base, space, search.value, trials, validation_fraction, seed)
+    fold_list, source = _evaluation_folds(data, synthetic, noise, folds, seed, dict(
+        user_col=user_col, item_col=item_col, rating_col=rating_col, duplicates=duplicates.value))
+    with _fit_progress("tuning", tuner.fits(len(fold_list))) as progress:
+        result = tuner.run(fold_list, threads=threads, progress=progress)
+    best = replace(base, **result.best).params()
+    report = {"data": source, "space": space_to_json(space)} | result.to_dict()
+    if save_settings is not None:
+        report["settings_file"] = str(write_settings(save_settings, best, {
+            "data": source, "method": search.value, "space": report["space"],
+            "best": result.best, "nested_test_rmse": report["test_rmse"]}))
+    if as_json:
+        print(json.dumps(report | {"settings": best}, indent=2))
+        return
+    console = Console()
+    console.print(tuning_table(result, f"nested {search.value} search on {source['source']}"))
+    console.print(trials_table(result, 5, "best settings by mean validation RMSE"))
+    if "settings_file" in report:
+        console.print(f"settings saved to {report['settings_file']}")
+
+
+@app.command("compare")
+@_user_errors
+def compare_methods(
+    data: Optional[Path] = DATA_OPTION,
+    train_file: Optional[Path] = typer.Option(
+        None, "--train", help="Training ratings file (use with --test), e.g. ml-100k u1.base."),
+    test_file: Optional[Path] = typer.Option(None, "--test", help="Test ratings file."),
+    synthetic: SyntheticShape = SYNTHETIC_OPTION,
+    split: str = typer.Option(
+        "random", help="How to hold out test ratings: random, user, temporal, or an ml-100k "
+        "fold u1..u5, ua, ub."),
+    test_fraction: float = typer.Option(0.2, help="Share of ratings held out (random, user)."),
+    user_col: str = USER_COL_OPTION,
+    item_col: str = ITEM_COL_OPTION,
+    rating_col: str = RATING_COL_OPTION,
+    duplicates: Duplicates = DUPLICATES_OPTION,
+    methods: Optional[str] = typer.Option(
+        None, help="Comma-separated methods: als, sgd, svd, bias, mean, gd (default: als, sgd, "
+        "svd, bias)."),
+    factors: Optional[int] = typer.Option(None, "--factors", "-k", help="k for every method "
+                                          "with factors (default: each method's own)."),
+    assignments: Optional[list[str]] = typer.Option(
+        None, "--set", help="METHOD.NAME=VALUE (repeatable), e.g. --set sgd.epochs=40."),
+    seed: int = typer.Option(0, help="Seed for the split and the synthetic data."),
+    threads: Optional[int] = THREADS_OPTION,
+    output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o",
+                                help="Folder for the figure compare.png."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train several methods on one split: test RMSE per iteration and per second."""
+    from alsmf.evaluation.compare import compare
+    from alsmf.evaluation.figures import plot_comparison
+    from alsmf.evaluation.methods import DEFAULT_METHODS, make_trainers
+    from alsmf.evaluation.tables import comparison_table
+
+    names = list(DEFAULT_METHODS) if methods is None else [
+        name.strip() for name in methods.split(",") if name.strip()]
+    trainers = make_trainers(names, factors, _method_settings(assignments))
+    prepared = _prepare_data(
+        data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
+        split=split, test_fraction=test_fraction, n_last=1, seed=seed, shrink_options={},
+        read_options=dict(user_col=user_col, item_col=item_col, rating_col=rating_col,
+                          duplicates=duplicates.value))
+    with _fit_progress("comparing", len(trainers)) as progress:
+        runs = compare(trainers, prepared.train, prepared.test, threads=threads,
+                       progress=progress)
+    figure = plot_comparison(runs, output / "compare.png", f"test RMSE on {prepared.name}")
+    if as_json:
+        print(json.dumps({"data": prepared.summary(), "methods": [r.to_dict() for r in runs],
+                          "figure": str(figure)}, indent=2))
+        return
+    console = Console()
+    console.print(prepared.describe())
+    console.print(comparison_table(runs, f"methods on {prepared.name}"))
+    console.print(f"figure in {figure}")
+
+
+def _als_config(settings_file: Path | None, assignments: list[str] | None, **explicit: Any):
+    """ALS from a settings file, then ``--set`` fields, then the options given explicitly."""
+    from alsmf.evaluation.settings import load_settings
+    from alsmf.evaluation.space import configure, parse_assignment
+    from alsmf.train import ALS
+
+    chosen = load_settings(settings_file) if settings_file is not None else {}
+    chosen |= dict(parse_assignment(text) for text in assignments or [])
+    chosen |= {name: value for name, value in explicit.items() if value is not None}
+    return configure(ALS, chosen, "ALS settings")
+
+
+def _method_settings(assignments: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``--set METHOD.NAME=VALUE`` options as method -> {field: value}."""
+    from alsmf.evaluation.space import parse_assignment
+
+    settings: dict[str, dict[str, Any]] = {}
+    for text in assignments or []:
+        method, dot, rest = text.partition(".")
+        if not dot or "=" in method:
+            raise ConfigError(f"--set {text!r}: expected METHOD.NAME=VALUE, e.g. sgd.epochs=40")
+        name, value = parse_assignment(rest)
+        settings.setdefault(method.strip(), {})[name] = value
+    return settings
+
+
+def _evaluation_folds(data: Path | None, synthetic: SyntheticShape, noise: float, folds: str,
+                      seed: int, read_options: dict[str, Any]) -> tuple[list, dict[str, Any]]:
+    """The folds ``--folds`` asks for, and a JSON-ready description of the data."""
+    from alsmf.data.movielens import load_ratings
+    from alsmf.data.synthetic import synthetic_ratings
+    from alsmf.evaluation.folds import movielens_folds, parse_folds, random_folds
+
+    choice = parse_folds(folds)
+    if choice == "u1..u5":
+        if data is None:
+            raise ConfigError("--folds u1..u5 are ml-100k's folds: give --data PATH to ml-100k")
+        return movielens_folds(data), {"source": f"{data} (u1..u5)"}
+    if data is not None:
+        ratings = load_ratings(data, timestamps=read_options["duplicates"] == "last",
+                               **read_options)
+        source: dict[str, Any] = {"source": str(data)}
+    else:
+        generated = synthetic_ratings(synthetic.value, noise=noise, seed=seed)
+        ratings = generated.ratings
+        source = {"source": f"synthetic {synthetic.value}", "noise": generated.noise,
+                  "oracle_rmse": generated.oracle_rmse}
+    return random_folds(ratings, choice, seed), source | {"ratings": len(ratings), "folds": choice}
+
+
+class _fit_progress:
+    """A progress bar on stderr advanced after each fit; yields the advance function."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.description}"),
+                                 console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task("", total=total)
+
+    def __enter__(self) -> Callable[[str], None]:
+        self.progress.start()
+        return self.advance
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def advance(self, description: str) -> None:
+        self.progress.update(self.task, advance=1, description=description)
 
 
 def main() -> None:

@@ -177,3 +177,14 @@ def test_separate_processes_train_bit_identical_models(ratings_csv, tmp_path):
         models.append(MFModel.load(out / "model.npz"))
     for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
         assert np.array_equal(getattr(models[0], name), getattr(models[1], name)), name
+
+
+def test_bias_reg_and_implicit_features_from_the_command_line(ratings_csv, tmp_path):
+    result = run("train", "--data", ratings_csv, "-k", 3, "-n", 2, "--reg-bias", 0.05,
+                 "--implicit-weight", 0.3, "--implicit-reg", 2.0, "-o", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    settings = json.loads(result.stdout)["settings"]
+    assert (settings["reg_bias"], settings["implicit_weight"], settings["implicit_reg"]) == (
+        0.05, 0.3, 2.0)
+    model = MFModel.load(tmp_path / "model.npz")
+    assert model.extras["implicit_item_factors"].shape == (model.n_items, 3)

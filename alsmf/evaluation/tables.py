@@ -1,0 +1,71 @@
+"""Rich tables of evaluation results, as ``alsmf evaluate``, ``tune`` and ``compare`` print them."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.table import Table
+
+from alsmf.evaluation.compare import MethodRun
+from alsmf.evaluation.crossval import CrossValidation
+from alsmf.evaluation.space import describe
+from alsmf.evaluation.tuning import TuningResult
+
+_HEADINGS = {"rmse": "RMSE", "mae": "MAE", "precision": "P@{k}", "recall": "R@{k}",
+             "ndcg": "NDCG@{k}", "map": "MAP@{k}", "hit_rate": "hit@{k}",
+             "coverage": "coverage@{k}"}
+
+
+def crossval_table(result: CrossValidation, k: int | None, title: str) -> Table:
+    """One column per fold, then the mean and the standard deviation; one row per metric."""
+    table = Table("", *(fold.fold for fold in result.folds), "mean", "std", title=title,
+                  min_width=len(title))
+    mean, std = result.mean(), result.std()
+    for name in result.metric_names():
+        table.add_row(_HEADINGS[name].format(k=k),
+                      *(f"{fold.metrics[name]:.4f}" for fold in result.folds),
+                      f"[bold]{mean[name]:.4f}[/]", f"{std[name]:.4f}")
+    table.add_row("iterations", *(str(fold.iterations) for fold in result.folds), "", "")
+    table.add_row("seconds", *(f"{fold.seconds:.2f}" for fold in result.folds), "", "")
+    return table
+
+
+def tuning_table(result: TuningResult, title: str) -> Table:
+    """One row per outer fold: the settings chosen on validation data and their test scores."""
+    table = Table("fold", title=title, min_width=len(title))
+    table.add_column("chosen on validation", overflow="fold")
+    for heading in ("validation RMSE", "test RMSE", "test MAE", "seconds"):
+        table.add_column(heading)
+    for fold in result.folds:
+        table.add_row(fold.fold, describe(fold.chosen), f"{fold.validation_rmse:.4f}",
+                      f"{fold.test_rmse:.4f}", f"{fold.test_mae:.4f}", f"{fold.seconds:.1f}")
+    summary = result.to_dict()
+    table.add_row("mean ± std", "", "", f"[bold]{summary['test_rmse']['mean']:.4f}[/] ± "
+                  f"{summary['test_rmse']['std']:.4f}", f"{summary['test_mae']['mean']:.4f}", "")
+    return table
+
+
+def trials_table(result: TuningResult, rows: int, title: str) -> Table:
+    """The ``rows`` best trials by mean validation RMSE over the folds."""
+    trials = sorted(result.to_dict()["trials"], key=lambda t: t["mean_validation_rmse"])[:rows]
+    table = Table(title=title, min_width=len(title))
+    table.add_column("settings", overflow="fold")
+    for heading in (*result.fold_names, "mean"):
+        table.add_column(heading)
+    for trial in trials:
+        table.add_row(describe(trial["settings"]),
+                      *(f"{v:.4f}" for v in trial["validation_rmse"]),
+                      f"{trial['mean_validation_rmse']:.4f}")
+    return table
+
+
+def comparison_table(runs: Sequence[MethodRun], title: str) -> Table:
+    """One row per method: final test RMSE and MAE, best RMSE on the way, iterations, time."""
+    table = Table("method", "test RMSE", "test MAE", "best RMSE (iteration)", "iterations",
+                  "seconds", title=title, min_width=len(title))
+    for run in runs:
+        best = min(range(len(run.test_rmse)), key=run.test_rmse.__getitem__)
+        table.add_row(run.name, f"{run.final_rmse:.4f}", f"{run.final_mae:.4f}",
+                      f"{run.test_rmse[best]:.4f} ({best + 1})", str(len(run.test_rmse)),
+                      f"{run.fit_seconds:.2f}")
+    return table

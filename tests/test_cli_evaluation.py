@@ -1,0 +1,124 @@
+"""``alsmf evaluate``, ``tune`` and ``compare`` as a user runs them: JSON, tables, errors."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from alsmf.cli import app
+from alsmf.evaluation import load_settings
+from alsmf.train import ALS
+
+runner = CliRunner()
+ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+
+
+@pytest.fixture
+def ratings_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(1, 61), 15)
+    items = np.concatenate([rng.choice(np.arange(100, 140), 15, replace=False)
+                            for _ in range(60)])
+    ratings = rng.integers(1, 6, len(users))
+    path = tmp_path / "ratings.csv"
+    lines = ["user,item,rating"] + [f"{u},{i},{r}" for u, i, r in zip(users, items, ratings)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_evaluate_json_keeps_every_fold_and_stdout_is_pure_json(ratings_csv):
+    result = run("evaluate", "--data", ratings_csv, "--folds", 3, "-k", 4, "-n", 3,
+                 "--set", "weighted_reg=false", "--top", 5, "--threshold", 4, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [f["fold"] for f in report["folds"]] == ["fold 1", "fold 2", "fold 3"]
+    assert sum(f["test_ratings"] for f in report["folds"]) == 900
+    assert report["settings"]["factors"] == 4 and report["settings"]["weighted_reg"] is False
+    assert report["mean"]["rmse"] == pytest.approx(np.mean([f["rmse"] for f in report["folds"]]))
+    assert report["k"] == 5 and 0 <= report["mean"]["ndcg"] <= 1
+
+
+def test_evaluate_prints_a_table_of_folds(ratings_csv):
+    result = run("evaluate", "--data", ratings_csv, "--folds", 2, "-k", 2, "-n", 2)
+    assert result.exit_code == 0, result.output
+    for text in ("fold 1", "fold 2", "mean", "std", "RMSE", "NDCG@10"):
+        assert text in result.stdout
+
+
+def test_tune_saves_settings_that_evaluate_and_als_reuse(ratings_csv, tmp_path):
+    settings = tmp_path / "best.json"
+    result = run("tune", "--data", ratings_csv, "--folds", 2, "-p", "factors=2,4",
+                 "-p", "reg=0.05,0.5", "-p", "iterations=2,4", "--save-settings", settings,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert len(report["folds"]) == 2 and len(report["trials"]) == 8
+    assert report["space"] == {"factors": [2, 4], "reg": [0.05, 0.5], "iterations": [2, 4]}
+    assert report["best"].keys() == {"factors", "reg", "iterations"}
+    assert load_settings(settings) == report["settings"]
+    assert ALS(**load_settings(settings)).factors == report["best"]["factors"]
+    reused = run("evaluate", "--data", ratings_csv, "--folds", 2, "--settings", settings,
+                 "--json")
+    assert reused.exit_code == 0, reused.output
+    assert json.loads(reused.stdout)["settings"] == report["settings"]
+
+
+def test_random_tune_on_synthetic_data_reports_the_noise_floor():
+    result = run("tune", "--synthetic", "ml-100k", "--noise", 0.5, "--folds", 2, "--search",
+                 "random", "--trials", 2, "-p", "reg=log:0.05:0.5", "-p", "factors=int:4:8",
+                 "-p", "iterations=3", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["data"]["noise"] == 0.5 and 0 < report["data"]["oracle_rmse"] < 0.6
+    assert report["space"]["reg"] == {"log_uniform": [0.05, 0.5]}
+    assert all(0.05 <= t["settings"]["reg"] <= 0.5 for t in report["trials"])
+
+
+def test_compare_json_and_figure(ratings_csv, tmp_path):
+    result = run("compare", "--data", ratings_csv, "--methods", "als,bias,mean", "-k", 3,
+                 "--set", "als.iterations=3", "--output", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    als, bias, mean = report["methods"]
+    assert [als["name"], bias["name"], mean["name"]] == ["als", "bias", "mean"]
+    assert als["settings"]["factors"] == 3 and bias["settings"]["method"] == "bias"
+    assert len(als["test_rmse"]) == 3 == len(als["seconds"])
+    # the fixture's ratings are random, so no method need beat another: check each one ran
+    assert mean["test_rmse"][-1] == pytest.approx(mean["final_rmse"])
+    assert bias["test_rmse"][-1] == pytest.approx(bias["final_rmse"])
+    assert Path(report["figure"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("evaluate", "--folds", "u1..u5"), "give --data PATH to ml-100k"),
+    (("evaluate", "--folds", "1"), "--folds must be u1..u5"),
+    (("evaluate", "--set", "lambda=1"), "unknown setting(s) lambda for ALS; valid settings:"),
+    (("tune", "-p", "lambda=1,2"), "unknown setting 'lambda' for ALS; valid settings:"),
+    (("tune", "-p", "reg=log:0.01:1"), "grid search needs lists"),
+    (("tune", "-p", "reg"), "expected NAME=V1,V2"),
+    (("tune", "--settings", "/nonexistent/best.json"), "no such settings file"),
+    (("compare", "--methods", "als,magic"), "unknown method(s) magic"),
+    (("compare", "--set", "sgd-epochs=3"), "expected METHOD.NAME=VALUE"),
+])
+def test_user_errors_are_one_line_with_exit_code_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_evaluate_on_the_canonical_folds():
+    if not ML100K.is_dir():
+        pytest.skip(f"ml-100k not found at {ML100K} (its licence forbids shipping it)")
+    result = run("evaluate", "--data", ML100K, "--folds", "u1..u5", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [f["fold"] for f in report["folds"]] == ["u1", "u2", "u3", "u4", "u5"]
+    assert report["mean"]["rmse"] <= 0.915
