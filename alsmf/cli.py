@@ -70,6 +70,7 @@ class Duplicates(str, Enum):
 @app.command()
 @_user_errors
 def train(
+    ctx: typer.Context,
     data: Optional[Path] = typer.Option(
         None, "--data", help="MovieLens folder or .zip, or a CSV/TSV/Parquet ratings file."),
     train_file: Optional[Path] = typer.Option(
@@ -94,6 +95,9 @@ def train(
     rating_col: str = typer.Option("rating", help="Rating column of a generic ratings file."),
     duplicates: Duplicates = typer.Option(
         Duplicates.error, help="Repeated (user, item) pairs: refuse, keep the last, or average."),
+    settings: Optional[Path] = typer.Option(
+        None, "--settings", help="ALS settings from a JSON file ('alsmf tune --save-settings'); "
+        "options given on the command line override it."),
     factors: int = typer.Option(ALS.factors, "--factors", "-k", help="Number of latent factors k."),
     reg: float = typer.Option(ALS.reg, help="L2 regularisation λ of the factors."),
     reg_bias: Optional[float] = typer.Option(
@@ -132,10 +136,11 @@ def train(
     from alsmf.train import TrainingInterrupted
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
-    config = ALS(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
+    given = dict(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
                  weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
                  cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
                  implicit_reg=implicit_reg)
+    config = ALS(**_with_settings_file(ctx, given, settings))
     started = time.perf_counter()
     prepared = _prepare_data(
         data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
@@ -189,6 +194,22 @@ def train(
                   + (f", test RMSE {final.test_rmse:.4f}" if final.test_rmse is not None else ""))
     console.print(f"model saved to   {model_path}")
     console.print(f"loss figure in   {figure_path}")
+
+
+def _with_settings_file(ctx: typer.Context, given: dict[str, Any],
+                        settings: Path | None) -> dict[str, Any]:
+    """ALS keyword arguments: the settings file's values, except options typed explicitly."""
+    if settings is None:
+        return given
+    from alsmf.evaluation.settings import load_settings
+
+    option_of = {"biases": "no_biases"}
+    chosen = dict(given)
+    for name, value in load_settings(settings).items():
+        source = ctx.get_parameter_source(option_of.get(name, name))
+        if source is None or source.name == "DEFAULT":  # not typed: the file decides
+            chosen[name] = value
+    return chosen
 
 
 def _count_or_fraction(value: float | None) -> int | float | None:

@@ -188,3 +188,17 @@ def test_bias_reg_and_implicit_features_from_the_command_line(ratings_csv, tmp_p
         0.05, 0.3, 2.0)
     model = MFModel.load(tmp_path / "model.npz")
     assert model.extras["implicit_item_factors"].shape == (model.n_items, 3)
+
+
+def test_train_reads_a_settings_file_and_typed_options_override_it(ratings_csv, tmp_path):
+    settings = tmp_path / "best.json"
+    settings.write_text(json.dumps({"factors": 3, "reg": 0.3, "implicit_weight": 2.0}))
+    result = run("train", "--data", ratings_csv, "--settings", settings, "--reg", 0.2, "-n", 2,
+                 "-o", tmp_path / "o", "--json")
+    assert result.exit_code == 0, result.output
+    used = json.loads(result.stdout)["settings"]
+    assert (used["factors"], used["reg"], used["implicit_weight"]) == (3, 0.2, 2.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"factor": 3}))
+    refused = run("train", "--data", ratings_csv, "--settings", bad, "-o", tmp_path / "p")
+    assert refused.exit_code == 2 and "factor" in refused.output
