@@ -84,16 +84,20 @@ def row_terms(indptr: np.ndarray, indices: np.ndarray, implicit: np.ndarray,
 
 
 def implicit_loss(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
-                  implicit: np.ndarray, weight: float, reg: float) -> float:
+                  implicit: np.ndarray, weight: float, reg: float,
+                  sums: np.ndarray | None = None) -> float:
     """w Σ_rows Σ_columns (x - f_r·c_j)² + λ_z ‖C‖², without visiting the zeros of X.
 
     ``factors`` are the rows' factors (P for the by-user CSR), ``implicit`` the columns' (Z).
+    ``sums`` (rows x k: each row's Σ c_j, for example the ``e / w`` of :func:`row_terms`
+    with the same C) saves recomputing them.
     """
     rows = factors.astype(np.float64)
     columns = implicit.astype(np.float64)
-    sums = np.empty((len(indptr) - 1, implicit.shape[1]))
-    sum_rows_of_csr(indptr, indices, columns, sums)
+    if sums is None:
+        sums = np.empty((len(indptr) - 1, implicit.shape[1]))
+        sum_rows_of_csr(indptr, indices, columns, sums)
     counts = np.diff(indptr)
-    quadratic = np.einsum("ij,jk,ik->", rows, columns.T @ columns, rows)
+    quadratic = float(np.einsum("ij,ij->", rows @ (columns.T @ columns), rows))  # BLAS
     squared = float(counts.sum()) - 2.0 * float(np.einsum("ij,ij->", rows, sums)) + quadratic
     return weight * squared + reg * float(np.einsum("ij,ij->", columns, columns))

@@ -235,6 +235,9 @@ class _TrainingState:
         self.user_weight = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
         self.item_weight = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
         self.solve = HalfStep.from_params(config.params())
+        # each side's Σ of the other side's implicit factors, from its last half-step: the
+        # implicit factors have not changed since, so the objective reuses them
+        self.implicit_sums: dict[str, np.ndarray] = {}
 
     @classmethod
     def start(cls, config: ALS, train: Ratings, test: Ratings | None) -> _TrainingState:
@@ -331,6 +334,7 @@ class _TrainingState:
         if implicit is not None:
             gram, rhs = row_terms(matrix.indptr, matrix.indices, implicit, config.implicit_weight)
             extra = {"extra_gram": gram, "extra_rhs": rhs}
+            self.implicit_sums[side] = rhs[:, :-1] / config.implicit_weight  # for the loss
         status = self.solve.run(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
                                 model.global_mean, out, out_bias, **extra)
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
@@ -349,6 +353,7 @@ class _TrainingState:
             target, matrix, fixed = IMPLICIT_USER_FACTORS, self.by_user, model.item_factors
         else:
             target, matrix, fixed = IMPLICIT_ITEM_FACTORS, self.by_item, model.user_factors
+        self.implicit_sums.pop("item" if for_items else "user", None)  # stale from now on
         model.extras[target][...] = solve_implicit_factors(
             matrix.indptr, matrix.indices, fixed, config.implicit_weight, config.implicit_reg)
 
@@ -369,10 +374,12 @@ class _TrainingState:
             by_item = self.by_item
             objective += implicit_loss(matrix.indptr, matrix.indices, model.user_factors,
                                        model.extras[IMPLICIT_ITEM_FACTORS],
-                                       config.implicit_weight, config.implicit_reg)
+                                       config.implicit_weight, config.implicit_reg,
+                                       self.implicit_sums.get("user"))
             objective += implicit_loss(by_item.indptr, by_item.indices, model.item_factors,
                                        model.extras[IMPLICIT_USER_FACTORS],
-                                       config.implicit_weight, config.implicit_reg)
+                                       config.implicit_weight, config.implicit_reg,
+                                       self.implicit_sums.get("item"))
         train_rmse = math.sqrt(sse / matrix.nnz)
         test_rmse = None
         if self.test_pairs is not None:
