@@ -70,7 +70,7 @@ def accumulate_normal_equations(
                 gram[a, b] += ya * block[m, b]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)  # a Dask worker stays responsive
 def als_half_step(
     indptr: np.ndarray,
     indices: np.ndarray,

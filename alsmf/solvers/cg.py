@@ -169,7 +169,7 @@ def conjugate_gradient_row(block: np.ndarray, targets: np.ndarray, n: int, bias_
     conjugate_gradient_steps(block, n, bias_weight, ridge, extra_gram, x, residual, steps)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)  # a Dask worker stays responsive
 def cg_half_step(
     indptr: np.ndarray,
     indices: np.ndarray,

@@ -1,0 +1,269 @@
+"""Blocked ALS on a Dask cluster: the same model as ``ALS.fit``, computed on the workers.
+
+A half-step (say, items with users fixed) is, per item block ``j``: one *message* task per user
+block ``s`` that holds users ``j`` needs (it takes the rows of the routing plan ``s -> j`` from
+``s``'s factors, see :mod:`alsmf.distributed.blocks`), then one *solve* task that assembles the
+messages into ``j``'s fixed factors and solves ``j``'s rows with the in-process kernel. Dask runs
+a message task next to its source factors and moves only the message to the solve, so the
+bytes that cross the network are the planned rows, never a whole factor matrix. Factors stay on
+the workers from one half-step to the next; the client gathers a few floats per block and
+iteration (the block's share of the objective and RMSEs) and, at the end, the factors.
+
+Every task is a pure function of its inputs, and the initial factors and the blocks are made by
+tasks, so when a worker dies Dask recomputes what it held from the lineage and the result is
+the one an undisturbed run gives (bit for bit).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import dask
+import numpy as np
+
+from alsmf.data.ratings import Ratings
+from alsmf.distributed import tasks
+from alsmf.distributed.blocks import SIDES, message_bytes, route
+from alsmf.distributed.ingest import Dataset, load
+from alsmf.errors import ConfigError
+from alsmf.model import IterationRecord, MFModel
+from alsmf.train import ALS
+
+
+@dataclass
+class TrainingProgress:
+    """What a callback of distributed training receives instead of the model.
+
+    The factors stay on the workers while training runs; this holds what the client has:
+    the settings, the id maps, the history so far and the routing plan's size, and
+    :meth:`fetch` gathers the current factors into an :class:`MFModel` when a callback really
+    needs them (it costs a transfer of both factor matrices).
+
+    Attributes:
+        params: the ``ALS`` settings.
+        history: one :class:`IterationRecord` per finished iteration.
+        user_ids, item_ids: sorted raw ids of the model's rows.
+        global_mean: μ (0 without biases).
+        n_blocks: blocks per side (users, items).
+        planned_bytes: bytes of all messages of one iteration (both half-steps).
+    """
+
+    params: dict
+    history: list[IterationRecord]
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    global_mean: float
+    n_blocks: tuple[int, int]
+    planned_bytes: int
+    _fetch: Callable[[], MFModel] = field(repr=False)
+
+    def fetch(self) -> MFModel:
+        """The model after the last finished iteration, gathered from the workers."""
+        return self._fetch()
+
+
+DistributedCallback = Callable[[IterationRecord, TrainingProgress], "bool | None"]
+"""Called after every iteration with its record; return True to stop."""
+
+
+def train_distributed(
+    config: ALS,
+    train: Ratings | str | Path,
+    test: Ratings | None = None,
+    *,
+    client: Any,
+    n_blocks: int | None = None,
+    callback: DistributedCallback | None = None,
+    keep_seen: bool = True,
+) -> MFModel:
+    """Train ``config`` on a Dask cluster; the model equals ``config.fit(train, test)``'s.
+
+    The factors equal the in-process trainer's bit for bit, for any number of workers or
+    blocks; the objective and RMSEs in ``history`` are summed per block, so they agree to
+    rounding. ``seconds`` and ``solve_seconds`` of a record are both the iteration's wall time
+    (the figures are computed inside the user half-step's tasks).
+
+    Args:
+        config: the settings, as for ``ALS.fit``.
+        train: ratings in memory, or a Parquet file or folder with columns user, item, rating
+            that the workers read (the ratings then never pass through the client; ratings
+            are stored as float32, and repeated (user, item) pairs are refused).
+        test: optional held-out ratings; the test RMSE is computed on the workers.
+        client: a ``distributed.Client`` connected to the cluster.
+        n_blocks: blocks per side (default: the number of workers); any number gives the
+            same model, more blocks balance the load better but send more messages.
+        callback: called after each iteration with the record and a
+            :class:`TrainingProgress`; returning True stops training.
+        keep_seen: gather each user's training ratings into the model at the end (needed to
+            skip seen items when recommending, and by fold-in with ``user=``); False leaves
+            the model without them, for data larger than the client's memory.
+
+    Raises:
+        ConfigError: a bad ``n_blocks`` or an empty cluster.
+        DataError: unreadable or invalid training data (raised from the workers).
+        NumericalError: a row could not be solved, naming the row and iteration.
+    """
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    if not workers:
+        raise ConfigError("the Dask cluster has no workers; start some or use --workers N")
+    if n_blocks is None:
+        n_blocks = len(workers)
+    if not (isinstance(n_blocks, (int, np.integer)) and not isinstance(n_blocks, bool)
+            and n_blocks >= 1):
+        raise ConfigError(f"n_blocks must be an integer >= 1, got {n_blocks!r}")
+    if config.params().get("implicit_weight"):
+        raise ConfigError("distributed training does not support implicit feedback features "
+                          "(implicit_weight > 0) yet; train in-process")
+    key = f"alsmf-{uuid.uuid4().hex[:8]}"
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
+        data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
+    run = _Run(config, client, data, key)
+    return run.iterate(callback, keep_seen)
+
+
+class _Run:
+    """One training run: the data's futures, the current factor futures, the plan."""
+
+    def __init__(self, config: ALS, client: Any, data: Dataset, key: str) -> None:
+        self.config = config
+        self.params = config.params()
+        self.client = client
+        self.data = data
+        self.key = key  # prefix of the run's task keys
+        self.global_mean = data.mean if config.biases else 0.0
+        self.itemsize = 4 if config.solver == "cg" else 8
+        self.factors = {side: [client.submit(tasks.initial_block, side, int(bounds[b]),
+                                             int(bounds[b + 1]), self.params,
+                                             key=f"{self.key}-init-{side}{b}",
+                                             workers=[data.homes[side][b]],
+                                             allow_other_workers=True)
+                               for b in range(len(bounds) - 1)]
+                        for side, bounds in data.bounds.items()}
+        sizes = client.gather({side: [client.submit(tasks.plan_sizes, block,
+                                                    key=f"{block.key}-sizes")
+                                      for block in data.blocks[side]] for side in SIDES})
+        self.sizes = sizes  # sizes[side][j][s]: rows block j of side receives from block s
+        self.routes = {
+            (side, j, s): client.submit(route, data.blocks[side][j], s,
+                                        int(data.bounds[_other(side)][s]),
+                                        key=f"{self.key}-route-{side}{j}-from{s}")
+            for side in SIDES for j, row in enumerate(sizes[side]) for s, n in enumerate(row)
+            if n
+        }
+
+    def planned_bytes(self) -> int:
+        """Bytes of every message of one iteration (both half-steps)."""
+        rows = sum(int(np.sum(row)) for side in SIDES for row in self.sizes[side])
+        return message_bytes(rows, self.config.factors, self.itemsize)
+
+    def homes(self) -> dict[str, list[str]]:
+        """Per side, the worker holding each rating block (its first home while it is made).
+
+        Every task of a block is pinned (loosely) there: its solve next to its ratings, its
+        messages next to its factors, which the solve left there. Left to itself, Dask may
+        run a message task on an idle worker and move the whole factor block instead of the
+        message. The pin is loose, so a task whose worker died runs elsewhere.
+        """
+        held = self.client.who_has([f for side in SIDES for f in self.data.blocks[side]])
+        return {side: [(held.get(f.key) or [home])[0]
+                       for f, home in zip(self.data.blocks[side], self.data.homes[side])]
+                for side in SIDES}
+
+    def half_step(self, side: str, iteration: int, homes: dict[str, list[str]]) -> None:
+        """Submit the solve of every block of ``side`` against the other side's factors.
+
+        Messages go first (higher priority): a worker that started a solve before packing a
+        message another worker waits for would hold that worker idle for the whole solve.
+        """
+        other = _other(side)
+        solved = []
+        for j, block in enumerate(self.data.blocks[side]):
+            messages = [self.client.submit(tasks.send, self.factors[other][s],
+                                           self.routes[side, j, s],
+                                           key=f"{self.key}-it{iteration}-{side}{j}-msg{s}",
+                                           workers=[homes[other][s]], allow_other_workers=True,
+                                           priority=1)
+                        for s, n in enumerate(self.sizes[side][j]) if n]
+            solved.append(self.client.submit(
+                tasks.solve, block, self.factors[side][j], self.params, self.global_mean,
+                self.data.mean, iteration, *messages,
+                key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
+                allow_other_workers=True))
+        self.factors[side] = solved
+
+    def evaluate(self) -> tuple[float, float, float | None]:
+        """Gather the blocks' figures; the objective and RMSEs of ``_TrainingState.evaluate``."""
+        parts = self.client.gather({
+            side: [self.client.submit(tasks.figures, f, key=f"{f.key}-figures")
+                   for f in self.factors[side]] for side in SIDES})
+        penalty = sum(p["penalty"] for side in SIDES for p in parts[side])
+        sse = sum(p["sse"] for p in parts["user"])
+        objective = sse + penalty
+        train_rmse = math.sqrt(sse / self.data.n_ratings)
+        count = sum(p["test_count"] for p in parts["user"])
+        test_rmse = math.sqrt(sum(p["test_sse"] for p in parts["user"]) / count) if count else None
+        return objective, train_rmse, test_rmse
+
+    def iterate(self, callback: DistributedCallback | None, keep_seen: bool) -> MFModel:
+        """Run the iterations until the limit, the tolerance or the callback stops them."""
+        config = self.config
+        history: list[IterationRecord] = []
+        progress = TrainingProgress(
+            self.params, history, self.data.user_ids, self.data.item_ids, self.global_mean,
+            (len(self.data.blocks["user"]), len(self.data.blocks["item"])),
+            self.planned_bytes(), lambda: self.model(history, keep_seen))
+        previous = math.inf
+        for iteration in range(1, config.iterations + 1):
+            started = time.perf_counter()
+            homes = self.homes()
+            self.half_step("item", iteration, homes)
+            self.half_step("user", iteration, homes)
+            objective, train_rmse, test_rmse = self.evaluate()
+            seconds = time.perf_counter() - started
+            record = IterationRecord(iteration, objective, train_rmse, test_rmse, seconds,
+                                     seconds)
+            history.append(record)
+            if callback is not None and callback(record, progress):
+                break
+            if config.tol > 0 and iteration > 1 and previous - objective <= config.tol * previous:
+                break
+            previous = objective
+        return self.model(history, keep_seen)
+
+    def model(self, history: list[IterationRecord], keep_seen: bool) -> MFModel:
+        """Gather the factors (and the training ratings) into an :class:`MFModel`."""
+        blocks = self.client.gather(self.factors)
+        seen = (self.client.gather([self.client.submit(tasks.seen, b, key=f"{b.key}-seen")
+                                    for b in self.data.blocks["user"]])
+                if keep_seen else [])
+        counts = (np.concatenate([s[0] for s in seen]) if keep_seen
+                  else np.zeros(len(self.data.user_ids), dtype=np.int64))
+        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return MFModel(
+            user_factors=np.concatenate([b.factors for b in blocks["user"]]),
+            item_factors=np.concatenate([b.factors for b in blocks["item"]]),
+            user_bias=np.concatenate([b.bias for b in blocks["user"]]),
+            item_bias=np.concatenate([b.bias for b in blocks["item"]]),
+            global_mean=self.global_mean,
+            fallback_mean=self.data.mean,
+            user_ids=self.data.user_ids.copy(),
+            item_ids=self.data.item_ids.copy(),
+            seen_indptr=indptr,
+            seen_indices=(np.concatenate([s[1] for s in seen]) if keep_seen
+                          else np.zeros(0, dtype=np.int32)),
+            seen_values=(np.concatenate([s[2] for s in seen]) if keep_seen else None),
+            biases=self.config.biases,
+            params=self.params,
+            history=list(history),
+        )
+
+
+def _other(side: str) -> str:
+    return "item" if side == "user" else "user"
+

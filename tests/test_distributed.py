@@ -1,0 +1,207 @@
+"""Distributed ALS on a real 2-process Dask cluster: same model as in-process, worker loss,
+bytes sent per half-step equal to the routing plan."""
+
+import os
+import re
+import signal
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alsmf import ALS, synthetic_ratings
+from alsmf.data.splits import random_split
+from alsmf.distributed.blocks import balanced_bounds, block_of, initial_user_factors
+from alsmf.errors import ConfigError, DataError
+
+distributed = pytest.importorskip("distributed")
+
+from alsmf.distributed import local_cluster, train_distributed  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with local_cluster(2, threads_per_worker=1) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def split():
+    ratings = synthetic_ratings(n_users=300, n_items=200, n_ratings=6000, seed=1).ratings
+    return random_split(ratings, test_fraction=0.1, seed=0)
+
+
+def assert_same_model(model, reference):
+    """Factors and biases bit-identical, the rest equal, history equal to rounding."""
+    for name in ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids",
+                 "item_ids", "seen_indptr", "seen_indices", "seen_values"):
+        assert np.array_equal(getattr(model, name), getattr(reference, name)), name
+    assert model.global_mean == reference.global_mean
+    assert model.params == reference.params
+    assert len(model.history) == len(reference.history)
+    for ours, theirs in zip(model.history, reference.history):
+        assert ours.iteration == theirs.iteration
+        assert ours.objective == pytest.approx(theirs.objective, rel=1e-6)
+        assert ours.train_rmse == pytest.approx(theirs.train_rmse, rel=1e-9)
+        assert ours.test_rmse == pytest.approx(theirs.test_rmse, rel=1e-9)
+
+
+@pytest.mark.parametrize("solver, reg_bias", [("cg", None), ("cholesky", None), ("cg", 0.02)])
+def test_same_model_as_in_process_for_any_number_of_blocks(client, split, solver, reg_bias):
+    config = ALS(factors=8, iterations=4, solver=solver, reg_bias=reg_bias)
+    reference = config.fit(split[0], split[1])
+    for n_blocks in (None, 3):  # None: one block per worker
+        assert_same_model(train_distributed(config, split[0], split[1], client=client,
+                                            n_blocks=n_blocks), reference)
+
+
+def test_parquet_folder_is_read_by_the_workers(client, split, tmp_path):
+    frame = split[0].to_frame()[["user", "item", "rating"]]
+    folder = tmp_path / "train"
+    folder.mkdir()
+    half = len(frame) // 2
+    frame.iloc[:half].to_parquet(folder / "part-0.parquet", index=False)
+    frame.iloc[half:].to_parquet(folder / "part-1.parquet", index=False)
+    config = ALS(factors=6, iterations=3, biases=False)
+    model = train_distributed(config, folder, split[1], client=client, n_blocks=2)
+    assert_same_model(model, config.fit(split[0], split[1]))
+
+
+def test_callback_stops_and_sees_progress(client, split):
+    seen = []
+
+    def stop_after_two(record, progress):
+        seen.append((record.iteration, len(progress.history), progress.planned_bytes))
+        return record.iteration == 2
+
+    config = ALS(factors=4, iterations=5, solver="cholesky")
+    model = train_distributed(config, split[0], client=client, callback=stop_after_two)
+    assert [s[:2] for s in seen] == [(1, 1), (2, 2)]
+    assert seen[0][2] > 0
+    assert len(model.history) == 2 and model.history[-1].test_rmse is None
+
+
+def test_killed_worker_mid_training_gives_the_same_model(client, split):
+    config = ALS(factors=8, iterations=6)
+    reference = config.fit(split[0], split[1])
+    pids = client.run(os.getpid)
+    killed = {}
+
+    def kill_during_iteration_3():
+        """SIGKILL the worker holding the first result of iteration 3, once it exists."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            held = client.run_on_scheduler(_holders_of_iteration, iteration=3)
+            if held:
+                os.kill(pids[held[0]], signal.SIGKILL)
+                killed["worker"] = held[0]
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_during_iteration_3)
+
+    def start_killer(record, progress):
+        if record.iteration == 2:
+            killer.start()
+
+    model = train_distributed(config, split[0], split[1], client=client,
+                              callback=start_killer)
+    killer.join()
+    assert killed, "no worker was killed"
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it (for the next tests)
+    assert killed["worker"] not in client.scheduler_info(n_workers=-1)["workers"]
+    assert_same_model(model, reference)
+
+
+def _holders_of_iteration(dask_scheduler, iteration):
+    """Workers holding a finished solve of ``iteration`` (run on the scheduler)."""
+    return sorted({ws.address for key, ts in dask_scheduler.tasks.items()
+                   if f"-it{iteration}-" in str(key) and ts.state == "memory"
+                   for ws in ts.who_has})
+
+
+def test_bytes_sent_per_half_step_are_the_routing_plan(client):
+    """Only message keys move during the iterations, each the size the plan gives it, and a
+    half-step moves less than sending the whole fixed matrix to every block."""
+    ratings = synthetic_ratings(n_users=2000, n_items=2000, n_ratings=10000,
+                                min_per_user=2, seed=3).ratings
+    k, n_blocks = 8, 4
+    client.run(_clear_transfer_log)
+    model = train_distributed(ALS(factors=k, iterations=2), ratings, client=client,
+                              n_blocks=n_blocks)
+    moved = {}
+    for log in client.run(_transfer_log).values():
+        for entry in log:
+            moved.update(entry["keys"])
+    moved_in_iterations = {key: n for key, n in moved.items() if re.search(r"-it\d+-", str(key))}
+    assert moved_in_iterations, "nothing crossed between the workers"
+
+    rows = _planned_rows(ratings, n_blocks)  # counted here from the data, not by the trainer
+    for key, nbytes in moved_in_iterations.items():
+        head, message = str(key).rsplit("-msg", 1)  # only messages move (no factor blocks)
+        side, target = head.rsplit("-", 1)[1][:4], int(head.rsplit("-", 1)[1][4:])
+        assert nbytes == rows[side][target][int(message)] * (k + 1) * 4, key
+    for iteration in (1, 2):
+        for side, n_fixed in (("item", model.n_users), ("user", model.n_items)):
+            sent = sum(n for key, n in moved_in_iterations.items()
+                       if f"-it{iteration}-{side}" in str(key))
+            planned = sum(map(sum, rows[side])) * (k + 1) * 4
+            broadcast = n_blocks * n_fixed * (k + 1) * 4
+            assert 0 < sent <= planned < broadcast
+
+
+def _planned_rows(ratings, n_blocks):
+    """rows[side][j][s]: fixed rows of block s that block j of ``side`` needs."""
+    bounds = {"user": balanced_bounds(ratings.user_counts(), n_blocks),
+              "item": balanced_bounds(ratings.item_counts(), n_blocks)}
+    rows = {}
+    for side, own, other in (("user", ratings.users, ratings.items),
+                             ("item", ratings.items, ratings.users)):
+        other_side = "item" if side == "user" else "user"
+        pairs = np.unique(np.stack([block_of(own, bounds[side]), other]), axis=1)
+        source = block_of(pairs[1], bounds[other_side])
+        rows[side] = [[int(np.sum((pairs[0] == j) & (source == s)))
+                       for s in range(len(bounds[other_side]) - 1)]
+                      for j in range(len(bounds[side]) - 1)]
+    return rows
+
+
+def _clear_transfer_log(dask_worker):
+    dask_worker.transfer_incoming_log.clear()
+
+
+def _transfer_log(dask_worker):
+    return list(dask_worker.transfer_incoming_log)
+
+
+def test_repeated_pairs_in_parquet_are_refused(client, tmp_path):
+    frame = pd.DataFrame({"user": [1, 1, 2, 2], "item": [5, 5, 5, 6],
+                          "rating": [4.0, 3.0, 2.0, 5.0]})
+    frame.to_parquet(tmp_path / "r.parquet", index=False)
+    with pytest.raises(DataError, match="pair is rated twice"):
+        train_distributed(ALS(factors=2, iterations=1), tmp_path / "r.parquet", client=client)
+
+
+def test_parquet_without_the_columns_is_refused(client, tmp_path):
+    pd.DataFrame({"user": [1], "movie": [2], "rating": [3.0]}).to_parquet(tmp_path / "r.parquet")
+    with pytest.raises(DataError, match="missing column.*'item'"):
+        train_distributed(ALS(), tmp_path / "r.parquet", client=client)
+
+
+def test_bad_block_count_is_refused(client, split):
+    with pytest.raises(ConfigError, match="n_blocks"):
+        train_distributed(ALS(), split[0], client=client, n_blocks=0)
+
+
+def test_initial_factors_drawn_in_chunks_are_the_in_process_draw():
+    full = 0.1 * np.random.default_rng(7).standard_normal((1000, 5), dtype=np.float32)
+    part = initial_user_factors(7, 0.1, 5, np.float32, 300, 950, chunk_rows=64)
+    assert np.array_equal(part, full[300:950])
+
+
+def test_balanced_bounds_split_ratings_evenly():
+    counts = np.array([5, 1, 1, 1, 1, 1, 5, 1, 1, 1, 1, 1])
+    bounds = balanced_bounds(counts, 2)
+    assert bounds.tolist() == [0, 6, 12]
+    assert balanced_bounds(np.ones(2, dtype=int), 5).tolist() == [0, 1, 2]
