@@ -127,6 +127,11 @@ def train(
                               "relative amount in one iteration (0: run all iterations)."),
     seed: int = typer.Option(0, help="Seed for the data split, sampling and initial factors."),
     threads: Optional[int] = typer.Option(None, help="Threads for the solves (default: all)."),
+    scheduler: Optional[str] = typer.Option(
+        None, help="Train on the Dask cluster whose scheduler is at this address "
+        "(tcp://host:8786); the model is the same as in-process."),
+    workers: Optional[int] = typer.Option(
+        None, help="Train on a local Dask cluster of this many worker processes."),
     output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o",
                                 help="Folder for the model file and the loss figure."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -157,13 +162,21 @@ def train(
     if checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
     interrupted = None
-    with _IterationPrinter(console, iterations, show_lines=not as_json) as printer:
-        try:
-            model = config.fit(prepared.train, prepared.test, callback=printer, threads=threads,
-                               checkpoint=checkpoint if checkpoint_every or resume else None,
-                               checkpoint_every=checkpoint_every or iterations, resume=resume)
-        except TrainingInterrupted as stop:
-            model, interrupted = stop.model, stop
+    with _IterationPrinter(console, config.iterations, show_lines=not as_json) as printer:
+        if scheduler is not None or workers is not None:
+            if checkpoint_every or resume:
+                raise ConfigError("--checkpoint-every and --resume work in-process only; a Dask "
+                                  "cluster recomputes what a lost worker held instead")
+            model = _train_on_dask(config, prepared, printer, scheduler, workers, threads)
+        else:
+            try:
+                model = config.fit(prepared.train, prepared.test, callback=printer,
+                                   threads=threads,
+                                   checkpoint=checkpoint if checkpoint_every or resume else None,
+                                   checkpoint_every=checkpoint_every or config.iterations,
+                                   resume=resume)
+            except TrainingInterrupted as stop:
+                model, interrupted = stop.model, stop
     if interrupted is None:
         checkpoint.unlink(missing_ok=True)  # finished: a later --resume starts afresh
     elif not model.history:
@@ -173,7 +186,7 @@ def train(
         model.attach_titles(*(prepared.titles[c].to_numpy() for c in ("item", "title", "genres")))
     model_path = model.save(output / "model.npz")
     figure_path = plot_history(model.history, output / "loss.png",
-                               title=f"ALS on {prepared.name}: k={factors}, λ={reg}")
+                               title=f"ALS on {prepared.name}: k={config.factors}, λ={config.reg}")
     final = model.history[-1]
     if interrupted is not None:
         console.print(f"{interrupted}; the model of that iteration is saved to {model_path}")
@@ -194,6 +207,31 @@ def train(
                   + (f", test RMSE {final.test_rmse:.4f}" if final.test_rmse is not None else ""))
     console.print(f"model saved to   {model_path}")
     console.print(f"loss figure in   {figure_path}")
+
+
+def _train_on_dask(config: ALS, prepared: _PreparedData, printer: _IterationPrinter,
+                   scheduler: str | None, workers: int | None, threads: int | None) -> MFModel:
+    """``alsmf train --scheduler/--workers``: the same training on a Dask cluster."""
+    if scheduler is not None and workers is not None:
+        raise ConfigError("give --scheduler (an existing cluster) or --workers (a local one), "
+                          "not both")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    from distributed import Client
+
+    from alsmf.distributed import local_cluster, train_distributed
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as error:
+            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        with client:
+            return train_distributed(config, prepared.train, prepared.test, client=client,
+                                     callback=printer)
+    with local_cluster(workers, threads_per_worker=threads) as cluster, Client(cluster) as client:
+        return train_distributed(config, prepared.train, prepared.test, client=client,
+                                 callback=printer)
 
 
 def _with_settings_file(ctx: typer.Context, given: dict[str, Any],

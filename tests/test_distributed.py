@@ -205,3 +205,24 @@ def test_balanced_bounds_split_ratings_evenly():
     bounds = balanced_bounds(counts, 2)
     assert bounds.tolist() == [0, 6, 12]
     assert balanced_bounds(np.ones(2, dtype=int), 5).tolist() == [0, 1, 2]
+
+
+def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, tmp_path):
+    from typer.testing import CliRunner
+
+    from alsmf.cli import app
+    from alsmf.model import MFModel
+
+    runner = CliRunner()
+    common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k"]
+    here = runner.invoke(app, [*common, "-o", str(tmp_path / "here")])
+    there = runner.invoke(app, [*common, "--scheduler", client.scheduler.address, "-o",
+                                str(tmp_path / "there")])
+    assert here.exit_code == 0 and there.exit_code == 0, there.output
+    reference = MFModel.load(tmp_path / "here" / "model.npz")
+    model = MFModel.load(tmp_path / "there" / "model.npz")
+    assert np.array_equal(model.user_factors, reference.user_factors)
+    assert np.array_equal(model.item_bias, reference.item_bias)
+    both = runner.invoke(app, [*common, "--scheduler", client.scheduler.address, "--workers", "2",
+                               "-o", str(tmp_path / "both")])
+    assert both.exit_code == 2 and "not both" in both.output
