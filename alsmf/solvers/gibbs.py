@@ -1,0 +1,181 @@
+"""The Gibbs half-step of Bayesian matrix factorization: draw every row of one side, in parallel.
+
+With the other side fixed, user u's unknowns x_u = [p_u, b_u] have a Gaussian conditional
+
+    precision  A = α Σ_i y_i y_iᵀ + Λ,          y_i = [q_i, 1],
+    mean       A⁻¹ (α Σ_i (r_ui - μ - b_i) y_i + Λ m),
+
+where (m, Λ) is the side's prior and α the noise precision. Dividing by α, the mean solves
+(G + Λ/α) x = b + (Λ/α) m with G and b the ALS Gram matrix and right-hand side, so each row
+reuses the ALS kernels: :func:`accumulate_normal_equations` builds G and b and
+:func:`solve_row` (scale 1/α) gives the mean and leaves L with L Lᵀ = G + Λ/α = A/α. A draw is
+then mean + L⁻ᵀ z / √α with z standard normal, whose covariance is (α L Lᵀ)⁻¹ = A⁻¹.
+
+The normals come from a counter-based generator: row ``row`` of a half-step reads the
+splitmix64 stream keyed by (seed, sweep, side, row) and turns it into normals by Box-Muller.
+No generator state is shared between threads, so a draw does not depend on which thread runs
+the row or on how many threads there are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from alsmf.solvers.als import accumulate_normal_equations
+from alsmf.solvers.cholesky import solve_row
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TWO_PI = 2.0 * np.pi
+_UNIT = 1.0 / 9007199254740992.0  # 2^-53
+
+
+@njit(cache=True, nogil=True)
+def splitmix64(x: np.uint64) -> np.uint64:
+    """The splitmix64 output function of ``x``: a bijective 64-bit mix (Steele et al. 2014)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def stream_key(seed: int, sweep: int, side: int, row: int) -> np.uint64:
+    """The key of one row's random stream: a hash of (seed, sweep, side, row)."""
+    key = splitmix64(np.uint64(seed))
+    key = splitmix64(key ^ np.uint64(sweep))
+    key = splitmix64(key ^ np.uint64(side))
+    return splitmix64(key ^ np.uint64(row))
+
+
+@njit(cache=True, nogil=True)
+def standard_normals(key: np.uint64, out: np.ndarray) -> None:
+    """Fill ``out`` with independent N(0, 1) draws from the stream ``key`` (Box-Muller).
+
+    Uniform j is the 53 top bits of splitmix64(key + j·golden), shifted to (0, 1), so the
+    logarithm is always finite.
+    """
+    n = len(out)
+    counter = np.uint64(0)
+    for j in range(0, n, 2):
+        counter += np.uint64(1)
+        u1 = (float(splitmix64(key + counter * _GOLDEN) >> np.uint64(11)) + 0.5) * _UNIT
+        counter += np.uint64(1)
+        u2 = (float(splitmix64(key + counter * _GOLDEN) >> np.uint64(11)) + 0.5) * _UNIT
+        radius = np.sqrt(-2.0 * np.log(u1))
+        out[j] = radius * np.cos(_TWO_PI * u2)
+        if j + 1 < n:
+            out[j + 1] = radius * np.sin(_TWO_PI * u2)
+
+
+@njit(cache=True, nogil=True)
+def add_lower_transpose_solve(lower: np.ndarray, z: np.ndarray, scale: float,
+                              out: np.ndarray) -> None:
+    """``out += scale · L⁻ᵀ z`` (back substitution; ``z`` is overwritten with L⁻ᵀ z)."""
+    d = lower.shape[0]
+    for i in range(d - 1, -1, -1):
+        t = z[i]
+        for k in range(i + 1, d):
+            t -= lower[k, i] * z[k]
+        z[i] = t / lower[i, i]
+    for i in range(d):
+        out[i] += scale * z[i]
+
+
+@njit(cache=True, nogil=True)
+def draw_row(gram: np.ndarray, rhs: np.ndarray, prior_precision: np.ndarray,
+             prior_mean: np.ndarray, alpha: float, key: np.uint64, out: np.ndarray) -> int:
+    """One draw from N(A⁻¹ (α b + Λ m), A⁻¹), A = α G + Λ, G = ``gram`` (lower triangle read).
+
+    ``gram`` is overwritten by the Cholesky factor of G + Λ/α. Returns 0, or the failing
+    Cholesky pivot (``out`` is then untouched).
+    """
+    status = solve_row(gram, rhs, prior_precision, prior_mean, 1.0 / alpha, out)
+    if status != 0:
+        return status
+    z = np.empty(len(out))
+    standard_normals(key, z)
+    add_lower_transpose_solve(gram, z, 1.0 / np.sqrt(alpha), out)
+    return 0
+
+
+@njit(cache=True, parallel=True)
+def gibbs_half_step(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    fixed_factors: np.ndarray,
+    fixed_bias: np.ndarray,
+    global_mean: float,
+    prior_precision: np.ndarray,
+    prior_mean: np.ndarray,
+    alpha: float,
+    seed: int,
+    sweep: int,
+    side: int,
+    out_factors: np.ndarray,
+    out_bias: np.ndarray,
+    status: np.ndarray,
+) -> None:
+    """Draw [factors, bias] of every row of the CSR matrix from its Gaussian conditional.
+
+    ``prior_precision`` and ``prior_mean`` (k + 1 entries: the factors, then the bias) are the
+    side's prior; a row without ratings is drawn from it. ``status[row]`` is 0, or the failing
+    Cholesky pivot, in which case the row's outputs are left unchanged. Row ``row`` uses the
+    random stream :func:`stream_key` (seed, sweep, side, row), so the result is the same for
+    any number of threads.
+    """
+    n_rows = len(indptr) - 1
+    k = fixed_factors.shape[1]
+    d = k + 1
+    for row in prange(n_rows):
+        gram = np.empty((d, d))
+        rhs = np.empty(d)
+        x = np.empty(d)
+        accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
+                                    global_mean, gram, rhs)
+        result = draw_row(gram, rhs, prior_precision, prior_mean, alpha,
+                          stream_key(seed, sweep, side, row), x)
+        status[row] = result
+        if result != 0:
+            continue
+        for a in range(k):
+            out_factors[row, a] = x[a]
+        out_bias[row] = x[k]
+
+
+_SCATTER_BLOCK = 4096
+"""Rows per partial sum of :func:`scatter_matrix`; fixed, so the sum's order is too."""
+
+
+@njit(cache=True, parallel=True)
+def scatter_matrix(factors: np.ndarray, bias: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Σ_rows (x - c)(x - c)ᵀ over the rows x = [factors, bias], c = ``center``.
+
+    The statistic the hyperprior draw needs. Blocks of a fixed number of rows are summed in
+    parallel and the block sums added in order, so the result does not depend on the number
+    of threads (a BLAS product's does, and BLAS threads fight numba's on a busy machine).
+    """
+    n, k = factors.shape
+    d = k + 1
+    n_blocks = (n + _SCATTER_BLOCK - 1) // _SCATTER_BLOCK
+    partial = np.zeros((n_blocks, d, d))
+    for block in prange(n_blocks):
+        x = np.empty(d)
+        total = partial[block]
+        for row in range(block * _SCATTER_BLOCK, min(n, (block + 1) * _SCATTER_BLOCK)):
+            for a in range(k):
+                x[a] = factors[row, a] - center[a]
+            x[k] = bias[row] - center[k]
+            for a in range(d):
+                for b in range(a + 1):
+                    total[a, b] += x[a] * x[b]
+    out = np.zeros((d, d))
+    for block in range(n_blocks):
+        out += partial[block]
+    for a in range(d):
+        for b in range(a + 1, d):
+            out[a, b] = out[b, a]
+    return out

@@ -1,0 +1,182 @@
+"""Figures for Bayesian MF (Gibbs sampling): accuracy, calibration, choice of defaults, speed.
+
+    python benchmarks/bayes.py folds                    # ml-100k u1..u5 test RMSE, defaults
+    python benchmarks/bayes.py validate                 # defaults chosen on training folds
+    python benchmarks/bayes.py validate --grid-factors 20,32 --grid-burn-in 20 \
+        --grid-samples 100 --grid-hyperprior wishart    # does a larger k help?
+    python benchmarks/bayes.py synthetic                # RMSE vs noise σ, 90% interval coverage
+    python benchmarks/bayes.py speed --shape ml-1m      # s/sweep vs exact ALS s/iteration
+    python benchmarks/bayes.py speed --shape ml-20m     # the same at ML-20M shape (~5 GB)
+
+``validate`` never looks at u1..u5.test: it carves a random 10% validation part out of each
+u*.base and scores settings on it. ``speed`` times both trainers in the same process on the
+same synthetic data (the median over the sweeps/iterations after the first), so machine load
+affects both alike. Prints markdown tables with the machine and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from alsmf.bayes import BayesianMF, predict_interval
+from alsmf.data.movielens import canonical_folds
+from alsmf.data.ratings import Ratings
+from alsmf.data.splits import random_split
+from alsmf.data.synthetic import synthetic_ratings
+from alsmf.solvers.predict import predict_pairs
+from alsmf.train import ALS
+
+DEFAULT_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+
+
+def folds_table(path: Path, threads: int | None) -> str:
+    """Test RMSE of the default BayesianMF on each canonical fold, and their mean."""
+    config = BayesianMF()
+    scores = [config.fit(train, test, threads=threads).history[-1].test_rmse
+              for train, test in canonical_folds(path)]
+    label = (f"BayesianMF defaults (k={config.factors}, {config.sweeps} sweeps, burn-in "
+             f"{config.burn_in}, {config.samples} kept, {config.hyperprior})")
+    cells = " | ".join(f"{s:.4f}" for s in scores)
+    return ("| settings | u1 | u2 | u3 | u4 | u5 | mean |\n|---|---|---|---|---|---|---|\n"
+            f"| {label} | {cells} | **{statistics.mean(scores):.4f}** |")
+
+
+GRID = {"factors": (10,), "burn_in": (10, 20, 40), "samples": (32, 100),
+        "hyperprior": ("wishart", "gamma")}
+"""Settings tried by ``validate`` (200 sweeps each); ``--grid-factors`` etc. replace a row."""
+
+
+def validate_table(path: Path, threads: int | None, grid: dict[str, tuple]) -> str:
+    """Mean validation RMSE (10% carved from each u*.base) of every setting in ``grid``."""
+    splits = [random_split(train, test_fraction=0.1, seed=0)
+              for train, _ in canonical_folds(path)]
+    rows = ["| k | burn-in | kept | hyperprior | validation RMSE (mean of 5) |",
+            "|---|---|---|---|---|"]
+    results = []
+    for values in itertools.product(*grid.values()):
+        settings = dict(zip(grid, values))
+        scores = [BayesianMF(sweeps=200, **settings).fit(fit, held, threads=threads)
+                  .history[-1].test_rmse for fit, held in splits]
+        results.append((statistics.mean(scores), settings))
+        print(f"  {settings}: {statistics.mean(scores):.4f}", flush=True)
+    for score, s in sorted(results, key=lambda pair: pair[0]):
+        rows.append(f"| {s['factors']} | {s['burn_in']} | {s['samples']} | {s['hyperprior']} "
+                    f"| {score:.4f} |")
+    return "\n".join(rows)
+
+
+def _unrounded(like: str, noise: float, seed: int) -> tuple[Ratings, Ratings, float]:
+    """Synthetic pairs and true model of ``like``, values = truth + N(0, σ²) without rounding,
+    split 90/10; also the true model's RMSE on the test part."""
+    data = synthetic_ratings(like, noise=noise, seed=seed)
+    r = data.ratings
+    truth = predict_pairs(r.users, r.items, data.user_factors, data.item_factors,
+                          data.user_bias, data.item_bias, data.global_mean)
+    rng = np.random.default_rng(seed)
+    values = truth + noise * rng.standard_normal(len(truth))
+    in_test = rng.random(len(values)) < 0.1
+    users, items = r.user_ids[r.users], r.item_ids[r.items]
+    train = Ratings.from_arrays(users[~in_test], items[~in_test], values[~in_test])
+    test = Ratings.from_arrays(users[in_test], items[in_test], values[in_test])
+    return train, test, float(np.sqrt(np.mean(np.square(values[in_test] - truth[in_test]))))
+
+
+def synthetic_table(threads: int | None, factors: int) -> str:
+    """Posterior-mean RMSE / σ and 90% interval coverage on synthetic data (true rank 8)."""
+    rows = ["| data | values | k | noise σ | true model's test RMSE | test RMSE | RMSE / σ | "
+            "90% interval coverage |", "|---|---|---|---|---|---|---|---|"]
+    noise = 0.8
+    config = BayesianMF(factors=factors)
+    for like in ("ml-100k", "ml-1m"):
+        train, test, oracle = _unrounded(like, noise, seed=0)
+        model = config.fit(train, test, threads=threads)
+        pairs = (test.user_ids[test.users], test.item_ids[test.items])
+        _, lower, upper = predict_interval(model, *pairs, level=0.9)
+        coverage = np.mean((test.values >= lower) & (test.values <= upper))
+        rmse = model.history[-1].test_rmse
+        rows.append(f"| synthetic {like} | unrounded | {factors} | {noise:g} | {oracle:.4f} | "
+                    f"{rmse:.4f} | {rmse / noise:.3f} | {coverage:.3f} |")
+        data = synthetic_ratings(like, noise=noise, seed=0)
+        train, test = random_split(data.ratings, test_fraction=0.1, seed=0)
+        rmse = config.fit(train, test, threads=threads).history[-1].test_rmse
+        rows.append(f"| synthetic {like} | half stars (as README's ALS table) | {factors} | "
+                    f"{noise:g} | {data.oracle_rmse:.4f} | {rmse:.4f} | {rmse / noise:.3f} | "
+                    "- |")
+    return "\n".join(rows)
+
+
+def speed_table(shape: str, factors: int, threads: int, rounds: int) -> str:
+    """Seconds per Gibbs sweep against seconds per exact-ALS iteration, same data and run.
+
+    Wall time is the history's ``seconds``; CPU time (all threads) is read between callbacks,
+    so it is not inflated when other processes share the cores. Both include the evaluation.
+    """
+    load_before = os.getloadavg()[0]
+    ratings = synthetic_ratings(shape, seed=0).ratings
+    warm = ratings.subset(np.arange(len(ratings)) < 20_000)
+    trainers = {
+        "BayesianMF sweep": BayesianMF(factors=factors, sweeps=rounds, burn_in=rounds - 1,
+                                       samples=1),
+        'ALS(solver="cholesky") iteration': ALS(factors=factors, iterations=rounds,
+                                                solver="cholesky"),
+    }
+    timings = {}
+    for name, trainer in trainers.items():
+        trainer.fit(warm, threads=threads)  # compile outside the timing
+        marks = [time.process_time()]
+        history = trainer.fit(ratings, threads=threads,
+                              callback=lambda record, model: marks.append(time.process_time())
+                              ).history
+        timings[name] = (statistics.median(r.seconds for r in history[1:]),
+                         statistics.median(np.diff(marks[1:])))
+    als_wall, als_cpu = timings['ALS(solver="cholesky") iteration']
+    rows = [f"{shape} shape ({len(ratings):,} ratings), k = {factors}, {threads} threads, "
+            f"median of rounds 2..{rounds}; 1-minute load average before: {load_before:.1f}", "",
+            "| step | wall seconds | CPU seconds | ratio to ALS (wall) | ratio to ALS (CPU) |",
+            "|---|---|---|---|---|"]
+    for name, (wall, cpu) in timings.items():
+        rows.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / als_wall:.2f} | "
+                    f"{cpu / als_cpu:.2f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("folds", "validate", "synthetic", "speed"))
+    parser.add_argument("--ml100k", type=Path, default=DEFAULT_ML100K)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--shape", default="ml-1m", help="speed: synthetic shape")
+    parser.add_argument("--factors", type=int, default=None,
+                        help="speed: k (default 64); synthetic: k (default 10)")
+    parser.add_argument("--rounds", type=int, default=4, help="speed: sweeps/iterations")
+    for name, values in GRID.items():
+        parser.add_argument(f"--grid-{name.replace('_', '-')}", dest=f"grid_{name}",
+                            help=f"validate: comma-separated {name} values (default "
+                                 f"{','.join(map(str, values))})")
+    args = parser.parse_args()
+    grid = {name: values if getattr(args, f"grid_{name}") is None else tuple(
+        type(values[0])(v) for v in getattr(args, f"grid_{name}").split(","))
+        for name, values in GRID.items()}
+    print(f"machine: {platform.node()} ({os.cpu_count()} cores), "
+          f"{datetime.date.today().isoformat()}\n")
+    if args.what == "folds":
+        print(folds_table(args.ml100k, args.threads))
+    elif args.what == "validate":
+        print(validate_table(args.ml100k, args.threads, grid))
+    elif args.what == "synthetic":
+        print(synthetic_table(args.threads, args.factors or 10))
+    else:
+        print(speed_table(args.shape, args.factors or 64, args.threads or 2, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
