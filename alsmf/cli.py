@@ -23,6 +23,7 @@ from rich.table import Table
 
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.model import Explanation, IterationRecord, MFModel, Recommendations
+from alsmf.bayes import BayesianMF
 from alsmf.train import ALS
 
 app = typer.Typer(help="Matrix factorization recommender trained by Alternating Least Squares.",
@@ -60,6 +61,11 @@ class Solver(str, Enum):
     cholesky = "cholesky"
 
 
+class Method(str, Enum):
+    als = "als"
+    bayes = "bayes"
+
+
 class Duplicates(str, Enum):
     error = "error"
     last = "last"
@@ -95,6 +101,12 @@ def train(
     rating_col: str = typer.Option("rating", help="Rating column of a generic ratings file."),
     duplicates: Duplicates = typer.Option(
         Duplicates.error, help="Repeated (user, item) pairs: refuse, keep the last, or average."),
+    method: Method = typer.Option(
+        Method.als, help="als: alternating least squares; bayes: Bayesian MF by Gibbs sampling "
+        "(--sweeps, --burn-in, --samples; predictions average the kept draws)."),
+    sweeps: int = typer.Option(BayesianMF.sweeps, help="bayes: Gibbs sweeps in all."),
+    burn_in: int = typer.Option(BayesianMF.burn_in, help="bayes: sweeps discarded first."),
+    samples: int = typer.Option(BayesianMF.samples, help="bayes: draws the model keeps."),
     settings: Optional[Path] = typer.Option(
         None, "--settings", help="ALS settings from a JSON file ('alsmf tune --save-settings'); "
         "options given on the command line override it."),
@@ -136,7 +148,8 @@ def train(
                                 help="Folder for the model file and the loss figure."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
-    """Train biased ALS, print the loss per iteration, save the model and the loss figure."""
+    """Train biased ALS (or Bayesian MF), print the loss per iteration, save the model and the
+    loss figure."""
     from alsmf.plots import plot_history
     from alsmf.train import TrainingInterrupted
 
@@ -145,7 +158,12 @@ def train(
                  weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
                  cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
                  implicit_reg=implicit_reg)
-    config = ALS(**_with_settings_file(ctx, given, settings))
+    if method is Method.bayes:
+        typed_factors = ctx.get_parameter_source("factors").name != "DEFAULT"
+        config = BayesianMF(factors=factors if typed_factors else BayesianMF.factors,
+                            sweeps=sweeps, burn_in=burn_in, samples=samples, seed=seed)
+    else:
+        config = ALS(**_with_settings_file(ctx, given, settings))
     started = time.perf_counter()
     prepared = _prepare_data(
         data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
@@ -162,19 +180,22 @@ def train(
     if checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
     interrupted = None
-    with _IterationPrinter(console, config.iterations, show_lines=not as_json) as printer:
+    rounds = config.sweeps if method is Method.bayes else config.iterations
+    if method is Method.bayes and (checkpoint_every or resume or scheduler or workers):
+        raise ConfigError("--method bayes trains in-process without checkpoints")
+    with _IterationPrinter(console, rounds, show_lines=not as_json) as printer:
         if scheduler is not None or workers is not None:
             if checkpoint_every or resume:
                 raise ConfigError("--checkpoint-every and --resume work in-process only; a Dask "
                                   "cluster recomputes what a lost worker held instead")
             model = _train_on_dask(config, prepared, printer, scheduler, workers, threads)
         else:
+            saving = {} if method is Method.bayes else dict(
+                checkpoint=checkpoint if checkpoint_every or resume else None,
+                checkpoint_every=checkpoint_every or config.iterations, resume=resume)
             try:
                 model = config.fit(prepared.train, prepared.test, callback=printer,
-                                   threads=threads,
-                                   checkpoint=checkpoint if checkpoint_every or resume else None,
-                                   checkpoint_every=checkpoint_every or config.iterations,
-                                   resume=resume)
+                                   threads=threads, **saving)
             except TrainingInterrupted as stop:
                 model, interrupted = stop.model, stop
     if interrupted is None:
@@ -185,8 +206,16 @@ def train(
     if prepared.titles is not None:
         model.attach_titles(*(prepared.titles[c].to_numpy() for c in ("item", "title", "genres")))
     model_path = model.save(output / "model.npz")
-    figure_path = plot_history(model.history, output / "loss.png",
-                               title=f"ALS on {prepared.name}: k={config.factors}, λ={config.reg}")
+    if method is Method.bayes:
+        figure_path = plot_history(
+            model.history, output / "loss.png", step="sweep",
+            objective_label="squared error of the sweep's draw",
+            title=f"Bayesian MF (Gibbs) on {prepared.name}: k={config.factors}, "
+                  f"burn-in {config.burn_in}")
+    else:
+        figure_path = plot_history(
+            model.history, output / "loss.png",
+            title=f"ALS on {prepared.name}: k={config.factors}, λ={config.reg}")
     final = model.history[-1]
     if interrupted is not None:
         console.print(f"{interrupted}; the model of that iteration is saved to {model_path}")

@@ -16,7 +16,9 @@ from alsmf.model import IterationRecord
 
 
 def plot_history(history: Sequence[IterationRecord], path: str | Path,
-                 title: str = "ALS: train and test RMSE per iteration") -> Path:
+                 title: str = "ALS: train and test RMSE per iteration", *,
+                 step: str = "iteration",
+                 objective_label: str = "objective (squared error + L2 penalty)") -> Path:
     """Draw train and test RMSE (left) and the objective (right) per iteration to a PNG.
 
     Returns the path written. The test curve is left out when there was no test set.
@@ -36,14 +38,14 @@ def plot_history(history: Sequence[IterationRecord], path: str | Path,
         best = min(range(len(test)), key=test.__getitem__)
         rmse_axes.annotate(f"{test[best]:.4f}", (iterations[best], test[best]),
                            textcoords="offset points", xytext=(0, 8), ha="center")
-    rmse_axes.set_xlabel("iteration")
+    rmse_axes.set_xlabel(step)
     rmse_axes.set_ylabel("RMSE")
     rmse_axes.grid(alpha=0.3)
     rmse_axes.legend()
 
     objective_axes.plot(iterations, [r.objective for r in history], "o-", color="tab:purple")
-    objective_axes.set_xlabel("iteration")
-    objective_axes.set_ylabel("objective (squared error + L2 penalty)")
+    objective_axes.set_xlabel(step)
+    objective_axes.set_ylabel(objective_label)
     objective_axes.grid(alpha=0.3)
 
     figure.suptitle(title)

@@ -202,3 +202,15 @@ def test_train_reads_a_settings_file_and_typed_options_override_it(ratings_csv, 
     bad.write_text(json.dumps({"factor": 3}))
     refused = run("train", "--data", ratings_csv, "--settings", bad, "-o", tmp_path / "p")
     assert refused.exit_code == 2 and "factor" in refused.output
+
+
+def test_bayesian_method_from_the_command_line(ratings_csv, tmp_path):
+    result = run("train", "--data", ratings_csv, "--method", "bayes", "--sweeps", 12,
+                 "--burn-in", 4, "--samples", 5, "-o", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["settings"]["method"] == "bayes" and len(report["history"]) == 12
+    model = MFModel.load(tmp_path / "model.npz")
+    assert model.factors == 5 * 10  # five kept draws of the default k = 10, side by side
+    refused = run("train", "--data", ratings_csv, "--method", "bayes", "--resume", "-o", tmp_path)
+    assert refused.exit_code == 2 and "without checkpoints" in refused.output
