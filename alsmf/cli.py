@@ -118,7 +118,7 @@ def train(
         ALS.implicit_weight, help="Weight of the implicit features (who rated what, "
         "co-factorized with the ratings); 0 turns them off."),
     implicit_reg: float = typer.Option(ALS.implicit_reg,
-                                       help="L2 regularisation of the implicit item factors."),
+                                       help="L2 regularisation of the implicit factors."),
     iterations: int = typer.Option(ALS.iterations, "--iterations", "-n",
                                    help="Maximum ALS iterations."),
     no_biases: bool = typer.Option(False, "--no-biases", help="Pure P·Qᵀ model, no μ, b_u, b_i."),
@@ -735,10 +735,10 @@ def evaluate(
     duplicates: Duplicates = DUPLICATES_OPTION,
     settings: Optional[Path] = SETTINGS_OPTION,
     factors: Optional[int] = typer.Option(None, "--factors", "-k", help="Latent factors k "
-                                          "(default 64)."),
-    reg: Optional[float] = typer.Option(None, help="L2 regularisation λ (default 0.12)."),
+                                          f"(default {ALS.factors})."),
+    reg: Optional[float] = typer.Option(None, help=f"L2 regularisation λ (default {ALS.reg})."),
     iterations: Optional[int] = typer.Option(None, "--iterations", "-n",
-                                             help="ALS iterations (default 15)."),
+                                             help=f"ALS iterations (default {ALS.iterations})."),
     assignments: Optional[list[str]] = SET_OPTION,
     top: int = typer.Option(10, "--top", help="Length k of the top-N lists ranked."),
     threshold: float = typer.Option(4.0, help="A held-out rating >= this makes the item "

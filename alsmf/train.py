@@ -72,7 +72,7 @@ class ALS:
 
     factors: int = 64
     reg: float = 0.12
-    iterations: int = 15
+    iterations: int = 25
     biases: bool = True
     weighted_reg: bool = True
     tol: float = 0.0
@@ -80,9 +80,9 @@ class ALS:
     seed: int = 0
     solver: str = "cg"
     cg_steps: int = 3
-    reg_bias: float | None = None
-    implicit_weight: float = 0.0
-    implicit_reg: float = 1.0
+    reg_bias: float | None = 0.02
+    implicit_weight: float = 3.0
+    implicit_reg: float = 1000.0
 
     def __post_init__(self) -> None:
         checks = [

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import RESULTS, machine, prepare_data  # noqa: E402  (the peer benchmark's helpers)
+from peers import PLAIN, RESULTS, machine, prepare_data  # noqa: E402  (the peer benchmark's helpers)
 
 
 def expected_rows(degrees: np.ndarray, n_blocks: int) -> float:
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now().astimezone()
     train_path, test_path, info = prepare_data(a.shape)
     train, test = read_table(train_path), read_table(test_path)
-    config = ALS(factors=a.factors, iterations=a.iterations)
+    config = ALS(**PLAIN, factors=a.factors, iterations=a.iterations)
     print(f"data: {info}", flush=True)
     locals_, dists = [], []
     with local_cluster(a.workers) as cluster, Client(cluster) as client:
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             dists.append(run_distributed(client, config, train_path, test, a.blocks))
             print(f"repeat {repeat + 1}: in-process {locals_[-1]['per_it']:.3f} s/it, "
                   f"distributed {dists[-1]['per_it']:.3f} s/it", flush=True)
-        many = run_distributed(client, ALS(factors=a.factors, iterations=3), train_path, test,
+        many = run_distributed(client, ALS(**PLAIN, factors=a.factors, iterations=3), train_path, test,
                                a.overhead_blocks)
     local, dist = locals_[-1], dists[-1]
     local_it = statistics.median(r["per_it"] for r in locals_)
@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Data: `synthetic_ratings(like={a.shape!r})` 90/10 split (benchmarks/peers.py cache): "
         f"{n:,} training ratings, {n_users:,} users, {n_items:,} items, "
         f"{info['test']:,} test ratings.  ",
-        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})` (CG, float32); "
+        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, plain model (no implicit "
+        f"features, one λ; CG, float32); "
         f"in-process with {os.cpu_count()} threads; distributed on "
         f"`local_cluster({a.workers})` ({a.workers} worker processes, "
         f"{max(1, (os.cpu_count() or 1) // a.workers)} thread(s) each), {b_users} user and "

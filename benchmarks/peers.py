@@ -38,6 +38,9 @@ import time
 import traceback
 from pathlib import Path
 
+PLAIN = {"reg_bias": None, "implicit_weight": 0.0}
+"""alsmf's settings for the model the peers fit: plain biased ALS, one λ, no implicit features."""
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache"
 RESULTS = HERE / "results"
@@ -178,7 +181,7 @@ def worker_alsmf(a) -> dict:
     train = read_table(a.train)
     load_s = time.perf_counter() - t0
     test = read_table(a.test)
-    model = ALS(factors=a.factors, reg=a.reg, iterations=a.iterations)
+    model = ALS(**PLAIN, factors=a.factors, reg=a.reg, iterations=a.iterations)
     t0 = time.perf_counter()
     fitted = model.fit(train, test, callback=lambda rec, m: None, threads=a.threads)
     fit_s = time.perf_counter() - t0

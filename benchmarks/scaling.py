@@ -52,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache"
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
-from peers import busy_seconds, machine  # noqa: E402  (the peer benchmark's helpers)
+from peers import PLAIN, busy_seconds, machine  # noqa: E402  (the peer benchmark's helpers)
 
 RATINGS_SWEEP = (1_000_000, 5_000_000, 10_000_000, 20_000_000)
 CLEAN = 0.3  # an iteration is "clean" when other processes used less than this many cores
@@ -155,7 +155,7 @@ def time_fit(train, test, factors: int, solver: str, iterations: int, threads: i
     """Fit once; the medians of iterations 2..n of solve and evaluation time, and the set-up."""
     from alsmf import ALS
 
-    model = ALS(factors=factors, iterations=iterations, solver=solver)
+    model = ALS(**PLAIN, factors=factors, iterations=iterations, solver=solver)
     others_before = wait_for_quiet(quiet_wait) if quiet_wait > 0 else float("nan")
     load_before = loadavg()
     marks = []  # (time, machine busy s, own CPU s) at the start and after every iteration
@@ -456,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Date: {start_stamp.strftime('%Y-%m-%d %H:%M %Z')}; whole run {total_s / 60:.1f} min  ",
         f"Machine: {machine()}; alsmf {alsmf.__version__}, numba {numba.__version__}  ",
-        f"Settings: {a.threads} threads, `ALS(factors=k, solver={a.solver!r})` defaults otherwise "
+        f"Settings: {a.threads} threads, `ALS(factors=k, solver={a.solver!r})`, plain model "
+        "(no implicit features, one λ), defaults otherwise "
         f"(reg 0.12 weighted, biases), {a.iterations} iterations per fit; {a.repeats} "
         "rounds over all points, interleaved (one fit per point per round).  ",
         "Data: ML-20M-shaped synthetic set (`synthetic_ratings(like='ml-20m')`, seed 0: "

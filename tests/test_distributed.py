@@ -50,7 +50,7 @@ def assert_same_model(model, reference):
 
 @pytest.mark.parametrize("solver, reg_bias", [("cg", None), ("cholesky", None), ("cg", 0.02)])
 def test_same_model_as_in_process_for_any_number_of_blocks(client, split, solver, reg_bias):
-    config = ALS(factors=8, iterations=4, solver=solver, reg_bias=reg_bias)
+    config = ALS(implicit_weight=0.0, factors=8, iterations=4, solver=solver, reg_bias=reg_bias)
     reference = config.fit(split[0], split[1])
     for n_blocks in (None, 3):  # None: one block per worker
         assert_same_model(train_distributed(config, split[0], split[1], client=client,
@@ -64,7 +64,7 @@ def test_parquet_folder_is_read_by_the_workers(client, split, tmp_path):
     half = len(frame) // 2
     frame.iloc[:half].to_parquet(folder / "part-0.parquet", index=False)
     frame.iloc[half:].to_parquet(folder / "part-1.parquet", index=False)
-    config = ALS(factors=6, iterations=3, biases=False)
+    config = ALS(implicit_weight=0.0, factors=6, iterations=3, biases=False)
     model = train_distributed(config, folder, split[1], client=client, n_blocks=2)
     assert_same_model(model, config.fit(split[0], split[1]))
 
@@ -76,7 +76,7 @@ def test_callback_stops_and_sees_progress(client, split):
         seen.append((record.iteration, len(progress.history), progress.planned_bytes))
         return record.iteration == 2
 
-    config = ALS(factors=4, iterations=5, solver="cholesky")
+    config = ALS(implicit_weight=0.0, factors=4, iterations=5, solver="cholesky")
     model = train_distributed(config, split[0], client=client, callback=stop_after_two)
     assert [s[:2] for s in seen] == [(1, 1), (2, 2)]
     assert seen[0][2] > 0
@@ -84,7 +84,7 @@ def test_callback_stops_and_sees_progress(client, split):
 
 
 def test_killed_worker_mid_training_gives_the_same_model(client, split):
-    config = ALS(factors=8, iterations=6)
+    config = ALS(implicit_weight=0.0, factors=8, iterations=6)
     reference = config.fit(split[0], split[1])
     pids = client.run(os.getpid)
     killed = {}
@@ -128,7 +128,7 @@ def test_bytes_sent_per_half_step_are_the_routing_plan(client):
                                 min_per_user=2, seed=3).ratings
     k, n_blocks = 8, 4
     client.run(_clear_transfer_log)
-    model = train_distributed(ALS(factors=k, iterations=2), ratings, client=client,
+    model = train_distributed(ALS(implicit_weight=0.0, factors=k, iterations=2), ratings, client=client,
                               n_blocks=n_blocks)
     moved = {}
     for log in client.run(_transfer_log).values():
@@ -180,18 +180,18 @@ def test_repeated_pairs_in_parquet_are_refused(client, tmp_path):
                           "rating": [4.0, 3.0, 2.0, 5.0]})
     frame.to_parquet(tmp_path / "r.parquet", index=False)
     with pytest.raises(DataError, match="pair is rated twice"):
-        train_distributed(ALS(factors=2, iterations=1), tmp_path / "r.parquet", client=client)
+        train_distributed(ALS(implicit_weight=0.0, factors=2, iterations=1), tmp_path / "r.parquet", client=client)
 
 
 def test_parquet_without_the_columns_is_refused(client, tmp_path):
     pd.DataFrame({"user": [1], "movie": [2], "rating": [3.0]}).to_parquet(tmp_path / "r.parquet")
     with pytest.raises(DataError, match="missing column.*'item'"):
-        train_distributed(ALS(), tmp_path / "r.parquet", client=client)
+        train_distributed(ALS(implicit_weight=0.0), tmp_path / "r.parquet", client=client)
 
 
 def test_bad_block_count_is_refused(client, split):
     with pytest.raises(ConfigError, match="n_blocks"):
-        train_distributed(ALS(), split[0], client=client, n_blocks=0)
+        train_distributed(ALS(implicit_weight=0.0), split[0], client=client, n_blocks=0)
 
 
 def test_initial_factors_drawn_in_chunks_are_the_in_process_draw():
@@ -214,7 +214,7 @@ def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, 
     from alsmf.model import MFModel
 
     runner = CliRunner()
-    common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k"]
+    common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k", "--implicit-weight", "0"]
     here = runner.invoke(app, [*common, "-o", str(tmp_path / "here")])
     there = runner.invoke(app, [*common, "--scheduler", client.scheduler.address, "-o",
                                 str(tmp_path / "there")])

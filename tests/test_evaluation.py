@@ -172,15 +172,16 @@ def test_the_tuner_never_gives_fit_a_test_fold_rating():
 
 def test_the_tuner_picks_the_known_best_setting():
     data = small_data(noise=0.2)  # true rank 8: one factor and a huge λ both underfit
-    tuner = Tuner(ALS(iterations=6), {"factors": [1, 8], "reg": [0.05, 20.0]})
+    tuner = Tuner(ALS(iterations=6, implicit_weight=0.0),
+                  {"factors": [1, 8], "reg": [0.05, 20.0]})
     result = tuner.run(random_folds(data.ratings, 3, seed=0))
     assert result.best == {"factors": 8, "reg": 0.05}
     assert all(f.chosen == {"factors": 8, "reg": 0.05} for f in result.folds)
     assert len(result.trials) == 4 and all(len(t["validation_rmse"]) == 3 for t in result.trials)
     mean, std = result.test_rmse()
     assert mean == pytest.approx(np.mean([f.test_rmse for f in result.folds]))
-    assert mean < 0.8 * rating_metrics(ALS(factors=1, reg=20.0).fit(data.ratings),
-                                       data.ratings)["rmse"]
+    underfit = ALS(factors=1, reg=20.0, reg_bias=None, implicit_weight=0.0).fit(data.ratings)
+    assert mean < 0.8 * rating_metrics(underfit, data.ratings)["rmse"]
 
 
 def test_tuned_iterations_are_read_off_one_fit_per_setting():

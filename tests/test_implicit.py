@@ -143,7 +143,7 @@ def test_a_new_item_folds_in_with_the_implicit_user_factors():
     x_column[[1, 5, 9]] = 1.0
     expected = exact_row(model.user_factors, model.user_bias, model.extras[IMPLICIT_USER_FACTORS],
                          x_column, np.array([1, 5, 9]), ratings, model.global_mean,
-                         [0.1, 0.1, 0.1, 0.1], 0.4)
+                         [0.1, 0.1, 0.1, 0.02], 0.4)  # the default bias λ
     np.testing.assert_allclose(folded.factors, expected[:3], rtol=1e-9, atol=1e-12)
 
 

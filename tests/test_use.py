@@ -29,7 +29,9 @@ def trained():
     values = rng.integers(1, 6, len(users)).astype(float)
     train = Ratings.from_arrays(users + 100, items + 1000, values)
     # exact half-steps, so that a trained user's vector is what a fold-in computes
-    model = ALS(factors=4, iterations=5, reg=0.1, solver="cholesky").fit(train)
+    # the plain model (no implicit features), whose half-step the tests below recompute
+    model = ALS(factors=4, iterations=5, reg=0.1, solver="cholesky",
+                implicit_weight=0.0).fit(train)
     return train, keep_training_values(model, train)
 
 
@@ -279,7 +281,8 @@ def test_contributions_add_up_for_a_fold_in_user(trained):
 
 def test_a_conjugate_gradient_model_is_updated_and_explained_by_the_exact_half_step(trained):
     train, _ = trained
-    model = keep_training_values(ALS(factors=4, iterations=5, reg=0.1).fit(train), train)
+    model = keep_training_values(ALS(factors=4, iterations=5, reg=0.1, implicit_weight=0.0)
+                                 .fit(train), train)
     assert model.params["solver"] == "cg" and model.user_factors.dtype == np.float32
     updated = model.fold_in([], [], user=111)
     factors, bias = half_step(model, train.by_user(), model.item_factors, model.item_bias)

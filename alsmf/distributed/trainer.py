@@ -117,8 +117,9 @@ def train_distributed(
             and n_blocks >= 1):
         raise ConfigError(f"n_blocks must be an integer >= 1, got {n_blocks!r}")
     if config.params().get("implicit_weight"):
-        raise ConfigError("distributed training does not support implicit feedback features "
-                          "(implicit_weight > 0) yet; train in-process")
+        raise ConfigError("distributed training does not support the implicit features yet "
+                          "(implicit_weight > 0, on by default): train in-process, or the plain "
+                          "model with implicit_weight=0 (--implicit-weight 0)")
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
