@@ -11,10 +11,11 @@ from alsmf.train import ALS
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 
 
-def test_default_settings_reach_0_915_on_the_canonical_folds():
+def test_default_settings_reach_0_912_on_the_canonical_folds():
+    """Issue 10's target for the defaults (measured 0.8929, chosen by nested validation)."""
     if not ML100K.is_dir():
         pytest.skip(f"ml-100k not found at {ML100K} (its licence forbids shipping it)")
     scores = [ALS().fit(train, test).history[-1].test_rmse
               for train, test in canonical_folds(ML100K)]
     assert len(scores) == 5
-    assert np.mean(scores) <= 0.915, scores
+    assert np.mean(scores) <= 0.912, scores
