@@ -4,6 +4,8 @@
 - :mod:`alsmf.solvers.als`: the parallel ALS half-step (normal equations with the bias column).
 - :mod:`alsmf.solvers.cg`: the fast half-step, warm-started conjugate gradient per row (float32).
 - :mod:`alsmf.solvers.predict`: scoring index pairs and summing squared errors.
+- :mod:`alsmf.solvers.gibbs`: the Gibbs sweep of Bayesian MF (a draw from each row's
+  conditional, on the same Gram and Cholesky kernels).
 """
 
 from alsmf.solvers.als import als_half_step
