@@ -308,6 +308,8 @@ def test_compare_follows_each_method_and_draws_the_figure(tmp_path):
 
 def test_compare_methods_by_name():
     assert available_methods()["als"] is ALS
+    bayes = make_trainers(["bayes"], factors=6, settings={"bayes": {"sweeps": 30}})["bayes"]
+    assert (bayes.params()["method"], bayes.factors, bayes.sweeps) == ("bayes", 6, 30)
     trainers = make_trainers(["als"], factors=8, settings={"als": {"reg": 0.2}})
     assert trainers["als"] == ALS(factors=8, reg=0.2)
     with pytest.raises(ConfigError, match="unknown method.*available: als"):

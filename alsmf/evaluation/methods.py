@@ -1,4 +1,4 @@
-"""The trainers ``alsmf compare`` can run, by method name: ALS and the baselines.
+"""The trainers ``alsmf compare`` can run, by method name: ALS, Bayesian MF and the baselines.
 
 The baselines come from :data:`alsmf.baselines.BASELINES` (keyed by their
 ``params()["method"]``), so a baseline registered there is available here without a change.
@@ -10,6 +10,7 @@ from dataclasses import fields
 from typing import Any, Mapping
 
 from alsmf.baselines import BASELINES
+from alsmf.bayes import BayesianMF
 from alsmf.errors import ConfigError
 from alsmf.evaluation.crossval import Trainer
 from alsmf.evaluation.space import configure
@@ -20,8 +21,8 @@ DEFAULT_METHODS = ("als", "sgd", "svd", "bias")
 
 
 def available_methods() -> dict[str, type]:
-    """Method name -> trainer class: ``als``, then the baselines."""
-    return {"als": ALS} | dict(BASELINES)
+    """Method name -> trainer class: ``als``, ``bayes``, then the baselines."""
+    return {"als": ALS, "bayes": BayesianMF} | dict(BASELINES)
 
 
 def make_trainers(names: list[str], factors: int | None = None,
