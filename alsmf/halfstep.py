@@ -43,8 +43,9 @@ class HalfStep:
         """The half-step of a model trained with ``params`` (an ``ALS.params()`` dict)."""
         reg = float(params["reg"])
         reg_bias = params.get("reg_bias")
-        return cls(solver=params.get("solver", "cholesky"), cg_steps=int(params.get("cg_steps", 3)),
-                   reg=reg, reg_bias=reg if reg_bias is None else float(reg_bias),
+        return cls(solver=params.get("solver", "cholesky"),
+                   cg_steps=int(params.get("cg_steps", 3)), reg=reg,
+                   reg_bias=reg if reg_bias is None else float(reg_bias),
                    weighted_reg=bool(params["weighted_reg"]),
                    biases=bool(params.get("biases", True)))
 
@@ -88,6 +89,7 @@ class HalfStep:
                       self.biases, prior, self.weighted_reg, extra_gram, extra_rhs, out_factors,
                       out_bias, status)
         return status
+
 
 def check_solved(status: np.ndarray, out_factors: np.ndarray, out_bias: np.ndarray,
                  indptr: np.ndarray, ids: np.ndarray, side: str, where: str, reg: float) -> None:

@@ -6,7 +6,8 @@ default solver takes a few conjugate-gradient steps per row from the previous so
 (:mod:`alsmf.solvers.cg`, float32), the ``cholesky`` solver solves each row's augmented normal
 equations exactly (:mod:`alsmf.solvers.als`, float64). Either way the objective
 
-    Σ (r_ui - μ - b_u - b_i - p_u·q_i)² + Σ_u w_u (λ‖p_u‖² + λ_b b_u²) + Σ_i w_i (λ‖q_i‖² + λ_b b_i²)
+    Σ (r_ui - μ - b_u - b_i - p_u·q_i)²
+        + Σ_u w_u (λ‖p_u‖² + λ_b b_u²) + Σ_i w_i (λ‖q_i‖² + λ_b b_i²)
 
 never increases (w = 1, or the row's rating count with weighted regularisation; λ_b = λ unless
 ``reg_bias`` is set): CG steps started from the previous solution only lower each row's

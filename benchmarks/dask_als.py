@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             dists.append(run_distributed(client, config, train_path, test, a.blocks))
             print(f"repeat {repeat + 1}: in-process {locals_[-1]['per_it']:.3f} s/it, "
                   f"distributed {dists[-1]['per_it']:.3f} s/it", flush=True)
-        many = run_distributed(client, ALS(**PLAIN, factors=a.factors, iterations=3), train_path, test,
-                               a.overhead_blocks)
+        many = run_distributed(client, ALS(**PLAIN, factors=a.factors, iterations=3),
+                               train_path, test, a.overhead_blocks)
     local, dist = locals_[-1], dists[-1]
     local_it = statistics.median(r["per_it"] for r in locals_)
     dist_it = statistics.median(r["per_it"] for r in dists)

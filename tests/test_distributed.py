@@ -128,8 +128,8 @@ def test_bytes_sent_per_half_step_are_the_routing_plan(client):
                                 min_per_user=2, seed=3).ratings
     k, n_blocks = 8, 4
     client.run(_clear_transfer_log)
-    model = train_distributed(ALS(implicit_weight=0.0, factors=k, iterations=2), ratings, client=client,
-                              n_blocks=n_blocks)
+    model = train_distributed(ALS(implicit_weight=0.0, factors=k, iterations=2), ratings,
+                              client=client, n_blocks=n_blocks)
     moved = {}
     for log in client.run(_transfer_log).values():
         for entry in log:
@@ -180,7 +180,8 @@ def test_repeated_pairs_in_parquet_are_refused(client, tmp_path):
                           "rating": [4.0, 3.0, 2.0, 5.0]})
     frame.to_parquet(tmp_path / "r.parquet", index=False)
     with pytest.raises(DataError, match="pair is rated twice"):
-        train_distributed(ALS(implicit_weight=0.0, factors=2, iterations=1), tmp_path / "r.parquet", client=client)
+        train_distributed(ALS(implicit_weight=0.0, factors=2, iterations=1),
+                          tmp_path / "r.parquet", client=client)
 
 
 def test_parquet_without_the_columns_is_refused(client, tmp_path):

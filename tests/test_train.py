@@ -192,7 +192,8 @@ def test_a_non_finite_row_from_the_cg_kernel_stops_training_naming_it(monkeypatc
         if len(calls) == 3:  # iteration 2's item half-step
             args[-2][2, 0] = np.nan  # out_factors of the third item (raw id 12)
 
-    monkeypatch.setattr(halfstep_module, "cg_half_step", half_step_that_breaks_item_12_on_iteration_2)
+    monkeypatch.setattr(halfstep_module, "cg_half_step",
+                        half_step_that_breaks_item_12_on_iteration_2)
     train = Ratings.from_arrays(np.array([1, 1, 2, 2, 3, 3]), np.array([10, 12, 11, 12, 10, 13]),
                                 np.array([4.0, 3, 2, 5, 1, 2]))
     with pytest.raises(NumericalError) as error:

@@ -39,8 +39,9 @@ def accumulate_normal_equations(
 
     ``y`` is the fixed side's factor row, extended by a constant 1 when ``gram`` has one more
     row than there are factors (the biased model). The row's vectors are first gathered into a
-    contiguous block (:func:`alsmf.solvers.gather.gather_row`); the Gram matrix is then updated four ratings at a time, so each pass over
-    its lower triangle does four multiply-adds per load and store instead of one.
+    contiguous block (:func:`alsmf.solvers.gather.gather_row`); the Gram matrix is then
+    updated four ratings at a time, so each pass over its lower triangle does four
+    multiply-adds per load and store instead of one.
     """
     d = gram.shape[0]
     n = indptr[row + 1] - indptr[row]
