@@ -37,6 +37,7 @@ from scipy.special import ndtr, ndtri
 
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError, NumericalError
+from alsmf.implicit import row_terms, solve_implicit_factors
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
 from alsmf.solvers.gibbs import gibbs_half_step, scatter_matrix
@@ -71,6 +72,16 @@ class BayesianMF:
         init_scale: standard deviation of the random initial factors.
         seed: fixes every random draw; the same seed gives the same model for any number of
             threads.
+        implicit_weight: w of the implicit features (who rated what, :mod:`alsmf.implicit`):
+            the binary matrix enters the likelihood as x_ui ~ N(p_u·z_i, 1/w) and
+            N(a_u·q_i, 1/w) over every pair. The implicit factors z_i, a_u are not sampled:
+            each sweep sets them to their conditional mean given the current draw (the ALS
+            z step with prior precision λ_z), a plug-in estimate; drawing them instead let
+            their noise swamp the signal (ml-100k validation RMSE 0.907 against 0.895 at
+            w = 3, λ_z = 1000). Off (0) by default: at w = 3, λ_z = 1000 the validation RMSE
+            on u1, u2 fell from 0.8986 to 0.8946, but the u1..u5 test mean did not move
+            (0.8966 against 0.8963).
+        implicit_reg: λ_z, the prior precision of the implicit factors.
     """
 
     factors: int = 10
@@ -80,6 +91,8 @@ class BayesianMF:
     hyperprior: str = "wishart"
     init_scale: float = 0.1
     seed: int = 0
+    implicit_weight: float = 0.0
+    implicit_reg: float = 1000.0
 
     def __post_init__(self) -> None:
         def integer(value: Any) -> bool:
@@ -104,6 +117,10 @@ class BayesianMF:
              f"init_scale must be a finite number > 0, got {self.init_scale!r}"),
             (integer(self.seed) and 0 <= self.seed < 2**63,
              f"seed must be a non-negative integer, got {self.seed!r}"),
+            (_is_finite_number(self.implicit_weight) and self.implicit_weight >= 0,
+             f"implicit_weight must be a finite number >= 0, got {self.implicit_weight!r}"),
+            (_is_finite_number(self.implicit_reg) and self.implicit_reg > 0,
+             f"implicit_reg must be a finite number > 0, got {self.implicit_reg!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -249,6 +266,9 @@ class _Sampler:
         eye = np.eye(k + 1)
         self.user_prior = (np.zeros(k + 1), eye)  # (m, Λ) of the current draw
         self.item_prior = (np.zeros(k + 1), eye)
+        # implicit factors: Z (one row per item, with the user factors), A (per user, with Q)
+        self.implicit = {_USERS: np.zeros((train.n_items, k)),
+                         _ITEMS: np.zeros((train.n_users, k))}
         self.kept_sweeps = config.kept_sweeps()
         kept = len(self.kept_sweeps)
         self.user_samples = np.zeros((train.n_users, kept * k))
@@ -304,15 +324,24 @@ class _Sampler:
             else _draw_gamma_prior
         self.user_prior = draw_prior(self._rng(sweep, 0), self.user_factors, self.user_bias)
         self.item_prior = draw_prior(self._rng(sweep, 1), self.item_factors, self.item_bias)
-        for side, matrix, fixed, fixed_bias, out, out_bias, prior, ids in (
-                (_USERS, self.by_user, self.item_factors, self.item_bias, self.user_factors,
-                 self.user_bias, self.user_prior, self.train.user_ids),
-                (_ITEMS, self.by_item, self.user_factors, self.user_bias, self.item_factors,
-                 self.item_bias, self.item_prior, self.train.item_ids)):
+        weight = self.config.implicit_weight
+        for side, matrix, other, fixed, fixed_bias, out, out_bias, prior, ids in (
+                (_USERS, self.by_user, self.by_item, self.item_factors, self.item_bias,
+                 self.user_factors, self.user_bias, self.user_prior, self.train.user_ids),
+                (_ITEMS, self.by_item, self.by_user, self.user_factors, self.user_bias,
+                 self.item_factors, self.item_bias, self.item_prior, self.train.item_ids)):
+            k = fixed.shape[1]
+            extra_gram, extra_rhs = np.zeros((0, 0)), np.zeros((0, k + 1))
+            if weight > 0:  # this side's partner implicit factors at their conditional mean
+                self.implicit[side] = solve_implicit_factors(
+                    other.indptr, other.indices, out, weight, self.config.implicit_reg)
+                # the terms are in the units of solve_row's system G + Λ/α: divide by α
+                extra_gram, extra_rhs = row_terms(matrix.indptr, matrix.indices,
+                                                  self.implicit[side], weight / self.alpha)
             status = np.zeros(matrix.shape[0], dtype=np.int64)
             gibbs_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
                             self.mean, prior[1], prior[0], self.alpha, self.config.seed, sweep,
-                            side, out, out_bias, status)
+                            side, extra_gram, extra_rhs, out, out_bias, status)
             failed = np.flatnonzero(status)
             if len(failed) or not (np.isfinite(out).all() and np.isfinite(out_bias).all()):
                 what = "user" if side == _USERS else "item"
@@ -393,6 +422,11 @@ class _Sampler:
             history=self.history,
             extras=extras,
         )
+
+
+def _is_finite_number(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and math.isfinite(value))
 
 
 def _ridge_weights(precision: np.ndarray, alpha: float) -> tuple[float, float]:

@@ -62,7 +62,8 @@ def draw_rows(n_draws, ratings, fixed, fixed_bias, mean_rating, precision, prior
     factors, bias = np.zeros((n_draws, k)), np.zeros(n_draws)
     status = np.zeros(n_draws, dtype=np.int64)
     gibbs_half_step(indptr, indices, values, fixed, fixed_bias, mean_rating, precision,
-                    prior_mean, alpha, 11, 1, 0, factors, bias, status)
+                    prior_mean, alpha, 11, 1, 0, np.zeros((0, 0)), np.zeros((0, k + 1)),
+                    factors, bias, status)
     assert not status.any()
     return np.column_stack([factors, bias])
 
@@ -90,6 +91,30 @@ def test_conditional_draw_matches_the_closed_form_gaussian():
     np.testing.assert_allclose(np.cov(draws.T), cov, rtol=0.05, atol=0.02 * cov.max())
 
 
+def test_implicit_terms_enter_the_row_draw_as_in_als():
+    """With the implicit terms added to G and b, the draw's mean is the ALS row solution."""
+    rng = np.random.default_rng(1)
+    k, n = 2, 5
+    fixed, fixed_bias = rng.standard_normal((n, k)), rng.standard_normal(n)
+    values, alpha = rng.uniform(1, 5, n), 1.3
+    extra_gram = np.zeros((k + 1, k + 1))
+    extra_gram[:k, :k] = [[0.6, 0.1], [0.1, 0.4]]
+    extra_rhs = np.array([[0.3, -0.2, 0.0]])
+    precision, prior_mean = np.eye(k + 1), np.zeros(k + 1)
+    factors, bias, status = np.zeros((4000, k)), np.zeros(4000), np.zeros(4000, dtype=np.int64)
+    gibbs_half_step(np.arange(4001) * n, np.tile(np.arange(n, dtype=np.int32), 4000),
+                    np.tile(values, 4000), fixed, fixed_bias, 3.0, precision, prior_mean, alpha,
+                    5, 1, 0, extra_gram, np.repeat(extra_rhs, 4000, axis=0), factors, bias,
+                    status)
+    y = np.column_stack([fixed, np.ones(n)])
+    a = alpha * (y.T @ y + extra_gram) + precision
+    mean = np.linalg.solve(a, alpha * (y.T @ (values - 3.0 - fixed_bias) + extra_rhs[0]))
+    draws = np.column_stack([factors, bias])
+    standard_error = np.sqrt(np.diag(np.linalg.inv(a)) / len(draws))
+    assert not status.any()
+    assert np.all(np.abs(draws.mean(axis=0) - mean) < 4 * standard_error)
+
+
 def test_a_row_without_ratings_is_drawn_from_the_prior():
     precision = np.array([[4.0, 1.0], [1.0, 2.0]])
     prior_mean = np.array([0.5, -1.0])
@@ -100,11 +125,12 @@ def test_a_row_without_ratings_is_drawn_from_the_prior():
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
-@pytest.mark.parametrize("hyperprior", ["wishart", "gamma"])
-def test_same_seed_gives_identical_draws_with_one_or_two_threads(hyperprior):
+@pytest.mark.parametrize("hyperprior, implicit_weight", [("wishart", 0.0), ("gamma", 0.0),
+                                                        ("wishart", 1.0)])
+def test_same_seed_gives_identical_draws_with_one_or_two_threads(hyperprior, implicit_weight):
     train, test = small_ratings(1), small_ratings(2)
     config = BayesianMF(factors=4, sweeps=12, burn_in=4, samples=5, hyperprior=hyperprior,
-                        seed=3)
+                        seed=3, implicit_weight=implicit_weight)
     one = config.fit(train, test, threads=1)
     two = config.fit(train, test, threads=2)
     for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
@@ -113,8 +139,8 @@ def test_same_seed_gives_identical_draws_with_one_or_two_threads(hyperprior):
         assert np.array_equal(one.extras[name], two.extras[name]), name
     assert [(r.objective, r.train_rmse, r.test_rmse) for r in one.history] == \
         [(r.objective, r.train_rmse, r.test_rmse) for r in two.history]
-    other_seed = BayesianMF(factors=4, sweeps=12, burn_in=4, samples=5,
-                            hyperprior=hyperprior, seed=4).fit(train, test, threads=1)
+    other_seed = BayesianMF(factors=4, sweeps=12, burn_in=4, samples=5, hyperprior=hyperprior,
+                            seed=4, implicit_weight=implicit_weight).fit(train, test, threads=1)
     assert not np.array_equal(one.user_factors, other_seed.user_factors)
 
 
@@ -224,6 +250,8 @@ def test_intervals_widen_with_the_level_and_need_a_bayesian_model():
     ({"init_scale": 0.0}, "init_scale"),
     ({"seed": -1}, "seed"),
     ({"sweeps": True}, "sweeps"),
+    ({"implicit_weight": -1.0}, "implicit_weight"),
+    ({"implicit_reg": 0.0}, "implicit_reg"),
 ])
 def test_bad_settings_raise_config_error(settings, message):
     with pytest.raises(ConfigError, match=message):

@@ -115,11 +115,17 @@ def gibbs_half_step(
     seed: int,
     sweep: int,
     side: int,
+    extra_gram: np.ndarray,
+    extra_rhs: np.ndarray,
     out_factors: np.ndarray,
     out_bias: np.ndarray,
     status: np.ndarray,
 ) -> None:
     """Draw [factors, bias] of every row of the CSR matrix from its Gaussian conditional.
+
+    ``extra_gram`` (d x d, shared) and ``extra_rhs`` (one length-d row per CSR row) are added
+    to each row's Gram matrix and right-hand side before the draw, as in the ALS half-steps
+    (the implicit-feature terms, already divided by α); pass 0 x 0 and 0 x d arrays for none.
 
     ``prior_precision`` and ``prior_mean`` (k + 1 entries: the factors, then the bias) are the
     side's prior; a row without ratings is drawn from it. ``status[row]`` is 0, or the failing
@@ -136,6 +142,11 @@ def gibbs_half_step(
         x = np.empty(d)
         accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
                                     global_mean, gram, rhs)
+        if extra_gram.shape[0] > 0:
+            for a in range(d):
+                rhs[a] += extra_rhs[row, a]
+                for b in range(a + 1):
+                    gram[a, b] += extra_gram[a, b]
         result = draw_row(gram, rhs, prior_precision, prior_mean, alpha,
                           stream_key(seed, sweep, side, row), x)
         status[row] = result
