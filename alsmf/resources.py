@@ -29,16 +29,19 @@ def available_bytes() -> int | None:
 
 
 def training_bytes(n_ratings: int, n_users: int, n_items: int, factors: int,
-                   factor_bytes: int) -> int:
+                   factor_bytes: int, implicit: bool = False) -> int:
     """Estimated memory of a training run beyond the input ratings.
 
     Two CSR copies of the ratings (by user and by item: 4-byte index and value each), the user
     and item factors and biases twice (the current ones and the snapshot kept to undo an
-    interrupted iteration), and the per-row work buffers of the largest rows.
+    interrupted iteration), and with implicit features their two factor matrices (twice too)
+    and each side's float64 right-hand-side terms and the sums the objective reuses.
     """
-    csr = 2 * n_ratings * 8 + 2 * (n_users + n_items) * 8
-    factors_and_snapshot = 2 * (n_users + n_items) * (factors + 1) * factor_bytes
-    return csr + factors_and_snapshot
+    rows = n_users + n_items
+    csr = 2 * n_ratings * 8 + 2 * rows * 8
+    factors_and_snapshot = 2 * rows * (factors + 1) * factor_bytes
+    extra = 2 * rows * factors * factor_bytes + 2 * rows * (factors + 1) * 8 if implicit else 0
+    return csr + factors_and_snapshot + extra
 
 
 def check_fits(needed: int, what: str, hint: str) -> None:

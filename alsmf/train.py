@@ -168,8 +168,9 @@ class ALS:
         numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
         try:
             train = train.compact()
-            check_fits(training_bytes(len(train), train.n_users, train.n_items, self.factors,
-                                      4 if self.solver == "cg" else 8),
+            needed = training_bytes(len(train), train.n_users, train.n_items, self.factors,
+                                    4 if self.solver == "cg" else 8, self.implicit_weight > 0)
+            check_fits(needed,
                        f"training k = {self.factors} on {len(train):,} ratings",
                        "use fewer factors or shrink the data (--top-users, --min-user-ratings)")
             state = _TrainingState.start(self, train, test)
