@@ -49,6 +49,20 @@ def sum_rows_of_csr(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray
             out[row, a] = total[a]
 
 
+_CHUNK = 16384
+"""Rows per slice of the float64 products below: they never copy a whole factor matrix."""
+
+
+def gram64(factors: np.ndarray) -> np.ndarray:
+    """FᵀF accumulated in float64, slice by slice (no float64 copy of F)."""
+    k = factors.shape[1]
+    gram = np.zeros((k, k))
+    for start in range(0, len(factors), _CHUNK):
+        part = factors[start:start + _CHUNK].astype(np.float64)
+        gram += part.T @ part
+    return gram
+
+
 def solve_implicit_factors(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
                            weight: float, reg: float) -> np.ndarray:
     """The implicit factors of the CSR's rows, exactly, with the columns' ``factors`` fixed.
@@ -57,12 +71,15 @@ def solve_implicit_factors(indptr: np.ndarray, indices: np.ndarray, factors: np.
     w Σ_u (x_ui - p_u·z_i)² + λ_z ‖z_i‖², i.e. (w PᵀP + λ_z I)⁻¹ w Σ_{u rated i} p_u.
     Returns the result in ``factors``' dtype.
     """
-    fixed = factors.astype(np.float64)
-    k = fixed.shape[1]
-    sums = np.empty((len(indptr) - 1, k))
-    sum_rows_of_csr(indptr, indices, fixed, sums)
-    system = weight * (fixed.T @ fixed) + reg * np.eye(k)
-    return np.linalg.solve(system, weight * sums.T).T.astype(factors.dtype)
+    k = factors.shape[1]
+    result = np.empty((len(indptr) - 1, k), dtype=factors.dtype)
+    sum_rows_of_csr(indptr, indices, factors, result)  # Σ f_j, summed in float64
+    system = weight * gram64(factors) + reg * np.eye(k)
+    solve = weight * np.linalg.inv(system)  # symmetric: z = w S⁻¹ s = s · (w S⁻¹)
+    for start in range(0, len(result), _CHUNK):
+        part = result[start:start + _CHUNK]
+        part[...] = part.astype(np.float64) @ solve
+    return result
 
 
 def row_terms(indptr: np.ndarray, indices: np.ndarray, implicit: np.ndarray,
@@ -71,14 +88,13 @@ def row_terms(indptr: np.ndarray, indices: np.ndarray, implicit: np.ndarray,
 
     ``implicit`` (C) holds the implicit factors of the columns (Z for the by-user CSR). Both
     have a last zero column for the bias (the binary matrix does not involve biases): E is
-    (k+1) x (k+1), e is (rows, k+1).
+    (k+1) x (k+1) in float64, e is (rows, k+1) in ``implicit``'s dtype.
     """
-    columns = implicit.astype(np.float64)
     k = implicit.shape[1]
     gram = np.zeros((k + 1, k + 1))
-    gram[:k, :k] = weight * (columns.T @ columns)
-    rhs = np.zeros((len(indptr) - 1, k + 1))
-    sum_rows_of_csr(indptr, indices, columns, rhs[:, :k])
+    gram[:k, :k] = weight * gram64(implicit)
+    rhs = np.zeros((len(indptr) - 1, k + 1), dtype=implicit.dtype)
+    sum_rows_of_csr(indptr, indices, implicit, rhs[:, :k])
     rhs[:, :k] *= weight
     return gram, rhs
 
@@ -89,15 +105,22 @@ def implicit_loss(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
     """w Σ_rows Σ_columns (x - f_r·c_j)² + λ_z ‖C‖², without visiting the zeros of X.
 
     ``factors`` are the rows' factors (P for the by-user CSR), ``implicit`` the columns' (Z).
-    ``sums`` (rows x k: each row's Σ c_j, for example the ``e / w`` of :func:`row_terms`
-    with the same C) saves recomputing them.
+    ``sums`` (rows x k: each row's Σ c_j, or any multiple s·Σ c_j given as ``(array, s)``,
+    for example the right-hand side of :func:`row_terms` with its weight) saves recomputing
+    them.
     """
-    rows = factors.astype(np.float64)
-    columns = implicit.astype(np.float64)
+    k = implicit.shape[1]
+    scale = 1.0
     if sums is None:
-        sums = np.empty((len(indptr) - 1, implicit.shape[1]))
-        sum_rows_of_csr(indptr, indices, columns, sums)
-    counts = np.diff(indptr)
-    quadratic = float(np.einsum("ij,ij->", rows @ (columns.T @ columns), rows))  # BLAS
-    squared = float(counts.sum()) - 2.0 * float(np.einsum("ij,ij->", rows, sums)) + quadratic
-    return weight * squared + reg * float(np.einsum("ij,ij->", columns, columns))
+        sums = np.empty((len(indptr) - 1, k), dtype=implicit.dtype)
+        sum_rows_of_csr(indptr, indices, implicit, sums)
+    elif isinstance(sums, tuple):
+        sums, scale = sums
+    columns_gram = gram64(implicit)
+    quadratic = cross = 0.0
+    for start in range(0, len(factors), _CHUNK):
+        rows = factors[start:start + _CHUNK].astype(np.float64)
+        quadratic += float(np.einsum("ij,ij->", rows @ columns_gram, rows))  # BLAS
+        cross += float(np.einsum("ij,ij->", rows, sums[start:start + _CHUNK, :k]))
+    squared = float(indptr[-1] - indptr[0]) - 2.0 * cross / scale + quadratic
+    return weight * squared + reg * float(np.trace(columns_gram))

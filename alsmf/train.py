@@ -239,7 +239,7 @@ class _TrainingState:
         self.solve = HalfStep.from_params(config.params())
         # each side's Σ of the other side's implicit factors, from its last half-step: the
         # implicit factors have not changed since, so the objective reuses them
-        self.implicit_sums: dict[str, np.ndarray] = {}
+        self.implicit_sums: dict[str, tuple[np.ndarray, float]] = {}
 
     @classmethod
     def start(cls, config: ALS, train: Ratings, test: Ratings | None) -> _TrainingState:
@@ -336,7 +336,7 @@ class _TrainingState:
         if implicit is not None:
             gram, rhs = row_terms(matrix.indptr, matrix.indices, implicit, config.implicit_weight)
             extra = {"extra_gram": gram, "extra_rhs": rhs}
-            self.implicit_sums[side] = rhs[:, :-1] / config.implicit_weight  # for the loss
+            self.implicit_sums[side] = (rhs, config.implicit_weight)  # w·Σ c_j, for the loss
         status = self.solve.run(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
                                 model.global_mean, out, out_bias, **extra)
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
