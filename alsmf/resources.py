@@ -35,12 +35,13 @@ def training_bytes(n_ratings: int, n_users: int, n_items: int, factors: int,
     Two CSR copies of the ratings (by user and by item: 4-byte index and value each), the user
     and item factors and biases twice (the current ones and the snapshot kept to undo an
     interrupted iteration), and with implicit features their two factor matrices (twice too)
-    and each side's float64 right-hand-side terms and the sums the objective reuses.
+    and each side's right-hand-side terms, which the objective reuses.
     """
     rows = n_users + n_items
     csr = 2 * n_ratings * 8 + 2 * rows * 8
     factors_and_snapshot = 2 * rows * (factors + 1) * factor_bytes
-    extra = 2 * rows * factors * factor_bytes + 2 * rows * (factors + 1) * 8 if implicit else 0
+    extra = 2 * rows * factors * factor_bytes + rows * (factors + 1) * factor_bytes \
+        if implicit else 0
     return csr + factors_and_snapshot + extra
 
 
