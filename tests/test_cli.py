@@ -7,30 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from alsmf.cli import app
 from alsmf.model import MFModel
 
-runner = CliRunner()
+from cli_helpers import run, write_ratings_csv  # tests/cli_helpers.py
+
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 
 
 @pytest.fixture
 def ratings_csv(tmp_path):
-    rng = np.random.default_rng(0)
-    users = np.repeat(np.arange(1, 41), 10)
-    items = np.concatenate([rng.choice(np.arange(100, 130), 10, replace=False)
-                            for _ in range(40)])
-    ratings = rng.integers(1, 6, len(users))
-    path = tmp_path / "ratings.csv"
-    lines = ["user,item,rating"] + [f"{u},{i},{r}" for u, i, r in zip(users, items, ratings)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+    return write_ratings_csv(tmp_path / "ratings.csv", 40, 10, 30)
 
 
 def test_train_json_reports_history_outputs_and_settings(ratings_csv, tmp_path):

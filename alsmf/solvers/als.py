@@ -71,6 +71,19 @@ def accumulate_normal_equations(
                 gram[a, b] += ya * block[m, b]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def add_extra_terms(gram: np.ndarray, rhs: np.ndarray, extra_gram: np.ndarray,
+                    extra_rhs: np.ndarray, row: int) -> None:
+    """Add the shared ``extra_gram`` (lower triangle) and ``extra_rhs[row]`` to one row's
+    normal equations; nothing when ``extra_gram`` is 0 x 0 (the implicit-feature terms)."""
+    if extra_gram.shape[0] == 0:
+        return
+    for a in range(gram.shape[0]):
+        rhs[a] += extra_rhs[row, a]
+        for b in range(a + 1):
+            gram[a, b] += extra_gram[a, b]
+
+
 @njit(cache=True, parallel=True, nogil=True)  # a Dask worker stays responsive
 def als_half_step(
     indptr: np.ndarray,
@@ -105,7 +118,6 @@ def als_half_step(
     k = fixed_factors.shape[1]
     d = k + 1 if with_bias else k
     zero_mean = np.zeros(d)
-    with_extra = extra_gram.shape[0] > 0
     for row in prange(n_rows):
         count = indptr[row + 1] - indptr[row]
         status[row] = 0
@@ -119,11 +131,7 @@ def als_half_step(
         x = np.empty(d)
         accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
                                     global_mean, gram, rhs)
-        if with_extra:
-            for a in range(d):
-                rhs[a] += extra_rhs[row, a]
-                for b in range(a + 1):
-                    gram[a, b] += extra_gram[a, b]
+        add_extra_terms(gram, rhs, extra_gram, extra_rhs, row)
         scale = float(count) if weighted_reg else 1.0
         result = solve_row(gram, rhs, prior_precision, zero_mean, scale, x)
         status[row] = result

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from alsmf.solvers.als import accumulate_normal_equations
+from alsmf.solvers.als import accumulate_normal_equations, add_extra_terms
 from alsmf.solvers.cholesky import solve_row
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -142,11 +142,7 @@ def gibbs_half_step(
         x = np.empty(d)
         accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
                                     global_mean, gram, rhs)
-        if extra_gram.shape[0] > 0:
-            for a in range(d):
-                rhs[a] += extra_rhs[row, a]
-                for b in range(a + 1):
-                    gram[a, b] += extra_gram[a, b]
+        add_extra_terms(gram, rhs, extra_gram, extra_rhs, row)
         result = draw_row(gram, rhs, prior_precision, prior_mean, alpha,
                           stream_key(seed, sweep, side, row), x)
         status[row] = result
