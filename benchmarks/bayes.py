@@ -29,10 +29,8 @@ import numpy as np
 
 from alsmf.bayes import BayesianMF, predict_interval
 from alsmf.data.movielens import canonical_folds
-from alsmf.data.ratings import Ratings
 from alsmf.data.splits import random_split
 from alsmf.data.synthetic import synthetic_ratings
-from alsmf.solvers.predict import predict_pairs
 from alsmf.train import ALS
 
 DEFAULT_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
@@ -74,22 +72,6 @@ def validate_table(path: Path, threads: int | None, grid: dict[str, tuple]) -> s
     return "\n".join(rows)
 
 
-def _unrounded(like: str, noise: float, seed: int) -> tuple[Ratings, Ratings, float]:
-    """Synthetic pairs and true model of ``like``, values = truth + N(0, σ²) without rounding,
-    split 90/10; also the true model's RMSE on the test part."""
-    data = synthetic_ratings(like, noise=noise, seed=seed)
-    r = data.ratings
-    truth = predict_pairs(r.users, r.items, data.user_factors, data.item_factors,
-                          data.user_bias, data.item_bias, data.global_mean)
-    rng = np.random.default_rng(seed)
-    values = truth + noise * rng.standard_normal(len(truth))
-    in_test = rng.random(len(values)) < 0.1
-    users, items = r.user_ids[r.users], r.item_ids[r.items]
-    train = Ratings.from_arrays(users[~in_test], items[~in_test], values[~in_test])
-    test = Ratings.from_arrays(users[in_test], items[in_test], values[in_test])
-    return train, test, float(np.sqrt(np.mean(np.square(values[in_test] - truth[in_test]))))
-
-
 def synthetic_table(threads: int | None, factors: int) -> str:
     """Posterior-mean RMSE / σ and 90% interval coverage on synthetic data (true rank 8)."""
     rows = ["| data | values | k | noise σ | true model's test RMSE | test RMSE | RMSE / σ | "
@@ -97,7 +79,7 @@ def synthetic_table(threads: int | None, factors: int) -> str:
     noise = 0.8
     config = BayesianMF(factors=factors)
     for like in ("ml-100k", "ml-1m"):
-        train, test, oracle = _unrounded(like, noise, seed=0)
+        train, test, oracle = synthetic_ratings(like, noise=noise, seed=0).unrounded_split(0)
         model = config.fit(train, test, threads=threads)
         pairs = (test.user_ids[test.users], test.item_ids[test.items])
         _, lower, upper = predict_interval(model, *pairs, level=0.9)

@@ -10,7 +10,6 @@ from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.solvers.gibbs import gibbs_half_step, standard_normals, stream_key
-from alsmf.solvers.predict import predict_pairs
 from alsmf.train import ALS, TrainingInterrupted
 
 
@@ -29,17 +28,7 @@ def unrounded_synthetic(noise, seed=0):
     split 90/10 at random; also returns the true model's test RMSE (the noise realised)."""
     data = synthetic_ratings(n_users=400, n_items=500, n_ratings=80_000, rank=1, noise=noise,
                              seed=seed)
-    r = data.ratings
-    truth = predict_pairs(r.users, r.items, data.user_factors, data.item_factors,
-                          data.user_bias, data.item_bias, data.global_mean)
-    rng = np.random.default_rng(seed)
-    values = truth + noise * rng.standard_normal(len(truth))
-    in_test = rng.random(len(values)) < 0.1
-    users, items = r.user_ids[r.users], r.item_ids[r.items]
-    train = Ratings.from_arrays(users[~in_test], items[~in_test], values[~in_test])
-    test = Ratings.from_arrays(users[in_test], items[in_test], values[in_test])
-    oracle = np.sqrt(np.mean(np.square(values[in_test] - truth[in_test])))
-    return train, test, oracle
+    return data.unrounded_split(seed)
 
 
 def test_standard_normals_are_standard_and_keyed():

@@ -90,6 +90,24 @@ class SyntheticData:
     item_bias: np.ndarray
     global_mean: float
 
+    def unrounded_split(self, seed: int = 0,
+                        test_fraction: float = 0.1) -> tuple[Ratings, Ratings, float]:
+        """The same pairs rated truth + N(0, σ²) without rounding or clipping, split at random.
+
+        For checks that need the noise to be exactly Gaussian (calibration of predictive
+        intervals). Returns (train, test, the true model's RMSE on the test part).
+        """
+        r = self.ratings
+        truth = predict_pairs(r.users, r.items, self.user_factors, self.item_factors,
+                              self.user_bias, self.item_bias, self.global_mean)
+        rng = np.random.default_rng(seed)
+        values = truth + self.noise * rng.standard_normal(len(truth))
+        in_test = rng.random(len(values)) < test_fraction
+        users, items = r.user_ids[r.users], r.item_ids[r.items]
+        train = Ratings.from_arrays(users[~in_test], items[~in_test], values[~in_test])
+        test = Ratings.from_arrays(users[in_test], items[in_test], values[in_test])
+        return train, test, float(np.sqrt(np.mean(np.square(values[in_test] - truth[in_test]))))
+
 
 def synthetic_ratings(
     like: str = "ml-100k",
