@@ -103,7 +103,8 @@ def train(
         Duplicates.error, help="Repeated (user, item) pairs: refuse, keep the last, or average."),
     method: Method = typer.Option(
         Method.als, help="als: alternating least squares; bayes: Bayesian MF by Gibbs sampling "
-        "(--sweeps, --burn-in, --samples; predictions average the kept draws)."),
+        "(--sweeps, --burn-in, --samples; predictions average the kept draws; --factors, "
+        "--implicit-weight and --implicit-reg apply when typed, else its own defaults)."),
     sweeps: int = typer.Option(BayesianMF.sweeps, help="bayes: Gibbs sweeps in all."),
     burn_in: int = typer.Option(BayesianMF.burn_in, help="bayes: sweeps discarded first."),
     samples: int = typer.Option(BayesianMF.samples, help="bayes: draws the model keeps."),
@@ -158,10 +159,10 @@ def train(
                  weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
                  cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
                  implicit_reg=implicit_reg)
-    if method is Method.bayes:
-        typed_factors = ctx.get_parameter_source("factors").name != "DEFAULT"
-        config = BayesianMF(factors=factors if typed_factors else BayesianMF.factors,
-                            sweeps=sweeps, burn_in=burn_in, samples=samples, seed=seed)
+    if method is Method.bayes:  # options shared with ALS count only when typed
+        typed = {name: given[name] for name in ("factors", "implicit_weight", "implicit_reg")
+                 if ctx.get_parameter_source(name).name != "DEFAULT"}
+        config = BayesianMF(sweeps=sweeps, burn_in=burn_in, samples=samples, seed=seed, **typed)
     else:
         config = ALS(**_with_settings_file(ctx, given, settings))
     started = time.perf_counter()

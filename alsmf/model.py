@@ -371,7 +371,7 @@ class MFModel:
                                                    - self.item_bias[rated])
         if implicit:
             z = self.extras[IMPLICIT_ITEM_FACTORS][rated].astype(np.float64)
-            contributions += float(self.params["implicit_weight"]) * (
+            contributions += self._implicit_weight() * (
                 z @ direction[:self.factors])
         order = np.lexsort((rated, -contributions))[:max(n, 0)]
         baseline = self.global_mean + float(self.item_bias[column])
@@ -501,8 +501,16 @@ class MFModel:
         if name not in self.extras:
             return {}
         gram, rhs = row_terms(np.array([0, len(rated)]), rated, self.extras[name],
-                              float(self.params["implicit_weight"]))
+                              self._implicit_weight())
         return {"extra_gram": gram, "extra_rhs": rhs}
+
+    def _implicit_weight(self) -> float:
+        """w of the implicit terms in the units of the rating system fold-in solves.
+
+        A Bayesian model's likelihood weighs the ratings by the noise precision α, so its
+        implicit weight in those units is w/α, saved as ``fold_in_implicit_weight``.
+        """
+        return float(self.params.get("fold_in_implicit_weight", self.params["implicit_weight"]))
 
     def _augmented(self, factors: np.ndarray) -> np.ndarray:
         """Rows y = [q, 1] (or q alone without biases) in float64, as the half-step builds them."""

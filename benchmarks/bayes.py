@@ -4,9 +4,15 @@
     python benchmarks/bayes.py validate                 # defaults chosen on training folds
     python benchmarks/bayes.py validate --grid-factors 20,32 --grid-burn-in 20 \
         --grid-samples 100 --grid-hyperprior wishart    # does a larger k help?
+    python benchmarks/bayes.py validate --grid-burn-in 20 --grid-samples 100 \
+        --grid-hyperprior wishart --grid-implicit-weight 0,1,2,3 \
+        --grid-implicit-reg 1,3,10,100                  # the implicit features' w and λ_z
     python benchmarks/bayes.py synthetic                # RMSE vs noise σ, 90% interval coverage
     python benchmarks/bayes.py speed --shape ml-1m      # s/sweep vs exact ALS s/iteration
     python benchmarks/bayes.py speed --shape ml-20m     # the same at ML-20M shape (~5 GB)
+
+``speed`` adds a myFM row (and the myFM / BayesianMF ratio) when run in the peer environment
+(``benchmarks/requirements-peers.txt``), where myfm is installed.
 
 ``validate`` never looks at u1..u5.test: it carves a random 10% validation part out of each
 u*.base and scores settings on it. ``speed`` times both trainers in the same process on the
@@ -42,14 +48,15 @@ def folds_table(path: Path, threads: int | None) -> str:
     scores = [config.fit(train, test, threads=threads).history[-1].test_rmse
               for train, test in canonical_folds(path)]
     label = (f"BayesianMF defaults (k={config.factors}, {config.sweeps} sweeps, burn-in "
-             f"{config.burn_in}, {config.samples} kept, {config.hyperprior})")
+             f"{config.burn_in}, {config.samples} kept, {config.hyperprior}, implicit w "
+             f"{config.implicit_weight:g}, λ_z {config.implicit_reg:g})")
     cells = " | ".join(f"{s:.4f}" for s in scores)
     return ("| settings | u1 | u2 | u3 | u4 | u5 | mean |\n|---|---|---|---|---|---|---|\n"
             f"| {label} | {cells} | **{statistics.mean(scores):.4f}** |")
 
 
 GRID = {"factors": (10,), "burn_in": (10, 20, 40), "samples": (32, 100),
-        "hyperprior": ("wishart", "gamma")}
+        "hyperprior": ("wishart", "gamma"), "implicit_weight": (2.0,), "implicit_reg": (3.0,)}
 """Settings tried by ``validate`` (200 sweeps each); ``--grid-factors`` etc. replace a row."""
 
 
@@ -57,8 +64,8 @@ def validate_table(path: Path, threads: int | None, grid: dict[str, tuple]) -> s
     """Mean validation RMSE (10% carved from each u*.base) of every setting in ``grid``."""
     splits = [random_split(train, test_fraction=0.1, seed=0)
               for train, _ in canonical_folds(path)]
-    rows = ["| k | burn-in | kept | hyperprior | validation RMSE (mean of 5) |",
-            "|---|---|---|---|---|"]
+    rows = ["| k | burn-in | kept | hyperprior | implicit w | implicit λ_z "
+            "| validation RMSE (mean of 5) |", "|---|---|---|---|---|---|---|"]
     results = []
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid, values))
@@ -68,7 +75,7 @@ def validate_table(path: Path, threads: int | None, grid: dict[str, tuple]) -> s
         print(f"  {settings}: {statistics.mean(scores):.4f}", flush=True)
     for score, s in sorted(results, key=lambda pair: pair[0]):
         rows.append(f"| {s['factors']} | {s['burn_in']} | {s['samples']} | {s['hyperprior']} "
-                    f"| {score:.4f} |")
+                    f"| {s['implicit_weight']:g} | {s['implicit_reg']:g} | {score:.4f} |")
     return "\n".join(rows)
 
 
@@ -120,6 +127,9 @@ def speed_table(shape: str, factors: int, threads: int, rounds: int) -> str:
                               ).history
         timings[name] = (statistics.median(r.seconds for r in history[1:]),
                          statistics.median(np.diff(marks[1:])))
+    myfm_timing = myfm_sweep_seconds(ratings, factors, rounds)
+    if myfm_timing is not None:
+        timings[f"myFM {myfm_timing[2]} sweep (MyFMRegressor, 1 thread)"] = myfm_timing[:2]
     als_wall, als_cpu = timings['ALS(solver="cholesky") iteration']
     rows = [f"{shape} shape ({len(ratings):,} ratings), k = {factors}, {threads} threads, "
             f"median of rounds 2..{rounds}; 1-minute load average before: {load_before:.1f}", "",
@@ -128,7 +138,46 @@ def speed_table(shape: str, factors: int, threads: int, rounds: int) -> str:
     for name, (wall, cpu) in timings.items():
         rows.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / als_wall:.2f} | "
                     f"{cpu / als_cpu:.2f} |")
+    if myfm_timing is not None:
+        sweep_wall = timings["BayesianMF sweep"][0]
+        rows += ["", f"myFM / BayesianMF seconds per sweep (wall): "
+                     f"**{myfm_timing[0] / sweep_wall:.1f}x**"]
     return "\n".join(rows)
+
+
+def myfm_sweep_seconds(ratings, factors: int, rounds: int) -> tuple[float, float, str] | None:
+    """myFM's median (wall, CPU) seconds per sweep on the same ratings, and its version.
+
+    ``None`` when myfm is not installed (it is in the peer environment,
+    ``benchmarks/requirements-peers.txt``). The model is the one ``benchmarks/folds.py`` fits:
+    ``MyFMRegressor`` on the user and item one-hot, rank ``factors``; one draw is kept so its
+    memory stays that of the sampler. Sweeps are timed between its callbacks.
+    """
+    try:
+        import myfm
+    except ImportError:
+        return None
+    from importlib.metadata import version
+
+    import scipy.sparse as sp
+
+    n = len(ratings)
+    rows = np.arange(n)
+    one_hot = sp.hstack([sp.csr_matrix((np.ones(n), (rows, codes)), shape=(n, width))
+                         for codes, width in ((ratings.users, ratings.n_users),
+                                              (ratings.items, ratings.n_items))], format="csr")
+    marks = [(time.perf_counter(), time.process_time())]
+
+    def mark(*_) -> tuple[bool, None]:
+        marks.append((time.perf_counter(), time.process_time()))
+        return False, None
+
+    myfm.MyFMRegressor(rank=factors, random_seed=0).fit(
+        one_hot, ratings.values.astype(np.float64), n_iter=rounds, n_kept_samples=1,
+        callback=mark)
+    steps = np.diff(np.array(marks[1:]), axis=0)  # sweeps 2..rounds
+    return (float(np.median(steps[:, 0])), float(np.median(steps[:, 1])),
+            version("myfm"))
 
 
 def main() -> None:

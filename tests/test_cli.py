@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alsmf.bayes import BayesianMF
 from alsmf.model import MFModel
 
 from cli_helpers import run, write_ratings_csv  # tests/cli_helpers.py
@@ -199,5 +200,13 @@ def test_bayesian_method_from_the_command_line(ratings_csv, tmp_path):
     assert report["settings"]["method"] == "bayes" and len(report["history"]) == 12
     model = MFModel.load(tmp_path / "model.npz")
     assert model.factors == 5 * 10  # five kept draws of the default k = 10, side by side
+    assert report["settings"]["implicit_weight"] == BayesianMF.implicit_weight  # its default
+    assert {"implicit_item_factors", "implicit_user_factors"} <= set(model.extras)
+    typed = run("train", "--data", ratings_csv, "--method", "bayes", "--sweeps", 3, "--burn-in",
+                1, "--implicit-weight", 0, "-k", 4, "-o", tmp_path / "typed", "--json")
+    settings = json.loads(typed.stdout)["settings"]
+    assert (settings["implicit_weight"], settings["factors"]) == (0, 4)
+    assert not MFModel.load(tmp_path / "typed" / "model.npz").extras.keys() & {
+        "implicit_item_factors", "implicit_user_factors"}
     refused = run("train", "--data", ratings_csv, "--method", "bayes", "--resume", "-o", tmp_path)
     assert refused.exit_code == 2 and "without checkpoints" in refused.output
