@@ -16,8 +16,9 @@ Predictions average the kept draws after the burn-in. The returned :class:`MFMod
 for that average: with S kept draws, (1/S) Σ_s (μ + b_u^s + b_i^s + p_u^s·q_i^s) is the
 prediction of a model whose factors are the S draws side by side, each scaled by 1/√S (so it
 has S·k columns), and whose biases are the draws' means. It predicts, recommends, saves and
-loads like any ALS model. Its memory is (n_users + n_items)·S·(k + 1)·8 bytes (ml-100k with the
-defaults k = 10, S = 100: 23 MB; ML-20M, k = 64, S = 16: 1.4 GB), and fold-in solves one
+loads like any ALS model. Its memory is (n_users + n_items)·S·(k + 1)·8 bytes, plus
+(n_users + n_items)·S·k·8 for the implicit factors' draws when implicit features are on (ml-100k
+with the defaults k = 10, S = 100: 44 MB; ML-20M, k = 64, S = 16: 2.7 GB), and fold-in solves one
 (S·k + 1)-unknown system. The bias and α draws are kept in ``model.extras`` for
 :func:`predict_interval`. Fold-in uses ``params["reg"]`` = the kept draws' mean of the user
 prior's factor precision over α (``reg_bias`` likewise for the bias), ``weighted_reg`` False,
@@ -34,7 +35,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-import numba
 import numpy as np
 from scipy.special import ndtr, ndtri
 
@@ -46,6 +46,7 @@ from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
 from alsmf.solvers.gibbs import gibbs_half_step, scatter_matrix
 from alsmf.solvers.predict import predict_pairs, squared_error
+from alsmf.threads import compute_threads
 from alsmf.train import TrainingInterrupted
 
 HYPERPRIORS = ("wishart", "gamma")
@@ -169,12 +170,7 @@ class BayesianMF:
             ConfigError: bad ``threads``, or the run does not fit in memory.
             NumericalError: a row's conditional precision was not positive definite.
         """
-        if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-            raise ConfigError(f"threads must be from 1 to {numba.config.NUMBA_NUM_THREADS}, "
-                              f"got {threads}")
-        threads_before = numba.get_num_threads()
-        numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
-        try:
+        with compute_threads(threads):
             train = train.compact()
             kept = len(self.kept_sweeps())
             per_draw = 2 * self.factors + 1 if self.implicit_weight > 0 else self.factors + 1
@@ -184,8 +180,6 @@ class BayesianMF:
                        f"{len(train):,} ratings",
                        "keep fewer draws (samples), use fewer factors or shrink the data")
             return _Sampler(self, train, test).run(callback)
-        finally:
-            numba.set_num_threads(threads_before)
 
 
 def predict_interval(model: MFModel, users: Any, items: Any,

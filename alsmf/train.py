@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import numba
 import numpy as np
 
 from alsmf.data.ratings import Ratings
@@ -35,6 +34,7 @@ from alsmf.implicit import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implic
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
 from alsmf.solvers.predict import squared_error
+from alsmf.threads import compute_threads
 
 SOLVERS = ("cg", "cholesky")
 """The per-row solvers of a half-step: conjugate gradient (default) or exact Cholesky."""
@@ -159,14 +159,9 @@ class ALS:
             ConfigError: bad ``threads`` or ``checkpoint_every``, or a checkpoint that does not
                 match these settings or data.
         """
-        if threads is not None and not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-            raise ConfigError(f"threads must be from 1 to {numba.config.NUMBA_NUM_THREADS}, "
-                              f"got {threads}")
         if not (isinstance(checkpoint_every, (int, np.integer)) and checkpoint_every >= 1):
             raise ConfigError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
-        threads_before = numba.get_num_threads()
-        numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
-        try:
+        with compute_threads(threads):
             train = train.compact()
             needed = training_bytes(len(train), train.n_users, train.n_items, self.factors,
                                     4 if self.solver == "cg" else 8, self.implicit_weight > 0)
@@ -179,8 +174,6 @@ class ALS:
             return self._iterate(state, callback,
                                  None if checkpoint is None else Path(checkpoint),
                                  checkpoint_every)
-        finally:
-            numba.set_num_threads(threads_before)
 
     def _iterate(self, state: _TrainingState, callback: Callback | None,
                  checkpoint: Path | None, checkpoint_every: int) -> MFModel:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-import numba
 import numpy as np
 
 from alsmf.data.ratings import Ratings
@@ -55,23 +53,6 @@ def json_params(method: str, fields: dict[str, Any], **derived: Any) -> dict[str
     params = {"method": method} | fields | derived
     return {key: (value.item() if isinstance(value, np.generic) else value)
             for key, value in params.items()}
-
-
-@contextmanager
-def numba_threads(threads: int | None, default: int | None = None) -> Iterator[None]:
-    """Run the parallel scoring kernels on ``threads`` threads, as ALS does.
-
-    Without ``threads``: ``default``, or all cores when that is None as well.
-    """
-    if threads is not None and not (is_int_in(threads, 1, numba.config.NUMBA_NUM_THREADS)):
-        raise ConfigError(f"threads must be from 1 to {numba.config.NUMBA_NUM_THREADS}, "
-                          f"got {threads}")
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads or default or numba.config.NUMBA_NUM_THREADS)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def new_model(train: Ratings, params: dict[str, Any], *, user_factors: np.ndarray,

@@ -27,10 +27,11 @@ import numpy as np
 from numba import njit
 
 from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model, numba_threads)
+                                     json_params, new_model)
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
+from alsmf.threads import compute_threads
 from alsmf.train import Callback
 
 
@@ -93,7 +94,7 @@ class GradientDescent:
             ConfigError: the objective stopped being finite (``alpha`` too large for the
                 data: a step overshoots in proportion to a row's rating count).
         """
-        with numba_threads(threads, default=1):
+        with compute_threads(threads, default=1):
             train = train.compact()
             rng = np.random.default_rng(self.seed)
             model = new_model(

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model, numba_threads)
+                                     json_params, new_model)
 from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
+from alsmf.threads import compute_threads
 from alsmf.train import Callback
 
 
@@ -36,7 +37,7 @@ class GlobalMean:
     def fit(self, train: Ratings, test: Ratings | None = None, *,
             callback: Callback | None = None, threads: int | None = None) -> MFModel:
         """The mean of ``train``; one history record (objective = training squared error)."""
-        with numba_threads(threads):
+        with compute_threads(threads):
             train = train.compact()
             model = _zero_model(train, self.params(), _mean(train))
             scorer = Scorer(train, test)
@@ -91,7 +92,7 @@ class BiasOnly:
     def fit(self, train: Ratings, test: Ratings | None = None, *,
             callback: Callback | None = None, threads: int | None = None) -> MFModel:
         """Fit the biases on ``train``; report test RMSE per epoch when ``test`` is given."""
-        with numba_threads(threads):
+        with compute_threads(threads):
             train = train.compact()
             model = _zero_model(train, self.params(), _mean(train))
             scorer = Scorer(train, test)

@@ -25,9 +25,10 @@ import numpy as np
 from numba import njit
 
 from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model, numba_threads, weighted_norms)
+                                     json_params, new_model, weighted_norms)
 from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
+from alsmf.threads import compute_threads
 from alsmf.train import Callback
 
 
@@ -95,7 +96,7 @@ class SGD:
         ``threads`` only sets the threads of the scoring between epochs; the epochs
         themselves run on one thread.
         """
-        with numba_threads(threads):
+        with compute_threads(threads):
             train = train.compact()
             rng = np.random.default_rng(self.seed)
             shape_users, shape_items = (train.n_users, self.factors), (train.n_items, self.factors)

@@ -23,11 +23,12 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model, numba_threads)
+                                     json_params, new_model)
 from alsmf.baselines.means import BiasOnly
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
+from alsmf.threads import compute_threads
 from alsmf.train import Callback
 
 CENTRES = ("baseline", "mean", "none")
@@ -79,7 +80,7 @@ class TruncatedSVD:
         Raises:
             ConfigError: ``factors`` is not below the number of users and of items.
         """
-        with numba_threads(threads):
+        with compute_threads(threads, blas_threads=None):  # svds is BLAS itself
             train = train.compact()
             if self.factors >= min(train.n_users, train.n_items):
                 raise ConfigError(
