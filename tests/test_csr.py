@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from alsmf.data.csr import build_csr
+from alsmf.data.csr import build_csr, count_repeated_pairs
 
 
 def test_matches_scipy_with_sorted_columns_and_no_repeats():
@@ -54,3 +54,18 @@ def test_repeated_pairs_counted_alike_for_grouped_and_shuffled_rows():
     assert count_repeated_pairs(rows, cols, (40, 30)) == expected
     order = rng.permutation(500)
     assert count_repeated_pairs(rows[order], cols[order], (40, 30)) == expected
+
+
+def test_repeated_pairs_are_counted_in_grouped_and_shuffled_input():
+    """Both paths of count_repeated_pairs against a count by np.unique."""
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 50, 3000).astype(np.int32)
+    cols = rng.integers(0, 40, 3000).astype(np.int32)
+    expected = len(rows) - len(np.unique(rows.astype(np.int64) * 40 + cols))
+    assert expected > 0
+    order = np.argsort(rows, kind="stable")
+    assert count_repeated_pairs(rows[order], cols[order], (50, 40)) == expected  # grouped
+    assert count_repeated_pairs(rows, cols, (50, 40)) == expected  # shuffled
+    unique = np.unique(rows.astype(np.int64) * 40 + cols)
+    assert count_repeated_pairs((unique // 40).astype(np.int32)[::-1].copy(),
+                                (unique % 40).astype(np.int32)[::-1].copy(), (50, 40)) == 0
