@@ -361,10 +361,10 @@ class _Sampler:
         self.user_samples[:, s * k:(s + 1) * k] = self.user_factors
         self.item_samples[:, s * k:(s + 1) * k] = self.item_factors
         self.user_bias_samples[:, s] = self.user_bias
+        self.item_bias_samples[:, s] = self.item_bias
         if self.config.implicit_weight > 0:
             for side, samples in self.implicit_samples.items():
                 samples[:, s * k:(s + 1) * k] = self.implicit[side]
-        self.item_bias_samples[:, s] = self.item_bias
         self.alpha_samples[s] = self.alpha
         self.reg_samples[s] = _ridge_weights(self.user_prior[1], self.alpha)
         self.n_kept += 1
