@@ -48,6 +48,7 @@ RESULTS = HERE / "results"
 # name -> (label, explicit model?)
 LIBRARIES: dict[str, tuple[str, bool]] = {
     "alsmf": ("alsmf (default solver)", True),
+    "alsmf-chol": ("alsmf, exact Cholesky (solver=\"cholesky\")", True),
     "cmfrec-cg": ("cmfrec CMF, ALS + CG", True),
     "cmfrec-chol": ("cmfrec CMF, ALS + Cholesky", True),
     "implicit": ("implicit CPU ALS, CG (speed only)", False),
@@ -63,7 +64,7 @@ CONVERGENCE_GRID = "1,2,3,5,7,10"
 EXTRA_GRID = (14, 20, 30, 50, 70, 100, 140, 200)  # beyond the grid, when n is larger
 LARGE_SHAPES = ("ml-10m", "ml-20m")
 # at the large shapes convergence costs len(grid) fits for the fit(n) libraries: only these
-CONVERGENCE_AT_LARGE = ("alsmf", "cmfrec-cg", "lenskit", "libmf")
+CONVERGENCE_AT_LARGE = ("alsmf", "alsmf-chol", "cmfrec-cg", "lenskit", "libmf")
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def _fit_series(a, fit, score, iterations: int, warm_up: bool = False) -> dict:
             "curve": curve or None, "curve_time": "wall time of a separate fit(n)"}
 
 
-def worker_alsmf(a) -> dict:
+def worker_alsmf(a, solver: str = "cg") -> dict:
     import alsmf
     from alsmf import ALS
     from alsmf.data.readers import read_table
@@ -181,7 +182,7 @@ def worker_alsmf(a) -> dict:
     train = read_table(a.train)
     load_s = time.perf_counter() - t0
     test = read_table(a.test)
-    model = ALS(**PLAIN, factors=a.factors, reg=a.reg, iterations=a.iterations)
+    model = ALS(**PLAIN, factors=a.factors, reg=a.reg, iterations=a.iterations, solver=solver)
     t0 = time.perf_counter()
     fitted = model.fit(train, test, callback=lambda rec, m: None, threads=a.threads)
     fit_s = time.perf_counter() - t0
@@ -199,7 +200,9 @@ def worker_alsmf(a) -> dict:
             "curve": curve if a.convergence else None,
             "curve_time": "cumulative solve_seconds of one fit (its evaluation and set-up "
                           "excluded)",
-            "note": f"solver {model.solver}, {model.cg_steps} CG steps; reg {a.reg} scaled by "
+            "note": f"solver {model.solver}"
+                    + (f", {model.cg_steps} CG steps" if solver == "cg" else "")
+                    + f"; reg {a.reg} scaled by "
                     f"counts; s/iter is the two half-steps, as the peers time it; alsmf's "
                     f"per-iteration train/test loss evaluation adds {evaluation:.2f} s (in "
                     f"fit_s); fit set-up {setup_s:.2f} s"
@@ -450,7 +453,8 @@ def _dist_version(name: str) -> str:
 
 
 WORKERS = {
-    "alsmf": worker_alsmf, "cmfrec-cg": worker_cmfrec_cg, "cmfrec-chol": worker_cmfrec_chol,
+    "alsmf": worker_alsmf, "alsmf-chol": lambda a: worker_alsmf(a, "cholesky"),
+    "cmfrec-cg": worker_cmfrec_cg, "cmfrec-chol": worker_cmfrec_chol,
     "implicit": worker_implicit, "lenskit": worker_lenskit, "libmf": worker_libmf,
     "spark": worker_spark,
 }
@@ -485,7 +489,7 @@ def worker_env(name: str, threads: int) -> dict:
         env["OMP_NUM_THREADS"] = str(threads)
     if name == "lenskit":
         env.update({"LK_NUM_THREADS": str(threads), "LK_NUM_BACKEND_THREADS": "1"})
-    if name == "alsmf":
+    if name in ("alsmf", "alsmf-chol"):
         env["NUMBA_NUM_THREADS"] = str(max(threads, os.cpu_count() or 1))
     return env
 
