@@ -3,8 +3,9 @@
 The half-steps parallelise over rows with numba; the few BLAS calls between them (the implicit
 features' k x k products, the loss) are small. Left to itself OpenBLAS runs those on every core
 too, and its worker threads keep spinning for a while after each call, taking the cores from
-numba's threads that start right after: on ml-100k with 2 cores that made a default ALS fit
-twice as slow (`benchmarks/time_to_accuracy.py`). So training holds BLAS to one thread
+numba's threads that start right after: on ml-100k with 2 cores a default ALS fit took 1.49 s
+instead of 0.56 s (`benchmarks/time_to_accuracy.py` before and after; median over u1..u5).
+So training holds BLAS to one thread
 (threadpoolctl) while numba uses ``threads``.
 """
 

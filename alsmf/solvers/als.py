@@ -42,9 +42,9 @@ def accumulate_normal_equations(
     contiguous block (:func:`alsmf.solvers.gather.gather_row`) and transposed, so every
     entry of the Gram matrix is a dot product of two contiguous columns; entries are computed
     4 x 2 at a time, eight multiply-adds per six loads, in registers until one store each (at
-    k = 64 this took an exact iteration on the ML-1M shape from 0.70 to 0.54 s, median of 3
-    runs each, the objective unchanged to 1e-6; the previous kernel updated the whole lower
-    triangle once per four ratings).
+    k = 64 an exact iteration on the ML-1M shape went from 0.77 to 0.62 s, and a Gibbs sweep
+    from 0.85 to 0.72 s, ``python benchmarks/bayes.py speed --shape ml-1m`` before and after;
+    the previous kernel updated the whole lower triangle once per four ratings).
     """
     d = gram.shape[0]
     n = indptr[row + 1] - indptr[row]
