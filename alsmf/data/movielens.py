@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -26,7 +27,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 import numpy as np
-import pandas as pd
 
 from alsmf.data.download import check_member
 from alsmf.data.ratings import DuplicatePolicy, Ratings
@@ -232,7 +232,8 @@ def load_ratings(source: Any, *, timestamps: bool = True, **options: Any) -> Rat
     ``timestamps=False`` leaves the timestamp column unread (memory, when no split by time or
     "latest rating wins" needs it).
     """
-    if isinstance(source, pd.DataFrame):
+    pandas = sys.modules.get("pandas")  # a DataFrame exists only once pandas is imported
+    if pandas is not None and isinstance(source, pandas.DataFrame):
         return Ratings.from_frame(source, **options)
     path = Path(source)
     if path.is_dir() or (path.is_file() and (zipfile.is_zipfile(path) or _is_release_file(path))):

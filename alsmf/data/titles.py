@@ -18,11 +18,14 @@ import io
 import os
 import zipfile
 import zlib
+from typing import TYPE_CHECKING
 
-import pandas as pd
 
 from alsmf.data.movielens import ReleaseInfo, detect_release
 from alsmf.errors import DataError
+
+if TYPE_CHECKING:  # imported where a table is made: the train command needs it only for titles
+    import pandas as pd
 
 GENRES_100K: tuple[str, ...] = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -215,6 +218,8 @@ def _frame(rows: list[tuple[int, str, str]], source: str) -> pd.DataFrame:
         if movie_id in seen:
             raise DataError(f"{source}: movie id {movie_id} appears more than once")
         seen.add(movie_id)
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype({"item": "int64", "title": object, "genres": object})
 
