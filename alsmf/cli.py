@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -294,8 +293,9 @@ class _PreparedData:
     def __init__(self, name: str, train, test, notes: dict[str, Any], titles=None) -> None:
         self.name = name
         # the model covers the ids with training ratings; compacting here, once, lets the
-        # uncompacted copy go before training (at 20M ratings: 120 MB less at the peak)
-        self.train = train.compact()
+        # uncompacted copy go before training (at 20M ratings: 120 MB less at the peak), and
+        # in user order the by-user matrix shares the ratings' arrays (150 MB less)
+        self.train = train.compact().in_user_order()
         self.test = test
         self.notes = notes
         self.titles = titles
@@ -354,6 +354,7 @@ def _prepare_data(*, data, train_file, test_file, synthetic, split, test_fractio
         ratings = shrink(ratings, seed=seed, **shrink_options)
     train, test = split_ratings(ratings, split, test_fraction=test_fraction, n_last=n_last,
                                 seed=seed)
+    del ratings  # the whole set goes before _PreparedData reorders the training part
     return _PreparedData(name, train, test, notes, titles)
 
 
@@ -544,6 +545,8 @@ def _resolve_item(model: MFModel, text: str) -> int:
         return int(text)
     if model.item_titles is None:
         raise ConfigError(f"unknown item {text!r} (this model has no titles to search)")
+    import pandas as pd
+
     from alsmf.data.titles import find_items
 
     frame = pd.DataFrame({"item": model.item_ids, "title": model.item_titles,

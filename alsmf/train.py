@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from alsmf.data.ratings import Ratings
+from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.halfstep import HalfStep, check_solved
 from alsmf.implicit import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss,
@@ -261,8 +261,8 @@ class _TrainingState:
         test_pairs = None
         if test is not None and len(test):
             test_pairs = (  # 32-bit: half the memory, and the kernels take them as they are
-                train.user_index(test.user_ids[test.users]).astype(np.int32),
-                train.item_index(test.item_ids[test.items]).astype(np.int32),
+                _recoded(test.users, test.user_ids, train.user_ids),
+                _recoded(test.items, test.item_ids, train.item_ids),
                 test.values,
             )
         return cls(config, train, model, test_pairs)
@@ -382,6 +382,17 @@ class _TrainingState:
             residuals = values - model.predict_indices(users, items)
             test_rmse = math.sqrt(float(np.mean(np.square(residuals))))
         return objective, train_rmse, test_rmse
+
+
+def _recoded(codes: np.ndarray, ids: np.ndarray, training_ids: np.ndarray) -> np.ndarray:
+    """Indices into ``training_ids`` of the ids ``ids[codes]`` (-1 where absent), int32.
+
+    A test set split from the training set usually has the same id maps: its codes are then
+    used as they are (no copy: at 20M ratings the test pairs are 2M rows).
+    """
+    if np.array_equal(ids, training_ids):
+        return codes.astype(np.int32, copy=False)
+    return lookup_ids(training_ids, ids).astype(np.int32)[codes]  # looked up per id, once
 
 
 def _penalties(factors: np.ndarray, bias: np.ndarray, reg: float, reg_bias: float) -> np.ndarray:

@@ -69,3 +69,32 @@ def test_repeated_pairs_are_counted_in_grouped_and_shuffled_input():
     unique = np.unique(rows.astype(np.int64) * 40 + cols)
     assert count_repeated_pairs((unique // 40).astype(np.int32)[::-1].copy(),
                                 (unique % 40).astype(np.int32)[::-1].copy(), (50, 40)) == 0
+
+
+def test_row_major_order_is_a_stable_sort_by_row_then_column():
+    from alsmf.data.csr import row_major_order
+
+    rng = np.random.default_rng(2)
+    rows = rng.integers(0, 30, 2000).astype(np.int32)
+    cols = rng.integers(0, 20, 2000).astype(np.int32)  # with repeated pairs
+    order = row_major_order(rows, cols, 30)
+    np.testing.assert_array_equal(order, np.lexsort((np.arange(2000), cols, rows)))
+    assert row_major_order(rows[order], cols[order], 30) is not None  # repeats: not strictly
+    pairs = np.unique(rows.astype(np.int64) * 20 + cols)
+    assert row_major_order((pairs // 20).astype(np.int32), (pairs % 20).astype(np.int32),
+                           30) is None
+
+
+def test_entries_already_in_row_order_are_not_copied():
+    rng = np.random.default_rng(3)
+    dense = rng.random((25, 15)) * (rng.random((25, 15)) < 0.4)
+    rows, cols = (a.astype(np.int32) for a in np.nonzero(dense))  # row-major, strictly
+    values = dense[rows, cols].astype(np.float32)
+    matrix, repeated = build_csr(rows, cols, values, (25, 15))
+    assert repeated == 0
+    assert np.shares_memory(matrix.indices, cols) and np.shares_memory(matrix.data, values)
+    expected = sp.csr_matrix(dense.astype(np.float32))
+    np.testing.assert_array_equal(matrix.indptr, expected.indptr)
+    np.testing.assert_array_equal(matrix.toarray(), expected.toarray())
+    swapped, _ = build_csr(rows, cols[::-1].copy(), values, (25, 15))  # not in order: copied
+    assert not np.shares_memory(swapped.indices, cols)

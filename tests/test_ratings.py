@@ -55,6 +55,25 @@ def test_subset_keeps_maps_and_compact_drops_unused_ids():
     assert small.by_user().shape == (2, 2)
 
 
+def test_in_user_order_keeps_every_rating_and_shares_the_by_user_arrays():
+    rng = np.random.default_rng(0)
+    users, items = np.nonzero(rng.random((20, 12)) < 0.4)
+    order = rng.permutation(len(users))
+    ratings = Ratings.from_arrays(users[order], items[order], rng.random(len(users)) * 5,
+                                  rng.integers(0, 10**6, len(users)))
+    ordered = ratings.in_user_order()
+    key = ordered.users.astype(np.int64) * ordered.n_items + ordered.items
+    assert np.all(np.diff(key) > 0)  # by user, then item
+    before = sorted(zip(ratings.users.tolist(), ratings.items.tolist(), ratings.values.tolist(),
+                        ratings.timestamps.tolist()))
+    assert before == list(zip(ordered.users.tolist(), ordered.items.tolist(),
+                              ordered.values.tolist(), ordered.timestamps.tolist()))
+    assert np.shares_memory(ordered.by_user().indices, ordered.items)
+    assert np.shares_memory(ordered.by_user().data, ordered.values)
+    np.testing.assert_array_equal(ordered.by_user().toarray(), ratings.by_user().toarray())
+    assert ordered.in_user_order() is ordered
+
+
 def test_frame_round_trip_and_errors():
     frame = pd.DataFrame({"u": [3, 1], "i": [9, 8], "r": [4.5, 2.0], "timestamp": [2, 1]})
     ratings = Ratings.from_frame(frame, user_col="u", item_col="i", rating_col="r")

@@ -7,6 +7,10 @@ columns are sorted in place (rows in parallel; a stable sort, so repeated (row, 
 keep their input order and end up side by side, which is where they are counted). The only
 memory beyond the output is the row counts and one row's sort order at a time.
 
+Entries already in row order, columns ascending (the usual layout once a ratings set is put
+in user order, see :func:`row_major_order`), need no placing at all: the CSR matrix is built
+on the input arrays themselves, which saves a copy of the indices and values.
+
 Counting repeats alone, the check every file gets, needs no sort: a marker per column
 remembers the last row that had it (:func:`count_repeated_pairs`)."""
 
@@ -134,16 +138,74 @@ def _sort_each_row(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) ->
     return repeats.sum()
 
 
+@njit(cache=True)
+def _row_major_indptr(rows: np.ndarray, cols: np.ndarray, indptr: np.ndarray) -> bool:
+    """Fill ``indptr`` and say True when the entries are by row with columns strictly ascending."""
+    indptr[:] = 0
+    for t in range(len(rows)):
+        if t and (rows[t] < rows[t - 1] or (rows[t] == rows[t - 1] and cols[t] <= cols[t - 1])):
+            return False
+        indptr[rows[t] + 1] += 1
+    for r in range(len(indptr) - 1):
+        indptr[r + 1] += indptr[r]
+    return True
+
+
+@njit(cache=True)
+def _positions_by_row(rows: np.ndarray, indptr: np.ndarray, order: np.ndarray) -> None:
+    """Counting sort of the entry positions by row into ``order`` (input order kept)."""
+    indptr[:] = 0
+    for t in range(len(rows)):
+        indptr[rows[t] + 1] += 1
+    for r in range(len(indptr) - 1):
+        indptr[r + 1] += indptr[r]
+    fill = indptr[:-1].copy()
+    for t in range(len(rows)):
+        order[fill[rows[t]]] = t
+        fill[rows[t]] += 1
+
+
+@njit(cache=True, parallel=True)
+def _sort_row_positions(indptr: np.ndarray, order: np.ndarray, cols: np.ndarray) -> None:
+    """Sort each row's entry positions by column, stably (rows in parallel)."""
+    for r in prange(len(indptr) - 1):
+        start, stop = indptr[r], indptr[r + 1]
+        positions = order[start:stop]
+        by_column = np.argsort(cols[positions], kind="mergesort")
+        order[start:stop] = positions[by_column]
+
+
+def row_major_order(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> np.ndarray | None:
+    """The permutation that puts the entries by row, columns ascending (stable), or None
+    when they already are (and no (row, col) pair repeats)."""
+    n = len(rows)
+    index_dtype = np.int32 if n < 2**31 else np.int64
+    indptr = np.empty(n_rows + 1, dtype=np.int64)
+    if _row_major_indptr(rows, cols, indptr):
+        return None
+    order = np.empty(n, dtype=index_dtype)
+    _positions_by_row(rows, indptr, order)
+    _sort_row_positions(indptr, order, cols)
+    return order
+
+
 def build_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
               shape: tuple[int, int]) -> tuple[sp.csr_matrix, int]:
     """The (rows x cols) CSR matrix of the entries, float32, columns ascending in each row.
 
     Returns the matrix and the number of entries that repeat an earlier (row, col) pair; when
     that is not zero the matrix holds every entry, repeats side by side (no summing), and the
-    caller decides what a repeat means.
+    caller decides what a repeat means. Entries already in that order, with int32 ``cols`` and
+    float32 ``values``, are not copied: the matrix's indices and data are those arrays.
     """
     n = len(rows)
     index_dtype = np.int32 if n < 2**31 and max(shape) < 2**31 else np.int64
+    if cols.dtype == np.int32 and values.dtype == np.float32 and index_dtype == np.int32:
+        indptr = np.empty(shape[0] + 1, dtype=np.int64)
+        if _row_major_indptr(rows, cols, indptr):
+            matrix = sp.csr_matrix((values, cols, indptr.astype(np.int32)), shape=shape,
+                                   copy=False)
+            return matrix, 0
     indptr = np.empty(shape[0] + 1, dtype=index_dtype)
     indices = np.empty(n, dtype=np.int32)
     data = np.empty(n, dtype=np.float32)

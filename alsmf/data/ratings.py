@@ -12,14 +12,16 @@ filters call :meth:`Ratings.compact` to drop ids that no longer have ratings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from alsmf.data.csr import build_csr, count_per_index, count_repeated_pairs
+from alsmf.data.csr import build_csr, count_per_index, count_repeated_pairs, row_major_order
 from alsmf.errors import DataError
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made or read: tens of MB otherwise
+    import pandas as pd
 
 DuplicatePolicy = Literal["error", "last", "mean"]
 """What to do when one (user, item) pair is rated more than once.
@@ -287,6 +289,24 @@ class Ratings:
             _cache={},
         )
 
+    def in_user_order(self) -> Ratings:
+        """The same ratings ordered by user, then item (stably; ``self`` if already so).
+
+        Training reads the ratings by user and by item; in this order the by-user CSR is
+        built on these arrays instead of copying them (at 20M ratings, 150 MB less).
+        """
+        order = row_major_order(self.users, self.items, self.n_users)
+        if order is None:
+            return self
+        return replace(
+            self,
+            users=self.users[order],
+            items=self.items[order],
+            values=self.values[order],
+            timestamps=None if self.timestamps is None else self.timestamps[order],
+            _cache={},
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """The ratings as a DataFrame of raw ids (columns user, item, rating[, timestamp])."""
         columns = {
@@ -296,6 +316,8 @@ class Ratings:
         }
         if self.timestamps is not None:
             columns["timestamp"] = self.timestamps
+        import pandas as pd
+
         return pd.DataFrame(columns)
 
     def dense(self, fill: float = np.nan) -> np.ndarray:
@@ -416,6 +438,8 @@ def _integer_column(column: pd.Series, what: str, source: str, row_label) -> np.
     Integer columns keep their dtype (unsigned ones are range-checked by ``from_arrays``);
     others must hold whole numbers inside the int64 range.
     """
+    import pandas as pd
+
     if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
         return column.to_numpy(dtype=column.dtype.numpy_dtype
                                if hasattr(column.dtype, "numpy_dtype") else None)
@@ -440,6 +464,8 @@ def _integer_column(column: pd.Series, what: str, source: str, row_label) -> np.
 
 def _float_column(column: pd.Series, source: str, row_label) -> np.ndarray:
     """A rating column as float64, or a DataError naming the first non-numeric value."""
+    import pandas as pd
+
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
     numeric = pd.to_numeric(column, errors="coerce")
