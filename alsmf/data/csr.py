@@ -45,19 +45,58 @@ def _repeats_in_runs(rows: np.ndarray, cols: np.ndarray, n_cols: int) -> int:
     return repeated
 
 
-@njit(cache=True)
+def _chunks(n: int, n_rows: int) -> int:
+    """Input chunks placed in parallel by the counting sorts below: one per thread, fewer when
+    their per-chunk row tables (chunks x n_rows) would outgrow the input."""
+    return max(1, min(numba.get_num_threads(), n // max(n_rows, 1)))
+
+
+@njit(cache=True, parallel=True)
+def _chunk_starts(rows: np.ndarray, n_rows: int, chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, starts) of a stable counting sort by row whose input chunks are placed in
+    parallel: ``starts[c, r]`` is where chunk c's first entry of row r goes."""
+    n = len(rows)
+    starts = np.zeros((chunks, n_rows), dtype=np.int64)
+    for c in prange(chunks):
+        for t in range(c * n // chunks, (c + 1) * n // chunks):
+            starts[c, rows[t]] += 1
+    indptr = np.empty(n_rows + 1, dtype=np.int64)
+    total = 0
+    for r in range(n_rows):
+        indptr[r] = total
+        for c in range(chunks):
+            count = starts[c, r]
+            starts[c, r] = total
+            total += count
+    indptr[n_rows] = total
+    return indptr, starts
+
+
+@njit(cache=True, parallel=True)
+def _place_by_row(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, starts: np.ndarray,
+                  indices: np.ndarray, data: np.ndarray) -> None:
+    """Counting sort of the entries by row into (indices, data), input order kept, chunks in
+    parallel. ``cols=None`` places each entry's position instead; ``values=None`` no data."""
+    n = len(rows)
+    chunks = starts.shape[0]
+    for c in prange(chunks):
+        fill = starts[c]
+        for t in range(c * n // chunks, (c + 1) * n // chunks):
+            position = fill[rows[t]]
+            fill[rows[t]] += 1
+            if cols is None:
+                indices[position] = t
+            else:
+                indices[position] = cols[t]
+            if values is not None:
+                data[position] = values[t]
+
+
 def _columns_by_row(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> tuple:
     """(indptr, columns grouped by row): a counting sort of the columns alone, order kept."""
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    for t in range(len(rows)):
-        indptr[rows[t] + 1] += 1
-    for r in range(n_rows):
-        indptr[r + 1] += indptr[r]
-    fill = indptr[:-1].copy()
+    indptr, starts = _chunk_starts(rows, n_rows, _chunks(len(rows), n_rows))
     grouped = np.empty(len(cols), dtype=np.int32)
-    for t in range(len(rows)):
-        grouped[fill[rows[t]]] = cols[t]
-        fill[rows[t]] += 1
+    _place_by_row(rows, cols, None, starts, grouped, None)
     return indptr, grouped
 
 
@@ -94,24 +133,6 @@ def count_repeated_pairs(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, i
     indptr, grouped = _columns_by_row(rows, cols, shape[0])
     chunks = max(1, min(shape[0], 4 * numba.get_num_threads()))
     return int(_repeats_within_rows(indptr, grouped, shape[1], chunks))
-
-
-@njit(cache=True)
-def _place_by_row(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, indptr: np.ndarray,
-                  indices: np.ndarray, data: np.ndarray) -> None:
-    """Counting sort of the entries by row into (indptr, indices, data), input order kept."""
-    n_rows = len(indptr) - 1
-    indptr[:] = 0
-    for t in range(len(rows)):
-        indptr[rows[t] + 1] += 1
-    for r in range(n_rows):
-        indptr[r + 1] += indptr[r]
-    fill = indptr[:-1].copy()
-    for t in range(len(rows)):
-        position = fill[rows[t]]
-        fill[rows[t]] += 1
-        indices[position] = cols[t]
-        data[position] = values[t]
 
 
 @njit(cache=True, parallel=True)
@@ -151,20 +172,6 @@ def _row_major_indptr(rows: np.ndarray, cols: np.ndarray, indptr: np.ndarray) ->
     return True
 
 
-@njit(cache=True)
-def _positions_by_row(rows: np.ndarray, indptr: np.ndarray, order: np.ndarray) -> None:
-    """Counting sort of the entry positions by row into ``order`` (input order kept)."""
-    indptr[:] = 0
-    for t in range(len(rows)):
-        indptr[rows[t] + 1] += 1
-    for r in range(len(indptr) - 1):
-        indptr[r + 1] += indptr[r]
-    fill = indptr[:-1].copy()
-    for t in range(len(rows)):
-        order[fill[rows[t]]] = t
-        fill[rows[t]] += 1
-
-
 @njit(cache=True, parallel=True)
 def _sort_row_positions(indptr: np.ndarray, order: np.ndarray, cols: np.ndarray) -> None:
     """Sort each row's entry positions by column, stably (rows in parallel)."""
@@ -183,8 +190,9 @@ def row_major_order(rows: np.ndarray, cols: np.ndarray, n_rows: int) -> np.ndarr
     indptr = np.empty(n_rows + 1, dtype=np.int64)
     if _row_major_indptr(rows, cols, indptr):
         return None
+    indptr, starts = _chunk_starts(rows, n_rows, _chunks(n, n_rows))
     order = np.empty(n, dtype=index_dtype)
-    _positions_by_row(rows, indptr, order)
+    _place_by_row(rows, None, None, starts, order, None)
     _sort_row_positions(indptr, order, cols)
     return order
 
@@ -206,10 +214,11 @@ def build_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
             matrix = sp.csr_matrix((values, cols, indptr.astype(np.int32)), shape=shape,
                                    copy=False)
             return matrix, 0
-    indptr = np.empty(shape[0] + 1, dtype=index_dtype)
+    indptr, starts = _chunk_starts(rows, shape[0], _chunks(n, shape[0]))
+    indptr = indptr.astype(index_dtype)
     indices = np.empty(n, dtype=np.int32)
     data = np.empty(n, dtype=np.float32)
-    _place_by_row(rows, cols, values, indptr, indices, data)
+    _place_by_row(rows, cols, values, starts, indices, data)
     repeated = _sort_each_row(indptr, indices, data)
     matrix = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
     return matrix, int(repeated)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 
 from alsmf.data.csr import build_csr, count_per_index, count_repeated_pairs, row_major_order
 from alsmf.errors import DataError
@@ -367,13 +368,33 @@ def _encode_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raw = raw.astype(np.int64)
     low, high = int(raw.min()), int(raw.max())
     if low >= 0 and high < 4 * len(raw) + (1 << 20):
-        present = np.zeros(high + 1, dtype=bool)
-        present[raw] = True
-        ids = np.flatnonzero(present)
-        code = np.cumsum(present, dtype=np.int32) - 1  # int32: no 64-bit temporary per rating
-        return ids, code[raw]
+        return _code_by_presence(raw, high)
     ids, inverse = np.unique(raw, return_inverse=True)
     return ids.astype(np.int64, copy=False), inverse.astype(np.int32)
+
+
+@njit(cache=True, parallel=True)
+def _code_by_presence(raw: np.ndarray, high: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_encode_ids`` for ids in 0..high: a presence table, then each rating's code.
+
+    Linear time; the codes are looked up in parallel.
+    """
+    present = np.zeros(high + 1, dtype=np.bool_)
+    for t in range(len(raw)):
+        present[raw[t]] = True
+    code = np.empty(high + 1, dtype=np.int32)
+    n_ids = 0
+    for value in range(high + 1):
+        code[value] = n_ids
+        n_ids += present[value]
+    ids = np.empty(n_ids, dtype=np.int64)
+    for value in range(high + 1):
+        if present[value]:
+            ids[code[value]] = value
+    codes = np.empty(len(raw), dtype=np.int32)
+    for t in prange(len(raw)):
+        codes[t] = code[raw[t]]
+    return ids, codes
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
