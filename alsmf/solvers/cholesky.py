@@ -21,9 +21,20 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+_REORDERED_SUMS = {"reassoc"}
+"""Fast-math flags of the factorisation: its dot products may be summed in SIMD lanes. Not
+"contract": fused multiply-adds change the rounding by which a singular system's
+pivot comes out 0 or below (and is refused); nor "nnan"/"ninf": the pivot check needs them."""
+
+
+@njit(cache=True, nogil=True, fastmath=_REORDERED_SUMS)
 def cholesky_in_place(a: np.ndarray) -> int:
     """Factor the symmetric matrix ``a`` (lower triangle read) as L·Lᵀ, writing L into ``a``.
+
+    Column by column (Cholesky–Crout): each entry of L is a dot product of two contiguous row
+    prefixes, computed four rows at a time so that every load of the pivot row serves four
+    multiply-adds. At d = 65 this is 3x faster than one row at a time in order (138k
+    factorisations: 2.6 s -> 0.85 s on 2 cores).
 
     Returns 0 on success, or the 1-based index of the first pivot that is not positive and
     finite (the matrix is not positive definite), leaving ``a`` partly overwritten.
@@ -37,11 +48,29 @@ def cholesky_in_place(a: np.ndarray) -> int:
             return j + 1
         pivot = np.sqrt(s)
         a[j, j] = pivot
-        for i in range(j + 1, d):
+        inverse = 1.0 / pivot
+        i = j + 1
+        while i + 3 < d:  # rows i..i+3 of column j
+            t0 = a[i, j]
+            t1 = a[i + 1, j]
+            t2 = a[i + 2, j]
+            t3 = a[i + 3, j]
+            for k in range(j):
+                pivot_row = a[j, k]
+                t0 -= a[i, k] * pivot_row
+                t1 -= a[i + 1, k] * pivot_row
+                t2 -= a[i + 2, k] * pivot_row
+                t3 -= a[i + 3, k] * pivot_row
+            a[i, j] = t0 * inverse
+            a[i + 1, j] = t1 * inverse
+            a[i + 2, j] = t2 * inverse
+            a[i + 3, j] = t3 * inverse
+            i += 4
+        for i in range(i, d):  # the last rows, one at a time
             t = a[i, j]
             for k in range(j):
                 t -= a[i, k] * a[j, k]
-            a[i, j] = t / pivot
+            a[i, j] = t * inverse
     for i in range(d):  # make the result exactly lower triangular
         for j in range(i + 1, d):
             a[i, j] = 0.0
