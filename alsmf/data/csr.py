@@ -2,10 +2,11 @@
 
 scipy's COO-to-CSR conversion copies the indices into a COO matrix, converts, then sorts the
 columns of every row: at 20M ratings that holds about 0.5 GB of temporaries. Here the entries
-are placed by row with a counting sort straight into the output arrays, then each row's
-columns are sorted in place (rows in parallel; a stable sort, so repeated (row, column) pairs
-keep their input order and end up side by side, which is where they are counted). The only
-memory beyond the output is the row counts and one row's sort order at a time.
+are placed by row with a counting sort straight into the output arrays (one chunk of the
+input per thread, each with its own row table, so the order stays the input's), then each
+row's columns are sorted in place (rows in parallel; a stable sort, so repeated (row, column)
+pairs keep their input order and end up side by side, which is where they are counted). The
+only memory beyond the output is the row tables and one row's sort order at a time.
 
 Entries already in row order, columns ascending (the usual layout once a ratings set is put
 in user order, see :func:`row_major_order`), need no placing at all: the CSR matrix is built
