@@ -187,13 +187,7 @@ def read_parquet(path: Path, name: str, columns: Columns, scale: tuple[float, fl
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{name}: unknown format: not a valid Parquet file ({error})") from None
-    described = columns.described(schema.names)
-    missing = [c for c in described if c not in schema.names]
-    if missing:
-        raise DataError(
-            f"{name}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"columns are {', '.join(map(repr, schema.names))}"
-        )
+    described = columns.found_in(schema.names, name, "columns are")
     for column, what in described.items():
         _check_parquet_type(name, column, what, schema.field(column).type)
     try:

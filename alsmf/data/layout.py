@@ -39,6 +39,19 @@ class Columns:
             names[self.timestamp] = "timestamp"
         return names
 
+    def found_in(self, present: list[str], name: str, listing: str) -> dict[str, str]:
+        """:meth:`described`, or a DataError naming the columns ``present`` lacks.
+
+        ``listing`` introduces the columns there are in the message, for example
+        ``"the header (line 1) has"``.
+        """
+        wanted = self.described(present)
+        missing = [c for c in wanted if c not in present]
+        if missing:
+            raise DataError(f"{name}: missing column(s) {', '.join(map(repr, missing))}; "
+                            f"{listing} {', '.join(map(repr, present))}")
+        return wanted
+
 
 @dataclass(frozen=True)
 class Layout:

@@ -95,13 +95,7 @@ def _parse_delimited(path: Path, name: str, layout: Layout, columns: Columns,
     Plain numeric files take the fast path of :mod:`alsmf.data.fastcsv`; others go through
     Arrow's CSV reader (:func:`alsmf.data.arrow_readers.parse_with_arrow`).
     """
-    wanted = columns.described(layout.names)
-    missing = [c for c in wanted if c not in layout.names]
-    if missing:
-        raise DataError(
-            f"{name}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"the header (line {layout.header_line}) has {', '.join(map(repr, layout.names))}"
-        )
+    wanted = columns.found_in(layout.names, name, f"the header (line {layout.header_line}) has")
     roles = {"user id": "user", "item id": "item", "rating": "rating", "timestamp": "timestamp"}
     plain = parse_plain(path, layout.sep, layout.skip_rows, len(layout.names),
                         {roles[what]: layout.names.index(c) for c, what in wanted.items()})
