@@ -5,8 +5,7 @@ features' k x k products, the loss) are small. Left to itself OpenBLAS runs thos
 too, and its worker threads keep spinning for a while after each call, taking the cores from
 numba's threads that start right after: on ml-100k with 2 cores a default ALS fit took 1.49 s
 instead of 0.56 s (`benchmarks/time_to_accuracy.py` before and after; median over u1..u5).
-So training holds BLAS to one thread
-(threadpoolctl) while numba uses ``threads``.
+So training holds BLAS to one thread (threadpoolctl) while numba uses ``threads``.
 """
 
 from __future__ import annotations
