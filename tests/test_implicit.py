@@ -7,6 +7,7 @@ from alsmf.data.ratings import Ratings
 from alsmf.implicit import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss
 from alsmf.model import MFModel
 from alsmf.train import ALS, _TrainingState
+from tolerances import EXACT, EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
 
 
 def random_ratings(seed=0, n_users=40, n_items=25, density=0.3):
@@ -97,7 +98,7 @@ def test_implicit_steps_and_half_steps_are_the_exact_minimisers():
         values = train.values[train.items == item].astype(np.float64)
         expected = exact_row(model.user_factors, model.user_bias, a_expected, x[:, item], raters,
                              values, model.global_mean, ridge, 0.5)
-        np.testing.assert_allclose(model.item_factors[item], expected[:3], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(model.item_factors[item], expected[:3], **EXACT)
     state.implicit_step(for_items=False)
     p = model.user_factors
     z_expected = np.linalg.solve(0.5 * p.T @ p + 0.7 * np.eye(3), 0.5 * p.T @ x).T
@@ -109,8 +110,8 @@ def test_implicit_steps_and_half_steps_are_the_exact_minimisers():
         values = train.values[train.users == user].astype(np.float64)
         expected = exact_row(model.item_factors, model.item_bias, z_expected, x[user], rated,
                              values, model.global_mean, ridge, 0.5)
-        np.testing.assert_allclose(model.user_factors[user], expected[:3], rtol=1e-9, atol=1e-12)
-        assert model.user_bias[user] == pytest.approx(expected[3], rel=1e-9, abs=1e-12)
+        np.testing.assert_allclose(model.user_factors[user], expected[:3], **EXACT)
+        assert model.user_bias[user] == pytest.approx(expected[3], **EXACT_APPROX)
 
 
 def test_fold_in_uses_the_implicit_terms_and_the_file_keeps_them(tmp_path):
@@ -122,15 +123,15 @@ def test_fold_in_uses_the_implicit_terms_and_the_file_keeps_them(tmp_path):
     row = train.by_user()[5]
     refit = model.fold_in(model.item_ids[row.indices], row.data)
     # training ends with the exact user half-step, so a fold-in of the same ratings is the same
-    np.testing.assert_allclose(refit.factors, model.user_factors[5], rtol=1e-8, atol=1e-10)
-    assert refit.bias == pytest.approx(model.user_bias[5], abs=1e-10)
+    np.testing.assert_allclose(refit.factors, model.user_factors[5], **EXACT)
+    assert refit.bias == pytest.approx(model.user_bias[5], **EXACT_APPROX)
     loaded = MFModel.load(model.save(tmp_path / "m.npz"))
     for name in (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS):
         np.testing.assert_array_equal(loaded.extras[name], model.extras[name])
     again = loaded.fold_in(model.item_ids[row.indices], row.data)
     np.testing.assert_allclose(again.factors, refit.factors, rtol=0, atol=1e-12)
     explanation = loaded.explain(user, model.item_ids[0])
-    assert abs(explanation.unexplained) < 1e-8  # contributions, incl. w·z_j terms, add up
+    assert abs(explanation.unexplained) < EXACT_ATOL  # contributions, incl. w·z_j terms, add up
 
 
 def test_a_new_item_folds_in_with_the_implicit_user_factors():
@@ -144,7 +145,7 @@ def test_a_new_item_folds_in_with_the_implicit_user_factors():
     expected = exact_row(model.user_factors, model.user_bias, model.extras[IMPLICIT_USER_FACTORS],
                          x_column, np.array([1, 5, 9]), ratings, model.global_mean,
                          [0.1, 0.1, 0.1, 0.02], 0.4)  # the default bias λ
-    np.testing.assert_allclose(folded.factors, expected[:3], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(folded.factors, expected[:3], **EXACT)
 
 
 def test_implicit_loss_counts_the_zero_entries():

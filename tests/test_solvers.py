@@ -6,6 +6,8 @@ import scipy.sparse as sp
 
 from alsmf.solvers import (als_half_step, cg_half_step, conjugate_gradient_row, predict_pairs,
                            solve_row, squared_error)
+from alsmf.solvers.gram import CHUNK, accumulate_normal_equations
+from tolerances import EXACT  # tests/tolerances.py
 
 
 def random_spd(rng, d):
@@ -84,6 +86,29 @@ def small_problem(seed, with_bias, dtype=np.float64):
     return matrix, fixed, fixed_bias, mu, extra_gram, extra_rhs
 
 
+@pytest.mark.parametrize("n", [0, 1, 7, CHUNK, CHUNK + 1, 3 * CHUNK + 5])
+@pytest.mark.parametrize("augmented", [True, False])
+def test_normal_equations_match_float64_over_several_chunks(n, augmented):
+    """float32 products summed per chunk: within float32 rounding of the float64 sums."""
+    rng = np.random.default_rng(n)
+    k = 9
+    fixed = rng.normal(size=(40, k))
+    fixed_bias = rng.normal(size=40)
+    columns = rng.integers(0, 40, size=n)
+    values = rng.uniform(1, 5, size=n)
+    indptr = np.array([0, 0, n])  # row 1 holds the ratings, after an empty row 0
+    d = k + 1 if augmented else k
+    gram, rhs = np.full((d, d), np.nan), np.full(d, np.nan)
+    accumulate_normal_equations(indptr, columns, values, 1, fixed, fixed_bias, 3.5, gram, rhs)
+    y = np.hstack([fixed[columns], np.ones((n, 1))])[:, :d]
+    targets = values - 3.5 - fixed_bias[columns]
+    scale = max(1.0, float(np.abs(y.T @ y).max()))
+    np.testing.assert_allclose(np.tril(gram), np.tril(y.T @ y), rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(rhs, y.T @ targets, rtol=0, atol=1e-6 * scale)
+    accumulate_normal_equations(indptr, columns, values, 0, fixed, fixed_bias, 3.5, gram, rhs)
+    assert not np.tril(gram).any() and not rhs.any()  # no ratings: G = 0, b = 0
+
+
 NO_EXTRA = {"extra_gram": None, "extra_rhs": None}
 
 
@@ -106,8 +131,8 @@ def test_half_step_equals_closed_form(with_bias, weighted, extra):
         matrix, fixed, fixed_bias, mu, with_bias, 0.3, weighted, 0.05,
         **({"extra_gram": extra_gram, "extra_rhs": extra_rhs} if extra else NO_EXTRA))
     assert not status.any()
-    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-10)
-    np.testing.assert_allclose(out_bias, expected_bias, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(out, expected, **EXACT)
+    np.testing.assert_allclose(out_bias, expected_bias, **EXACT)
     assert np.all(out[5] == 0)
 
 

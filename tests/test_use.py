@@ -9,6 +9,7 @@ from alsmf.errors import ConfigError, DataError
 from alsmf.model import FoldedUser, MFModel
 from alsmf.halfstep import HalfStep
 from alsmf.train import ALS
+from tolerances import EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
 
 
 def keep_training_values(model, train):
@@ -253,8 +254,8 @@ def test_contributions_add_up_to_the_users_part_of_the_prediction(trained):
         assert explanation.baseline == pytest.approx(model.global_mean + model.item_bias[column])
         assert explanation.prediction == pytest.approx(model.predict_one(user, item), abs=1e-12)
         user_part = model.user_bias[row] + model.user_factors[row] @ model.item_factors[column]
-        assert explanation.contributions.sum() == pytest.approx(user_part, abs=1e-9)
-        assert explanation.unexplained == pytest.approx(0.0, abs=1e-9)
+        assert explanation.contributions.sum() == pytest.approx(user_part, **EXACT_APPROX)
+        assert explanation.unexplained == pytest.approx(0.0, abs=EXACT_ATOL)
         assert np.all(np.diff(explanation.contributions) <= 0)
         ratings = dict(zip(model.item_ids[train.by_user()[row].indices],
                            train.by_user()[row].data))
@@ -271,7 +272,7 @@ def test_contributions_add_up_for_a_fold_in_user(trained):
     column = np.searchsorted(model.item_ids, 1017)
     assert len(explanation.items) == 4
     assert explanation.contributions.sum() == pytest.approx(
-        folded.bias + folded.factors @ model.item_factors[column], abs=1e-12)
+        folded.bias + folded.factors @ model.item_factors[column], **EXACT_APPROX)
     assert explanation.prediction == pytest.approx(
         model.global_mean + model.item_bias[column] + folded.bias
         + folded.factors @ model.item_factors[column])
@@ -294,7 +295,7 @@ def test_a_conjugate_gradient_model_is_updated_and_explained_by_the_exact_half_s
     column = np.searchsorted(model.item_ids, 1005)
     assert explanation.prediction == pytest.approx(model.predict_one(111, 1005), abs=1e-5)
     assert explanation.contributions.sum() == pytest.approx(
-        updated.bias + updated.factors @ model.item_factors[column], abs=1e-9)
+        updated.bias + updated.factors @ model.item_factors[column], **EXACT_APPROX)
     assert explanation.contributions.sum() + explanation.unexplained == pytest.approx(
         explanation.prediction - explanation.baseline, abs=1e-12)
     assert explanation.unexplained != 0

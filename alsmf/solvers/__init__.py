@@ -1,6 +1,7 @@
 """Numeric kernels only: arrays in, arrays out; no I/O and no model objects.
 
 - :mod:`alsmf.solvers.cholesky`: the per-row regularised solve shared by every trainer.
+- :mod:`alsmf.solvers.gram`: one row's normal equations (Gram matrix and right-hand side).
 - :mod:`alsmf.solvers.als`: the parallel ALS half-step (normal equations with the bias column).
 - :mod:`alsmf.solvers.cg`: the fast half-step, warm-started conjugate gradient per row (float32).
 - :mod:`alsmf.solvers.predict`: scoring index pairs and summing squared errors.

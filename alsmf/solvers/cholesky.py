@@ -22,8 +22,8 @@ from numba import njit
 
 
 _REORDERED_SUMS = {"reassoc"}
-"""Fast-math flags of the factorisation: its dot products may be summed in SIMD lanes. Not
-"contract": fused multiply-adds change the rounding by which a singular system's
+"""Fast-math flags of the factorisation and solves: their dot products may be summed in SIMD
+lanes. Not "contract": fused multiply-adds change the rounding by which a singular system's
 pivot comes out 0 or below (and is refused); nor "nnan"/"ninf": the pivot check needs them."""
 
 
@@ -77,7 +77,22 @@ def cholesky_in_place(a: np.ndarray) -> int:
     return 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_REORDERED_SUMS)
+def solve_lower_transpose(lower: np.ndarray, b: np.ndarray) -> None:
+    """Solve Lᵀ x = b in place (``b`` becomes x), given the lower-triangular L.
+
+    Column by column: once x_i is known, its multiples are taken off the entries above it,
+    reading row i of L, which is contiguous (the row-by-row order reads L's columns, one cache
+    line per entry).
+    """
+    for i in range(lower.shape[0] - 1, -1, -1):
+        x = b[i] / lower[i, i]
+        b[i] = x
+        for k in range(i):
+            b[k] -= lower[i, k] * x
+
+
+@njit(cache=True, nogil=True, fastmath=_REORDERED_SUMS)
 def cholesky_solve(lower: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """Solve L·Lᵀ x = b given the Cholesky factor L; ``out`` may alias ``b``."""
     d = lower.shape[0]
@@ -86,14 +101,10 @@ def cholesky_solve(lower: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         for k in range(i):
             t -= lower[i, k] * out[k]
         out[i] = t / lower[i, i]
-    for i in range(d - 1, -1, -1):  # backward: Lᵀ x = y
-        t = out[i]
-        for k in range(i + 1, d):
-            t -= lower[k, i] * out[k]
-        out[i] = t / lower[i, i]
+    solve_lower_transpose(lower, out)  # backward: Lᵀ x = y
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_REORDERED_SUMS)
 def solve_row(
     gram: np.ndarray,
     rhs: np.ndarray,

@@ -3,7 +3,9 @@
 The fixed side's factor matrix is larger than the caches (ML-20M's user factors: 35 MB) and a
 row's ratings point into it in no useful order, so every solver starts by gathering the rows it
 needs into a small contiguous block that stays in cache for the rest of the row's work, asking
-for the rows a few ratings ahead with :func:`alsmf.solvers.prefetch.prefetch`.
+for the rows a few ratings ahead with :func:`alsmf.solvers.prefetch.prefetch`. CG wants the
+vectors as rows (:func:`gather_row`); the Gram kernel wants them as columns
+(:func:`gather_columns`), a chunk of ratings at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from alsmf.solvers.prefetch import prefetch
 
 PREFETCH_DISTANCE = 8
 """How many ratings ahead the gather asks for the next factor rows."""
+
+
+@njit(cache=True, nogil=True, inline="always")
+def prefetch_factor_row(fixed_factors: np.ndarray, j: int) -> None:
+    """Ask for every cache line of ``fixed_factors[j]``."""
+    line = max(1, 64 // fixed_factors.itemsize)  # entries per 64-byte cache line
+    for a in range(0, fixed_factors.shape[1], line):
+        prefetch(fixed_factors, j, a)
 
 
 @njit(cache=True, nogil=True)
@@ -32,12 +42,9 @@ def gather_row(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, row:
     n = indptr[row + 1] - start
     k = fixed_factors.shape[1]
     augmented = block.shape[1] > k
-    line = max(1, 64 // fixed_factors.itemsize)  # entries per 64-byte cache line
     for m in range(n):
         if m + PREFETCH_DISTANCE < n:
-            ahead = indices[start + m + PREFETCH_DISTANCE]
-            for a in range(0, k, line):
-                prefetch(fixed_factors, ahead, a)
+            prefetch_factor_row(fixed_factors, indices[start + m + PREFETCH_DISTANCE])
         j = indices[start + m]
         for a in range(k):  # a scalar loop: numba's slice copy is ~2x slower
             block[m, a] = fixed_factors[j, a]
@@ -45,3 +52,29 @@ def gather_row(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, row:
             block[m, k] = 1.0
         targets[m] = values[start + m] - global_mean - fixed_bias[j]
     return n
+
+
+@njit(cache=True, nogil=True)
+def gather_columns(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, row: int,
+                   first: int, count: int, fixed_factors: np.ndarray, fixed_bias: np.ndarray,
+                   global_mean: float, columns: np.ndarray, targets: np.ndarray) -> None:
+    """Copy the vectors of ``row``'s ratings ``first .. first + count - 1`` into columns.
+
+    ``columns[a, m]`` receives entry a of the m-th vector (the transpose of
+    :func:`gather_row`'s block), so that each Gram entry is a dot product of two contiguous
+    rows of ``columns``; with k + 1 rows the last is set to 1 (the augmented vector). It takes
+    the precision of ``columns``. ``targets[m] = r_m - μ - b_j``.
+    """
+    start = indptr[row] + first
+    end = indptr[row + 1]
+    k = fixed_factors.shape[1]
+    augmented = columns.shape[0] > k
+    for m in range(count):
+        if start + m + PREFETCH_DISTANCE < end:  # across the chunk's end: the next chunk's
+            prefetch_factor_row(fixed_factors, indices[start + m + PREFETCH_DISTANCE])
+        j = indices[start + m]
+        for a in range(k):
+            columns[a, m] = fixed_factors[j, a]
+        if augmented:
+            columns[k, m] = 1.0
+        targets[m] = values[start + m] - global_mean - fixed_bias[j]

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from alsmf.solvers.als import accumulate_normal_equations, add_extra_terms
-from alsmf.solvers.cholesky import solve_row
+from alsmf.solvers.gram import accumulate_normal_equations, add_extra_terms
+from alsmf.solvers.cholesky import solve_lower_transpose, solve_row
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -74,13 +74,8 @@ def standard_normals(key: np.uint64, out: np.ndarray) -> None:
 def add_lower_transpose_solve(lower: np.ndarray, z: np.ndarray, scale: float,
                               out: np.ndarray) -> None:
     """``out += scale · L⁻ᵀ z`` (back substitution; ``z`` is overwritten with L⁻ᵀ z)."""
-    d = lower.shape[0]
-    for i in range(d - 1, -1, -1):
-        t = z[i]
-        for k in range(i + 1, d):
-            t -= lower[k, i] * z[k]
-        z[i] = t / lower[i, i]
-    for i in range(d):
+    solve_lower_transpose(lower, z)
+    for i in range(len(out)):
         out[i] += scale * z[i]
 
 
