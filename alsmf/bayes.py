@@ -45,6 +45,7 @@ from alsmf.implicit import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, row_te
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
 from alsmf.solvers.gibbs import gibbs_half_step, scatter_matrix
+from alsmf.solvers.gram import gather_source
 from alsmf.solvers.predict import predict_pairs, squared_error
 from alsmf.threads import compute_threads
 from alsmf.train import TrainingInterrupted
@@ -343,7 +344,8 @@ class _Sampler:
                 extra_gram, extra_rhs = row_terms(matrix.indptr, matrix.indices,
                                                   self.implicit[side], weight / self.alpha)
             status = np.zeros(matrix.shape[0], dtype=np.int64)
-            gibbs_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
+            gibbs_half_step(matrix.indptr, matrix.indices, matrix.data,
+                            gather_source(fixed), fixed_bias,
                             self.mean, prior[1], prior[0], self.alpha, self.config.seed, sweep,
                             side, extra_gram, extra_rhs, out, out_bias, status)
             failed = np.flatnonzero(status)

@@ -16,6 +16,7 @@ import numpy as np
 from alsmf.errors import NumericalError
 from alsmf.solvers.als import als_half_step
 from alsmf.solvers.cg import cg_half_step
+from alsmf.solvers.gram import gather_source
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,9 @@ class HalfStep:
                          extra_gram, extra_rhs, out_factors, out_bias)
             return status
         prior = np.diag(np.r_[np.full(k, self.reg), [self.reg_bias]][:d])
-        als_half_step(indptr, indices, values, fixed_factors, fixed_bias, global_mean,
-                      self.biases, prior, self.weighted_reg, extra_gram, extra_rhs, out_factors,
-                      out_bias, status)
+        als_half_step(indptr, indices, values, gather_source(fixed_factors),
+                      fixed_bias, global_mean, self.biases, prior, self.weighted_reg, extra_gram,
+                      extra_rhs, out_factors, out_bias, status)
         return status
 
 
