@@ -513,7 +513,8 @@ class MFModel:
         return float(self.params.get("fold_in_implicit_weight", self.params["implicit_weight"]))
 
     def _augmented(self, factors: np.ndarray) -> np.ndarray:
-        """Rows y = [q, 1] (or q alone without biases) in float64, as the half-step builds them."""
+        """Rows y = [q, 1] (or q alone without biases), in float64; the half-step builds the
+        same rows, multiplying them in float32 (:mod:`alsmf.solvers.gram`)."""
         factors = factors.astype(np.float64)
         if not self.biases:
             return factors

@@ -4,7 +4,8 @@ One iteration follows seed 000: fix the users and solve least squares for every 
 the items and solve for every user. Each half-step minimises the objective over one side: the
 default solver takes a few conjugate-gradient steps per row from the previous solution
 (:mod:`alsmf.solvers.cg`, float32), the ``cholesky`` solver solves each row's augmented normal
-equations exactly (:mod:`alsmf.solvers.als`, float64). Either way the objective
+equations exactly (:mod:`alsmf.solvers.als`: Gram matrices from float32 products summed in
+float64, Cholesky in float64). Either way the objective
 
     Σ (r_ui - μ - b_u - b_i - p_u·q_i)²
         + Σ_u w_u (λ‖p_u‖² + λ_b b_u²) + Σ_i w_i (λ‖q_i‖² + λ_b b_i²)
@@ -60,7 +61,8 @@ class ALS:
         solver: ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps per row, warm-started
             from the previous iteration, float32 factors; several times faster and, after a
             few iterations, as accurate as ``"cholesky"``: the exact solve of every row's
-            normal equations in float64 (needed for reg = 0).
+            normal equations (float32 products summed in float64, Cholesky in float64;
+            needed for reg = 0).
         cg_steps: conjugate-gradient steps per row and half-step (1..64).
         reg_bias: λ of the biases b_u, b_i (scaled like ``reg`` by ``weighted_reg``); None
             uses ``reg``. Biases need less shrinkage than factors: they are one number

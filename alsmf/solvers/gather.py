@@ -34,9 +34,9 @@ def gather_row(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, row:
     """Copy the fixed side's vectors of ``row``'s ratings into ``block``; fill the targets.
 
     ``block`` has the factors' k columns, or k + 1 for the augmented vector [q_j, 1] (the last
-    column is then set to 1); it takes the block's precision (float32 for CG, float64 for the
-    exact solve). ``targets[m] = r_m - μ - b_j``. Returns the number of ratings n (block rows
-    0..n-1 are filled).
+    column is then set to 1); it takes the block's precision (float32 for CG).
+    ``targets[m] = r_m - μ - b_j``. Returns the number of ratings n (block rows 0..n-1 are
+    filled).
     """
     start = indptr[row]
     n = indptr[row + 1] - start

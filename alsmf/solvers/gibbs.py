@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from alsmf.solvers.gram import accumulate_normal_equations, add_extra_terms
 from alsmf.solvers.cholesky import solve_lower_transpose, solve_row
+from alsmf.solvers.gram import accumulate_normal_equations, add_extra_terms
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
