@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -133,20 +134,17 @@ def best_on_test(folds, threads: int | None) -> tuple[float, str]:
     """The lowest mean *test* RMSE of any one setting of :data:`BOUND_SPACE`, chosen on the
     test folds themselves: no nested tuner searching that grid can do better (optimistic)."""
     best = (np.inf, "")
-    for factors in BOUND_SPACE["factors"]:
-        for reg in BOUND_SPACE["reg"]:
-            for reg_bias in BOUND_SPACE["reg_bias"]:
-                config = ALS(**(PLAIN | dict(factors=factors, reg=reg, reg_bias=reg_bias,
-                                             iterations=25)))
-                curves = [[record.test_rmse for record in
-                           config.fit(fold.train, fold.test, threads=threads).history]
-                          for fold in folds]
-                means = np.mean(curves, axis=0)
-                iterations = int(np.argmin(means)) + 1
-                if means[iterations - 1] < best[0]:
-                    best = (float(means[iterations - 1]),
-                            f"factors={factors}, reg={reg}, reg_bias={reg_bias}, "
-                            f"iterations={iterations}")
+    for factors, reg, reg_bias in itertools.product(*BOUND_SPACE.values()):
+        config = ALS(**(PLAIN | dict(factors=factors, reg=reg, reg_bias=reg_bias,
+                                     iterations=25)))
+        curves = [[record.test_rmse for record in
+                   config.fit(fold.train, fold.test, threads=threads).history]
+                  for fold in folds]
+        means = np.mean(curves, axis=0)
+        iterations = int(np.argmin(means)) + 1
+        if means[iterations - 1] < best[0]:
+            best = (float(means[iterations - 1]),
+                    f"factors={factors}, reg={reg}, reg_bias={reg_bias}, iterations={iterations}")
     return best
 
 

@@ -26,9 +26,9 @@ from alsmf.solvers.gather import gather_columns
 CHUNK = 1000
 """Ratings per chunk: at k = 64 a chunk is 65 x 1000 float32 values (260 KB), which stays in
 the L2 cache (512 KB per core here). Each chunk ends every Gram entry with a horizontal sum of
-SIMD lanes, so longer chunks are cheaper, up to the cache (at ML-20M shape 1000 beat 128 by a
-fifth to a third of the Gram kernel's time, items and users, in alternated runs). Not a power
-of two: rows a power of two apart share cache sets (256 was slower than 192)."""
+SIMD lanes, so longer chunks are cheaper, up to the cache (the exact solver's speed at ML-20M
+shape, ``benchmarks/peers.py``, is with this value). Not a power of two: rows a power of two
+apart share cache sets."""
 
 
 LANES = 8
@@ -119,7 +119,7 @@ def accumulate_normal_equations(
     n = indptr[row + 1] - indptr[row]
     width = max(1, min(n, CHUNK))  # a row without ratings: G = 0, b = 0
     columns = np.empty((d, _whole_lanes(width)), dtype=np.float32)
-    targets = np.empty(_whole_lanes(width), dtype=np.float32)
+    targets = np.empty(columns.shape[1], dtype=np.float32)
     for first in range(0, n, width):
         count = min(width, n - first)
         gather_columns(indptr, indices, values, row, first, count, fixed_factors, fixed_bias,
