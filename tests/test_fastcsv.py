@@ -40,6 +40,8 @@ def test_plain_files_parse_exactly(tmp_path, data, separator):
     b"1,2,2000000\n",  # rating beyond 1e6
     b"1,2.5,3\n",  # fractional id
     b"\n\n",  # nothing but blank lines
+    b"1,2,3\n12345678901234567,2,3\n",  # 17 digits: more than a number is read fast
+    b"1,2,3\r4\n", b"1,-,3\n", b"1,2,3.5.5\n", b"1,2,3,\n",  # stray bytes
 ])
 def test_anything_else_is_left_to_the_general_reader(tmp_path, data):
     assert parse_plain(write(tmp_path, data), ",", 0, 3, FIELDS) is None
@@ -73,3 +75,45 @@ def test_read_table_gives_the_same_ratings_with_and_without_the_fast_path(tmp_pa
     general = readers.read_table(path, **options)
     for name in ("users", "items", "values", "timestamps", "user_ids", "item_ids"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(general, name))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("7,8,0.5,1\n", (7, 8, 0.5, 1)),
+    ("-3,-4,-2.25,-5\n", (-3, -4, -2.25, -5)),  # signs anywhere
+    ("1,2,5.,12345678\n", (1, 2, 5.0, 12345678)),  # 8 digits: one word exactly
+    ("1,2,4,123456789\n", (1, 2, 4.0, 123456789)),  # 9 digits: two words
+    ("2147483647,2,1,1234567890123456\n", (2**31 - 1, 2, 1.0, 1234567890123456)),  # 16 digits
+    ("1,2,123456.789012345,0\n", (1, 2, np.float32(123456.789012345), 0)),  # 15 significant
+    ("00012,0,-0.0,0\n", (12, 0, 0.0, 0)),
+])
+def test_numbers_of_every_length_and_sign_parse_exactly(tmp_path, text, expected):
+    fields = FIELDS | {"timestamp": 3}
+    parsed = parse_plain(write(tmp_path, text.encode()), ",", 0, 4, fields)
+    assert [array[0] for array in parsed] == list(expected)
+    assert len(parsed[0]) == 1
+
+
+@pytest.mark.parametrize("data", [b"1,2,3", b"1,2,3\r\n", b"\n\n1,2,3", b"1,2,3\n" * 5 + b"9,8,7"])
+def test_short_files_and_the_last_line_parse_from_the_padded_tail(tmp_path, data):
+    """Files shorter than the parser's read-ahead, and the last lines of any file, are parsed
+    from a padded copy: the same rows as everywhere else."""
+    users, items, ratings, _ = parse_plain(write(tmp_path, data), ",", 0, 3, FIELDS)
+    expected = np.array([line.split(b",") for line in data.split() if line], dtype=np.int64)
+    np.testing.assert_array_equal(users, expected[:, 0])
+    np.testing.assert_array_equal(items, expected[:, 1])
+    np.testing.assert_array_equal(ratings, expected[:, 2])
+
+
+def test_blank_lines_in_every_piece_leave_no_gaps(tmp_path, monkeypatch):
+    """Pieces are placed by their line ends; blank lines among them must not leave holes."""
+    rng = np.random.default_rng(2)
+    rows = rng.integers(0, 10**6, size=(3000, 3))
+    lines = [f"{u},{i},{r}" for u, i, r in rows]
+    for position in sorted(rng.choice(len(lines), 400, replace=False), reverse=True):
+        lines.insert(position, "" if position % 2 else "\r")
+    monkeypatch.setattr(fastcsv, "BLOCK_BYTES", 4000)
+    users, items, ratings, _ = parse_plain(write(tmp_path, "\n".join(lines).encode()), ",", 0,
+                                           3, FIELDS)
+    np.testing.assert_array_equal(users, rows[:, 0])
+    np.testing.assert_array_equal(items, rows[:, 1])
+    np.testing.assert_array_equal(ratings, rows[:, 2].astype(np.float32))

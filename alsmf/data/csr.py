@@ -125,12 +125,15 @@ def count_repeated_pairs(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, i
     """How many entries repeat an earlier (row, col) pair.
 
     Files grouped by row (MovieLens is sorted by user) are checked in one pass with a
-    last-row-seen marker per column; others first have their columns grouped by row (a
-    counting sort, 4 bytes per entry) and are then checked the same way, rows in parallel.
+    last-row-seen marker per column; others first have their entries grouped by whichever
+    side has fewer indices (a counting sort, 4 bytes per entry, whose table of write
+    positions then stays smaller in cache) and are then checked the same way, in parallel.
     """
     repeated = _repeats_in_runs(rows, cols, shape[1])
     if repeated >= 0:
         return int(repeated)
+    if shape[1] < shape[0]:  # a pair repeats in both orientations alike
+        rows, cols, shape = cols, rows, (shape[1], shape[0])
     indptr, grouped = _columns_by_row(rows, cols, shape[0])
     chunks = max(1, min(shape[0], 4 * numba.get_num_threads()))
     return int(_repeats_within_rows(indptr, grouped, shape[1], chunks))

@@ -20,37 +20,38 @@ import contextlib
 import mmap
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import njit, prange
 
+from alsmf.data.bytewords import READ_AHEAD, read_number
+
 BLOCK_BYTES = 64 << 20
 """Bytes read at once; the parser's memory beyond its output."""
 
+SLACK = READ_AHEAD
+"""Bytes the parser may read past the end of the lines it parses (a number's two words)."""
+
 _NEWLINE = 10
 _RETURN = 13
+_MINUS = 45
+_POINT = 46
 _MAX_RATING = 1e6
+_RATING_DIGITS = 15  # at most this many significant digits: exact in float64
 _INT32_MAX = 2**31 - 1
+_POWERS_OF_TEN = 10 ** np.arange(READ_AHEAD + 1, dtype=np.int64)
+_POWERS_OF_TEN_FLOAT = _POWERS_OF_TEN.astype(np.float64)
 
 
 @njit(cache=True)
-def _count_rows(buffer: np.ndarray, size: int, at_line_start: bool) -> tuple[int, bool]:
-    """Non-blank lines that end in ``buffer[:size]``, and whether the next byte starts a line.
-
-    A line counts when it has a byte other than ``\\r`` before its ``\\n``.
-    """
-    rows = 0
-    has_content = not at_line_start
-    for t in range(size):
-        byte = buffer[t]
-        if byte == _NEWLINE:
-            if has_content:
-                rows += 1
-            has_content = False
-        elif byte != _RETURN:
-            has_content = True
-    return rows, not has_content
+def _count_line_ends(piece: np.ndarray) -> int:
+    """How many ``\\n`` bytes the piece holds (a branch-free loop the compiler vectorises)."""
+    count = 0
+    for t in range(len(piece)):
+        count += piece[t] == _NEWLINE
+    return count
 
 
 @njit(cache=True)
@@ -62,100 +63,116 @@ def _after_last_line_end(buffer: np.ndarray, size: int) -> int:
     return 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, double: bool,
                  n_fields: int, targets: np.ndarray, row: int, users: np.ndarray,
                  items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray) -> int:
-    """Parse the lines in ``buffer[start:stop]`` (whole lines) into the outputs from ``row``.
+    """Parse the lines in ``buffer[start:stop]`` (whole lines, the last one ending in
+    ``\\n``) into the outputs from ``row``; :data:`SLACK` bytes past ``stop`` are read.
 
     ``targets[f]`` says what field f is: 0 user, 1 item, 2 rating, 3 timestamp, -1 ignored.
-    Returns the number of rows written, or -1 when a line is not plain (the caller falls back).
+    Numbers are read a word at a time (:func:`alsmf.data.bytewords.read_number`); the sign
+    and the decimal point are looked at only where a digit run stops. Returns the number of
+    rows written, or -1 when a line is not plain (the caller falls back).
     """
     t = start
     written = 0
     while t < stop:
-        if buffer[t] == _NEWLINE or buffer[t] == _RETURN:  # blank line
+        byte = buffer[t]
+        if byte == _NEWLINE or byte == _RETURN:  # blank line
             t += 1
             continue
-        field = 0
-        while True:  # one field per iteration
-            if t >= stop:
-                return -1
+        out = row + written
+        for field in range(n_fields):
+            if field:
+                if buffer[t] != separator:
+                    return -1
+                t += 1
+                if double:
+                    if buffer[t] != separator:
+                        return -1
+                    t += 1
+            value, digits = read_number(buffer, t)
             negative = False
-            if buffer[t] == 45:  # '-'
+            if digits == 0:  # a sign, or not a number at all
+                if buffer[t] != _MINUS:
+                    return -1
                 negative = True
                 t += 1
-            integer = 0
-            digits = 0
-            fraction_digits = 0
-            seen_point = False
-            while t < stop:
-                byte = buffer[t]
-                if 48 <= byte <= 57:
-                    if digits >= 18:
-                        return -1
-                    integer = integer * 10 + (byte - 48)
-                    digits += 1
-                    if seen_point:
-                        fraction_digits += 1
-                elif byte == 46 and not seen_point:  # '.'
-                    seen_point = True
-                else:
-                    break
-                t += 1
-            if digits == 0 or field >= n_fields:
-                return -1
-            what = targets[field]
-            value = -integer if negative else integer
-            if what == 2:
-                if digits > 15:
+                value, digits = read_number(buffer, t)
+                if digits == 0:
                     return -1
-                rating = value / 10.0 ** fraction_digits
+            t += digits
+            what = targets[field]
+            if buffer[t] == _POINT:
+                if what != 2:
+                    return -1
+                fraction, places = read_number(buffer, t + 1)
+                t += 1 + places
+                if digits + places > _RATING_DIGITS:
+                    return -1
+                whole = value * _POWERS_OF_TEN[places] + fraction
+                rating = (-whole if negative else whole) / _POWERS_OF_TEN_FLOAT[places]
                 if abs(rating) > _MAX_RATING:
                     return -1
-                ratings[row + written] = rating
-            elif seen_point:
-                return -1
-            elif what == 0 or what == 1:
+                ratings[out] = rating
+                continue
+            if negative:
+                value = -value
+            if what == 0 or what == 1:
                 if value > _INT32_MAX or value < -_INT32_MAX:
                     return -1
                 if what == 0:
-                    users[row + written] = value
+                    users[out] = value
                 else:
-                    items[row + written] = value
+                    items[out] = value
+            elif what == 2:
+                if digits > _RATING_DIGITS or abs(value) > _MAX_RATING:
+                    return -1
+                ratings[out] = value
             elif what == 3:
-                timestamps[row + written] = value
-            field += 1
-            if t >= stop:
-                break
-            byte = buffer[t]
-            if byte == separator:
-                t += 1
-                if double:
-                    if t >= stop or buffer[t] != separator:
-                        return -1
-                    t += 1
-                continue
-            if byte == _RETURN:
-                t += 1
-                byte = buffer[t] if t < stop else _NEWLINE
-            if byte != _NEWLINE:
-                return -1
+                timestamps[out] = value
+        if buffer[t] == _RETURN:
             t += 1
-            break
-        if field != n_fields:
+        if buffer[t] != _NEWLINE:
             return -1
+        t += 1
         written += 1
     return written
+
+
+@njit(cache=True)
+def _close_gaps(pieces_rows: np.ndarray, offsets: np.ndarray, row: int, users: np.ndarray,
+                items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray) -> int:
+    """Move each piece's rows down to follow the previous piece's; returns the rows in all.
+
+    A piece writes from where its line count says it starts; blank lines leave rows
+    unwritten at its end, which the next pieces' rows close up.
+    """
+    total = 0
+    for p in range(len(pieces_rows)):
+        source = row + offsets[p]
+        target = row + total
+        if target != source:
+            for k in range(pieces_rows[p]):  # ascending: target < source, so overlap is safe
+                users[target + k] = users[source + k]
+                items[target + k] = items[source + k]
+                ratings[target + k] = ratings[source + k]
+                if len(timestamps):
+                    timestamps[target + k] = timestamps[source + k]
+        total += pieces_rows[p]
+    return total
 
 
 @njit(cache=True, parallel=True)
 def _parse_block(buffer: np.ndarray, size: int, pieces: int, separator: int, double: bool,
                  n_fields: int, targets: np.ndarray, row: int, users: np.ndarray,
                  items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray) -> int:
-    """Parse a block of whole lines in parallel pieces.
+    """Parse ``buffer[:size]`` (whole lines, the last one ending in ``\\n``) in parallel pieces.
 
-    Returns the rows written, -1 when a line is not plain, -2 when the outputs are too short.
+    Each piece's rows go where the line ends before it say; :data:`SLACK` bytes past
+    ``size`` are read. Returns the rows written, -1 when a line is not plain, -2 when the
+    outputs are too short.
     """
     bounds = np.empty(pieces + 1, dtype=np.int64)
     bounds[0] = 0
@@ -165,29 +182,21 @@ def _parse_block(buffer: np.ndarray, size: int, pieces: int, separator: int, dou
         while t < size and buffer[t - 1] != _NEWLINE:
             t += 1
         bounds[p] = t
-    counts = np.zeros(pieces, dtype=np.int64)
-    for p in prange(pieces):
-        counts[p] = _count_rows(buffer[bounds[p]:bounds[p + 1]], bounds[p + 1] - bounds[p],
-                                True)[0]
-        if bounds[p + 1] > bounds[p] and buffer[bounds[p + 1] - 1] != _NEWLINE:
-            last = bounds[p + 1] - 1  # the file's last line has no line end
-            while last >= bounds[p] and buffer[last] == _RETURN:
-                last -= 1
-            if last >= bounds[p] and buffer[last] != _NEWLINE:
-                counts[p] += 1
     offsets = np.zeros(pieces + 1, dtype=np.int64)
+    for p in prange(pieces):
+        offsets[p + 1] = _count_line_ends(buffer[bounds[p]:bounds[p + 1]])
     for p in range(pieces):
-        offsets[p + 1] = offsets[p] + counts[p]
+        offsets[p + 1] += offsets[p]
     if row + offsets[pieces] > len(users):
         return -2  # the outputs are too short: the caller grows them and calls again
-    results = np.zeros(pieces, dtype=np.int64)
+    pieces_rows = np.zeros(pieces, dtype=np.int64)
     for p in prange(pieces):
-        results[p] = _parse_piece(buffer, bounds[p], bounds[p + 1], separator, double, n_fields,
-                                  targets, row + offsets[p], users, items, ratings, timestamps)
-    for p in range(pieces):
-        if results[p] != counts[p]:
-            return -1
-    return offsets[pieces]
+        pieces_rows[p] = _parse_piece(buffer, bounds[p], bounds[p + 1], separator, double,
+                                      n_fields, targets, row + offsets[p], users, items,
+                                      ratings, timestamps)
+    if (pieces_rows < 0).any():
+        return -1
+    return _close_gaps(pieces_rows, offsets, row, users, items, ratings, timestamps)
 
 
 def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
@@ -215,11 +224,11 @@ def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
     file_size = os.path.getsize(path)
     if file_size == 0:
         return None
+    syntax = _Syntax(separator_byte, double, n_fields, targets)
     with open(path, "rb") as stream:
         mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            parsed = _parse_mapped(mapped, file_size, skip_lines, separator_byte, double,
-                                   n_fields, targets, "timestamp" in fields)
+            parsed = _parse_mapped(mapped, file_size, skip_lines, syntax, "timestamp" in fields)
         finally:  # the parser's views died with its frame, unless a traceback holds them
             with contextlib.suppress(BufferError):  # then the mapping closes when they go
                 mapped.close()
@@ -232,13 +241,24 @@ def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
     return users, items, ratings, (timestamps if "timestamp" in fields else None)
 
 
-def _parse_mapped(mapped: mmap.mmap, file_size: int, skip_lines: int, separator: int,
-                  double: bool, n_fields: int, targets: np.ndarray,
+class _Syntax(NamedTuple):
+    """What a line looks like, as the kernels take it."""
+
+    separator: int
+    double: bool
+    n_fields: int
+    targets: np.ndarray
+
+
+def _parse_mapped(mapped: mmap.mmap, file_size: int, skip_lines: int, syntax: _Syntax,
                   with_time: bool) -> tuple[list[np.ndarray], int] | None:
     """Parse the mapped file block by block: (outputs, rows), or None when a line is not plain.
 
     The parser reads the page cache in place (no copy of the file); each parsed block's pages
-    are released from this process, so its memory stays at one block beyond the outputs.
+    are released from this process, so its memory stays at one block beyond the outputs. As
+    it reads up to :data:`SLACK` bytes past the lines it parses, the mapping is parsed up to
+    the last line end at least that far from the end of the file, and the lines after it
+    from a padded copy.
     """
     data = np.frombuffer(mapped, dtype=np.uint8)
     position = 0
@@ -246,24 +266,17 @@ def _parse_mapped(mapped: mmap.mmap, file_size: int, skip_lines: int, separator:
         position = mapped.find(b"\n", position) + 1
         if position == 0:
             return None
+    body_end = max(mapped.rfind(b"\n", position, max(file_size - SLACK, 0)) + 1, position)
     outputs: list[np.ndarray] = []
     row, released = 0, 0
     pieces = 4 * numba.get_num_threads()
-    while position < file_size:
-        block = data[position:position + BLOCK_BYTES]
-        last = position + len(block) >= file_size
-        end = len(block) if last else _after_last_line_end(block, len(block))
+    while position < body_end:
+        block = data[position:]  # the parser reads past the block's lines
+        end = _after_last_line_end(block, min(BLOCK_BYTES, body_end - position))
         if end == 0:  # a line longer than the block: not a ratings file we can parse
             return None
-        if not outputs:  # size the outputs from the first block's rows per byte
-            per_byte = _count_rows(block, end, True)[0] / end
-            outputs = _grown([], 0, int(per_byte * file_size * 1.05) + 1024, with_time)
-        while True:
-            written = _parse_block(block, end, pieces, separator, double, n_fields, targets,
-                                   row, *outputs)
-            if written != -2:
-                break
-            outputs = _grown(outputs, row, 2 * len(outputs[0]), with_time)
+        outputs, written = _parse_region(block, end, pieces, syntax, outputs, row,
+                                         file_size, with_time)
         if written < 0:
             return None
         row += written
@@ -272,7 +285,35 @@ def _parse_mapped(mapped: mmap.mmap, file_size: int, skip_lines: int, separator:
         if hasattr(mmap, "MADV_DONTNEED") and done > released:
             mapped.madvise(mmap.MADV_DONTNEED, released, done - released)
             released = done
-    return outputs, row
+    tail = _padded_tail(data[body_end:])
+    outputs, written = _parse_region(tail, len(tail) - SLACK, 1, syntax, outputs, row,
+                                     file_size, with_time)
+    return None if written < 0 else (outputs, row + written)
+
+
+def _padded_tail(rest: np.ndarray) -> np.ndarray:
+    """A copy of the file's last bytes ending in a line end, then :data:`SLACK` zero bytes."""
+    missing_line_end = len(rest) > 0 and rest[-1] != _NEWLINE
+    tail = np.zeros(len(rest) + missing_line_end + SLACK, dtype=np.uint8)
+    tail[:len(rest)] = rest
+    if missing_line_end:
+        tail[len(rest)] = _NEWLINE
+    return tail
+
+
+def _parse_region(buffer: np.ndarray, size: int, pieces: int, syntax: _Syntax,
+                  outputs: list[np.ndarray], row: int, file_size: int,
+                  with_time: bool) -> tuple[list[np.ndarray], int]:
+    """Parse ``buffer[:size]`` into the outputs from ``row``, growing them when they are short
+    (the first region sizes them from its rows per byte): (outputs, rows written or -1)."""
+    if not outputs:
+        per_byte = _count_line_ends(buffer[:size]) / max(size, 1)
+        outputs = _grown([], 0, int(per_byte * file_size * 1.05) + 1024, with_time)
+    while True:
+        written = _parse_block(buffer, size, pieces, *syntax, row, *outputs)
+        if written != -2:
+            return outputs, written
+        outputs = _grown(outputs, row, 2 * len(outputs[0]), with_time)
 
 
 def _grown(outputs: list[np.ndarray], rows: int, capacity: int,
