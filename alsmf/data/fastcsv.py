@@ -7,9 +7,10 @@ cores straight into 32-bit id and rating arrays is faster than a general CSV rea
 no copy of the file: the memory is the output arrays plus one block of mapped pages.
 
 It accepts only what it can parse exactly: per line, the expected number of fields separated
-by one delimiter (or ``::``), each field an optionally signed integer, a rating with at most
-15 significant digits and no exponent, ids that fit in 32 bits and ratings of at most 1e6 in
-magnitude; blank lines are skipped and ``\\r\\n`` endings accepted. Anything else (quotes,
+by one delimiter (or ``::``), each field an optionally signed integer of at most 16 digits, a
+rating with at most 15 significant digits and no exponent, ids that fit in 32 bits and ratings
+of at most 1e6 in magnitude; blank lines are skipped and ``\\r\\n`` endings accepted. Numbers
+are read eight bytes at a time (:mod:`alsmf.data.bytewords`). Anything else (quotes,
 text, empty fields, huge values) makes it answer ``None``, and the general reader takes over,
 with its exact messages naming the line.
 """
