@@ -27,7 +27,8 @@ _HIGH_BITS = _WORD(0x8080808080808080)
 _ASCII_ZEROS = _WORD(0x3030303030303030)
 _ABOVE_NINE = _WORD(0x7676767676767676)  # 0x76 + 10 = 0x80: sets the high bit from 10 up
 _LOW_4_BITS = _WORD(0x0F0F0F0F0F0F0F0F)
-_POWERS_OF_TEN = 10 ** np.arange(19, dtype=np.int64)
+POWERS_OF_TEN = 10 ** np.arange(READ_AHEAD + 1, dtype=np.int64)
+"""10**0 .. 10**16: scales a number of up to :data:`READ_AHEAD` digits."""
 
 
 @intrinsic
@@ -105,4 +106,4 @@ def read_number(buffer: np.ndarray, position: int) -> tuple[int, int]:
     value = digit_run_value(first, 8)
     if more == 0:
         return value, 8
-    return value * _POWERS_OF_TEN[more] + digit_run_value(second, more), 8 + more
+    return value * POWERS_OF_TEN[more] + digit_run_value(second, more), 8 + more

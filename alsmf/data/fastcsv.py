@@ -27,7 +27,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from alsmf.data.bytewords import READ_AHEAD, read_number
+from alsmf.data.bytewords import POWERS_OF_TEN, READ_AHEAD, read_number
 
 BLOCK_BYTES = 64 << 20
 """Bytes read at once; the parser's memory beyond its output."""
@@ -42,8 +42,7 @@ _POINT = 46
 _MAX_RATING = 1e6
 _RATING_DIGITS = 15  # at most this many significant digits: exact in float64
 _INT32_MAX = 2**31 - 1
-_POWERS_OF_TEN = 10 ** np.arange(READ_AHEAD + 1, dtype=np.int64)
-_POWERS_OF_TEN_FLOAT = _POWERS_OF_TEN.astype(np.float64)
+_POWERS_OF_TEN_FLOAT = POWERS_OF_TEN.astype(np.float64)
 
 
 @njit(cache=True)
@@ -112,7 +111,7 @@ def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, doub
                 t += 1 + places
                 if digits + places > _RATING_DIGITS:
                     return -1
-                whole = value * _POWERS_OF_TEN[places] + fraction
+                whole = value * POWERS_OF_TEN[places] + fraction
                 rating = (-whole if negative else whole) / _POWERS_OF_TEN_FLOAT[places]
                 if abs(rating) > _MAX_RATING:
                     return -1
