@@ -121,6 +121,13 @@ def _holders_of_iteration(dask_scheduler, iteration):
                    for ws in ts.who_has})
 
 
+def test_local_cluster_does_not_steal_pinned_block_tasks(client):
+    """Work stealing would move a block's solve, with its ratings, off the worker that holds
+    them whenever that worker is briefly busy; alsmf's own cluster runs without it."""
+    assert not client.run_on_scheduler(lambda dask_scheduler: "stealing" in
+                                       dask_scheduler.extensions)
+
+
 def test_bytes_sent_per_half_step_are_the_routing_plan(client):
     """Only message keys move during the iterations, each the size the plan gives it, and a
     half-step moves less than sending the whole fixed matrix to every block."""

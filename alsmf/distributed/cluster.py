@@ -16,6 +16,12 @@ def local_cluster(n_workers: int, threads_per_worker: int | None = None, *,
     this machine's cores shared evenly), so the workers together use the cores once. Close it
     (``with local_cluster(2) as cluster:``) to stop the processes.
 
+    Work stealing is off: every block's tasks are placed on the worker holding its ratings
+    (the routing plan's premise), and a thief would fetch those ratings and factors just
+    because the home worker was busy for a moment (loading its kernels, say). Placement may
+    still fall to another worker when the home one is lost, which is how a dead worker's
+    blocks are recomputed.
+
     Args:
         n_workers: number of worker processes (>= 1).
         threads_per_worker: threads of each worker (>= 1).
@@ -41,7 +47,8 @@ def local_cluster(n_workers: int, threads_per_worker: int | None = None, *,
                dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if key != _TRIM}
     os.environ.pop(_TRIM, None)  # put there by an earlier nanny of this process
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
+                          "distributed.scheduler.work-stealing": False}):
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                             processes=True, memory_limit=memory_limit, **kwargs)
 
