@@ -1,4 +1,5 @@
-"""A Dask cluster of worker processes on this machine, for ``alsmf train --workers N``."""
+"""Dask clusters: one of worker processes on this machine (``alsmf train --workers N``), and
+the workers of any cluster, asked of its scheduler."""
 
 from __future__ import annotations
 
@@ -58,3 +59,13 @@ _TRIM = "MALLOC_TRIM_THRESHOLD_"
 threshold at 128 KiB: every larger allocation is then a fresh mmap, and the half-step kernels,
 which allocate a scratch block per row, run several times slower. The workers started here keep
 glibc's adaptive defaults."""
+
+
+def worker_addresses(client: Any) -> list[str]:
+    """The addresses of the cluster's workers, sorted, asked of the scheduler now.
+
+    Not ``client.scheduler_info()["workers"]``: the client refreshes that record on a timer
+    with no per-worker detail, and a refresh landing between the query and the read leaves
+    it listing no workers at all.
+    """
+    return sorted(client.nthreads())

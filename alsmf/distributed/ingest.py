@@ -19,6 +19,7 @@ import numpy as np
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.distributed.blocks import (SIDES, TestPairs, balanced_bounds, block_of, build_block,
                                       split_partition)
+from alsmf.distributed.cluster import worker_addresses
 from alsmf.errors import DataError
 
 CHUNK_RATINGS = 1 << 19
@@ -79,7 +80,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
                             key=f"{run}-split-{n}")
               for n, part in enumerate(partitions)]
     tests = _test_pairs(test, user_ids, item_ids, bounds["user"])
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    workers = worker_addresses(client)
     blocks: dict[str, list[Any]] = {}
     homes = {side: [workers[b % len(workers)] for b in range(len(bounds[side]) - 1)]
              for side in SIDES}

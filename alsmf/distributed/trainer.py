@@ -29,6 +29,7 @@ import numpy as np
 from alsmf.data.ratings import Ratings
 from alsmf.distributed import tasks
 from alsmf.distributed.blocks import SIDES, message_bytes, route
+from alsmf.distributed.cluster import worker_addresses
 from alsmf.distributed.ingest import Dataset, load
 from alsmf.errors import ConfigError
 from alsmf.model import IterationRecord, MFModel
@@ -108,7 +109,7 @@ def train_distributed(
         DataError: unreadable or invalid training data (raised from the workers).
         NumericalError: a row could not be solved, naming the row and iteration.
     """
-    workers = client.scheduler_info(n_workers=-1)["workers"]
+    workers = worker_addresses(client)
     if not workers:
         raise ConfigError("the Dask cluster has no workers; start some or use --workers N")
     if n_blocks is None:
