@@ -200,7 +200,7 @@ def read_parquet(path: Path, name: str, columns: Columns, scale: tuple[float, fl
     if timestamps is not None and np.issubdtype(timestamps.dtype, np.datetime64):
         timestamps = timestamps.astype("datetime64[s]").astype(np.int64)
     return Ratings.from_arrays(users, items, values, timestamps, source=name, scale=scale,
-                               duplicates=duplicates, row_label=_parquet_row)
+                               duplicates=duplicates, row_label=_parquet_row, overwrite_ids=True)
 
 
 def _check_parquet_type(name: str, column: str, what: str, dtype: pa.DataType) -> None:

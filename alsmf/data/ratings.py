@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
 
 from alsmf.data.csr import build_csr, count_per_index, count_repeated_pairs, row_major_order
+from alsmf.data.idcoding import encode_pair, scan_columns
 from alsmf.errors import DataError
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made or read: tens of MB otherwise
@@ -87,6 +87,7 @@ class Ratings:
         scale: tuple[float, float] | None = None,
         duplicates: DuplicatePolicy = "error",
         row_label: Callable[[int], str] = _row_label,
+        overwrite_ids: bool = False,
     ) -> Ratings:
         """Build ratings from raw ids, checking values and duplicate pairs.
 
@@ -100,6 +101,9 @@ class Ratings:
             duplicates: policy for repeated (user, item) pairs, see :data:`DuplicatePolicy`.
             row_label: turns a row position into the place a user can find it
                 (for a file, its line number).
+            overwrite_ids: let the codes be written over ``user_raw`` and ``item_raw`` when
+                they are writeable int32 arrays (as ``scipy.linalg``'s ``overwrite_a``): for
+                callers that own them, such as the readers; saves two arrays of codes.
 
         Raises:
             DataError: naming the first offending row.
@@ -125,32 +129,17 @@ class Ratings:
             timestamps = np.asarray(timestamps)
             if np.issubdtype(timestamps.dtype, np.integer):
                 _check_int64_range(timestamps, "timestamp", source, row_label)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            raise DataError(
-                f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]} is not a finite number"
-                f" ({len(bad)} such rows)"
-            )
+        bounds = (-MAX_ABS_RATING, MAX_ABS_RATING)
         if scale is not None:
-            low, high = scale
-            bad = np.flatnonzero((values < low) | (values > high))
-            if len(bad):
-                raise DataError(
-                    f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]:g} is outside "
-                    f"the scale {low:g}..{high:g} ({len(bad)} such rows)"
-                )
-        bad = np.flatnonzero(np.abs(values) > MAX_ABS_RATING)
-        if len(bad):
-            raise DataError(
-                f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]:g} is too large for "
-                f"an explicit rating (more than {MAX_ABS_RATING:g} in magnitude; "
-                f"{len(bad)} such rows); is the rating column the right one?"
-            )
+            bounds = (max(scale[0], bounds[0]), min(scale[1], bounds[1]))
+        # compared in the ratings' own precision, as numpy compares them in _refuse_values
+        scan = scan_columns(user_raw, item_raw, values, *np.array(bounds, dtype=values.dtype))
+        if scan.bad_values:
+            _refuse_values(values, scale, source, row_label)
         if timestamps is not None:
             timestamps = np.asarray(timestamps, dtype=np.int64)
 
-        user_ids, users = _encode_ids(user_raw)
-        item_ids, items = _encode_ids(item_raw)
+        user_ids, users, item_ids, items = encode_pair(user_raw, item_raw, scan, overwrite_ids)
         if count_repeated_pairs(users, items, (len(user_ids), len(item_ids))):
             users, items, values, timestamps = _resolve_duplicates(
                 users, items, values, timestamps, len(item_ids), duplicates, source, row_label
@@ -349,45 +338,6 @@ def _lookup_chunk(sorted_ids: np.ndarray, raw: np.ndarray) -> np.ndarray:
     return np.where(sorted_ids[position] == raw, position, -1)
 
 
-def _encode_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique raw ids and each rating's int32 index into them.
-
-    Ids that are non-negative and not much larger than the number of ratings (MovieLens and
-    most exports) are coded with a presence table in linear time; others fall back to a sort.
-    """
-    if raw.dtype.kind == "u":  # already checked to fit in int64
-        raw = raw.astype(np.int64)
-    low, high = int(raw.min()), int(raw.max())
-    if low >= 0 and high < 4 * len(raw) + (1 << 20):
-        return _code_by_presence(raw, high)
-    ids, inverse = np.unique(raw, return_inverse=True)
-    return ids.astype(np.int64, copy=False), inverse.astype(np.int32)
-
-
-@njit(cache=True, parallel=True)
-def _code_by_presence(raw: np.ndarray, high: int) -> tuple[np.ndarray, np.ndarray]:
-    """``_encode_ids`` for ids in 0..high: a presence table, then each rating's code.
-
-    Linear time; the codes are looked up in parallel.
-    """
-    present = np.zeros(high + 1, dtype=np.bool_)
-    for t in range(len(raw)):
-        present[raw[t]] = True
-    code = np.empty(high + 1, dtype=np.int32)
-    n_ids = 0
-    for value in range(high + 1):
-        code[value] = n_ids
-        n_ids += present[value]
-    ids = np.empty(n_ids, dtype=np.int64)
-    for value in range(high + 1):
-        if present[value]:
-            ids[code[value]] = value
-    codes = np.empty(len(raw), dtype=np.int32)
-    for t in prange(len(raw)):
-        codes[t] = code[raw[t]]
-    return ids, codes
-
-
 def _csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
     """The CSR matrix of ratings without repeated pairs (float32, columns ascending)."""
     return build_csr(rows, cols, values, shape)[0]
@@ -442,6 +392,32 @@ def _check_int64_range(values: np.ndarray, what: str, source: str, row_label) ->
         row = int(np.flatnonzero(values > _INT64_MAX)[0])
         raise DataError(f"{source}, {row_label(row)}: {what} {values[row]} is out of the "
                         "64-bit integer range")
+
+
+def _refuse_values(values: np.ndarray, scale: tuple[float, float] | None, source: str,
+                   row_label) -> None:
+    """Raise the DataError that names the first rating that is not a number, is outside the
+    scale or is too large for an explicit rating (called once a scan has found one)."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise DataError(
+            f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]} is not a finite number"
+            f" ({len(bad)} such rows)"
+        )
+    if scale is not None:
+        low, high = scale
+        bad = np.flatnonzero((values < low) | (values > high))
+        if len(bad):
+            raise DataError(
+                f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]:g} is outside "
+                f"the scale {low:g}..{high:g} ({len(bad)} such rows)"
+            )
+    bad = np.flatnonzero(np.abs(values) > MAX_ABS_RATING)
+    raise DataError(
+        f"{source}, {row_label(int(bad[0]))}: rating {values[bad[0]]:g} is too large for "
+        f"an explicit rating (more than {MAX_ABS_RATING:g} in magnitude; "
+        f"{len(bad)} such rows); is the rating column the right one?"
+    )
 
 
 def _integer_column(column: pd.Series, what: str, source: str, row_label) -> np.ndarray:

@@ -67,7 +67,7 @@ def read_table(
     row_label = line_labeller(path, layout)
     arrays = _parse_delimited(path, name, layout, columns, row_label)
     return Ratings.from_arrays(*arrays, source=name, scale=scale, duplicates=duplicates,
-                               row_label=row_label)
+                               row_label=row_label, overwrite_ids=True)  # the arrays are ours
 
 
 # ---------------------------------------------------------------------- the file itself
