@@ -117,3 +117,36 @@ def test_blank_lines_in_every_piece_leave_no_gaps(tmp_path, monkeypatch):
     np.testing.assert_array_equal(users, rows[:, 0])
     np.testing.assert_array_equal(items, rows[:, 1])
     np.testing.assert_array_equal(ratings, rows[:, 2].astype(np.float32))
+
+
+def test_ids_in_either_order_and_an_ignored_fourth_field(tmp_path):
+    path = write(tmp_path, b"5::1::4.5::99\n6::2::3::98\n")
+    users, items, ratings, timestamps = parse_plain(path, "::", 0, 4,
+                                                    {"item": 0, "user": 1, "rating": 2})
+    np.testing.assert_array_equal(users, [1, 2])
+    np.testing.assert_array_equal(items, [5, 6])
+    np.testing.assert_array_equal(ratings, np.array([4.5, 3.0], dtype=np.float32))
+    assert timestamps is None
+
+
+@pytest.mark.parametrize("n_fields, fields", [
+    (3, {"rating": 0, "user": 1, "item": 2}),  # rating first
+    (4, {"user": 0, "rating": 1, "item": 2}),  # an ignored field among them
+    (5, FIELDS | {"timestamp": 3}),  # a fifth field
+    (4, {"timestamp": 0, "item": 1, "rating": 2, "user": 3}),  # an id in the fourth field
+])
+def test_other_layouts_are_left_to_the_general_reader(tmp_path, n_fields, fields):
+    path = write(tmp_path, b",".join([b"1"] * n_fields) + b"\n")
+    assert parse_plain(path, ",", 0, n_fields, fields) is None
+
+
+def test_swapped_columns_read_as_the_general_reader_reads_them(tmp_path, monkeypatch):
+    path = write(tmp_path, b"movieId,userId,rating,timestamp\n10,1,4.5,7\n20,-1,2,8\n10,2,3,9\n")
+    options = dict(user_col="userId", item_col="movieId")
+    assert parse_plain(path, ",", 1, 4, {"item": 0, "user": 1, "rating": 2}) is not None
+    fast = readers.read_table(path, **options)
+    monkeypatch.setattr(readers, "parse_plain", lambda *args: None)
+    general = readers.read_table(path, **options)
+    for name in ("users", "items", "values", "timestamps", "user_ids", "item_ids"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(general, name))
+    np.testing.assert_array_equal(fast.user_ids, [-1, 1, 2])

@@ -2,17 +2,18 @@
 
 Most ratings files (MovieLens' ``ratings.csv``, ``u.data``, ``ratings.dat`` and their exports)
 are lines of integers and short decimals. For those, a numba parser that maps the file, cuts
-it into 64 MB blocks at line ends, splits each block into pieces and parses the pieces on all
+it into 16 MB blocks at line ends, splits each block into pieces and parses the pieces on all
 cores straight into 32-bit id and rating arrays is faster than a general CSV reader and holds
 no copy of the file: the memory is the output arrays plus one block of mapped pages.
 
-It accepts only what it can parse exactly: per line, the expected number of fields separated
-by one delimiter (or ``::``), each field an optionally signed integer of at most 16 digits, a
-rating with at most 15 significant digits and no exponent, ids that fit in 32 bits and ratings
-of at most 1e6 in magnitude; blank lines are skipped and ``\\r\\n`` endings accepted. Numbers
-are read eight bytes at a time (:mod:`alsmf.data.bytewords`). Anything else (quotes,
-text, empty fields, huge values) makes it answer ``None``, and the general reader takes over,
-with its exact messages naming the line.
+It accepts only what it can parse exactly: lines of the user and item ids (in either order),
+the rating and optionally a fourth field (the timestamp), separated by one delimiter (or
+``::``); each an optionally signed integer of at most 16 digits, the rating possibly a decimal
+of at most 15 significant digits without exponent; ids that fit in 32 bits and ratings of at
+most 1e6 in magnitude. Blank lines are skipped and ``\\r\\n`` endings accepted. Numbers are
+read eight bytes at a time (:mod:`alsmf.data.bytewords`). Anything else (other column
+layouts, quotes, text, empty fields, huge values) makes it answer ``None``, and the general
+reader takes over, with its exact messages naming the line.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from numba import njit, prange
 
 from alsmf.data.bytewords import POWERS_OF_TEN, READ_AHEAD, read_number
 
-BLOCK_BYTES = 64 << 20
-"""Bytes read at once; the parser's memory beyond its output."""
+BLOCK_BYTES = 16 << 20
+"""Bytes parsed at once; the parser's memory beyond its output (a block small enough to be
+read again from the cache by the parse after the line-end count)."""
 
 SLACK = READ_AHEAD
 """Bytes the parser may read past the end of the lines it parses (a number's two words)."""
@@ -65,85 +67,107 @@ def _after_last_line_end(buffer: np.ndarray, size: int) -> int:
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, double: bool,
-                 n_fields: int, targets: np.ndarray, row: int, users: np.ndarray,
-                 items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray) -> int:
+                 fourth: bool, row: int, first_ids: np.ndarray, second_ids: np.ndarray,
+                 ratings: np.ndarray, timestamps: np.ndarray) -> int:
     """Parse the lines in ``buffer[start:stop]`` (whole lines, the last one ending in
     ``\\n``) into the outputs from ``row``; :data:`SLACK` bytes past ``stop`` are read.
 
-    ``targets[f]`` says what field f is: 0 user, 1 item, 2 rating, 3 timestamp, -1 ignored.
-    Numbers are read a word at a time (:func:`alsmf.data.bytewords.read_number`); the sign
-    and the decimal point are looked at only where a digit run stops. Returns the number of
-    rows written, or -1 when a line is not plain (the caller falls back).
+    A line is two ids, a rating and, when ``fourth``, an integer stored in ``timestamps``
+    when that array is not empty. Numbers are read a word at a time
+    (:func:`alsmf.data.bytewords.read_number`). Returns the number of rows written, or -1
+    when a line is not plain (the caller falls back).
+
+    Written out field by field, with every check a branch that leaves the function: the
+    position ``t`` then depends only on digit counts, never on a check's outcome, and the
+    sign, which is rare, is looked at only where no digit starts a field. Helpers returning
+    the position or a failure mark were measurably slower: the compiler turned their checks
+    into selects on ``t``, which put the loads they test on every field's dependency chain.
     """
     t = start
     written = 0
+    gap = 1 + double  # bytes of one separator; buffer[t + double] is its last byte
     while t < stop:
         byte = buffer[t]
         if byte == _NEWLINE or byte == _RETURN:  # blank line
             t += 1
             continue
         out = row + written
-        for field in range(n_fields):
-            if field:
-                if buffer[t] != separator:
-                    return -1
-                t += 1
-                if double:
-                    if buffer[t] != separator:
-                        return -1
-                    t += 1
-            value, digits = read_number(buffer, t)
-            negative = False
-            if digits == 0:  # a sign, or not a number at all
+        first, digits = read_number(buffer, t)
+        if digits == 0:
+            if buffer[t] != _MINUS:
+                return -1
+            t += 1
+            first, digits = read_number(buffer, t)
+            if digits == 0:
+                return -1
+            first = -first
+        t += digits
+        if abs(first) > _INT32_MAX or buffer[t] != separator or buffer[t + double] != separator:
+            return -1
+        t += gap
+        second, digits = read_number(buffer, t)
+        if digits == 0:
+            if buffer[t] != _MINUS:
+                return -1
+            t += 1
+            second, digits = read_number(buffer, t)
+            if digits == 0:
+                return -1
+            second = -second
+        t += digits
+        if abs(second) > _INT32_MAX or buffer[t] != separator or buffer[t + double] != separator:
+            return -1
+        t += gap
+        whole, digits = read_number(buffer, t)
+        negative = False
+        if digits == 0:
+            if buffer[t] != _MINUS:
+                return -1
+            t += 1
+            negative = True
+            whole, digits = read_number(buffer, t)
+            if digits == 0:
+                return -1
+        t += digits
+        places = 0
+        if buffer[t] == _POINT:
+            fraction, places = read_number(buffer, t + 1)
+            t += 1 + places
+            whole = whole * POWERS_OF_TEN[places] + fraction
+        rating = (-whole if negative else whole) / _POWERS_OF_TEN_FLOAT[places]
+        if digits + places > _RATING_DIGITS or abs(rating) > _MAX_RATING:
+            return -1
+        if fourth:
+            if buffer[t] != separator or buffer[t + double] != separator:
+                return -1
+            t += gap
+            stamp, digits = read_number(buffer, t)
+            if digits == 0:
                 if buffer[t] != _MINUS:
                     return -1
-                negative = True
                 t += 1
-                value, digits = read_number(buffer, t)
+                stamp, digits = read_number(buffer, t)
                 if digits == 0:
                     return -1
+                stamp = -stamp
             t += digits
-            what = targets[field]
-            if buffer[t] == _POINT:
-                if what != 2:
-                    return -1
-                fraction, places = read_number(buffer, t + 1)
-                t += 1 + places
-                if digits + places > _RATING_DIGITS:
-                    return -1
-                whole = value * POWERS_OF_TEN[places] + fraction
-                rating = (-whole if negative else whole) / _POWERS_OF_TEN_FLOAT[places]
-                if abs(rating) > _MAX_RATING:
-                    return -1
-                ratings[out] = rating
-                continue
-            if negative:
-                value = -value
-            if what == 0 or what == 1:
-                if value > _INT32_MAX or value < -_INT32_MAX:
-                    return -1
-                if what == 0:
-                    users[out] = value
-                else:
-                    items[out] = value
-            elif what == 2:
-                if digits > _RATING_DIGITS or abs(value) > _MAX_RATING:
-                    return -1
-                ratings[out] = value
-            elif what == 3:
-                timestamps[out] = value
+            if len(timestamps):
+                timestamps[out] = stamp
         if buffer[t] == _RETURN:
             t += 1
         if buffer[t] != _NEWLINE:
             return -1
         t += 1
+        first_ids[out] = first
+        second_ids[out] = second
+        ratings[out] = rating
         written += 1
     return written
 
 
 @njit(cache=True)
-def _close_gaps(pieces_rows: np.ndarray, offsets: np.ndarray, row: int, users: np.ndarray,
-                items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray) -> int:
+def _close_gaps(pieces_rows: np.ndarray, offsets: np.ndarray, row: int, first_ids: np.ndarray,
+                second_ids: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray) -> int:
     """Move each piece's rows down to follow the previous piece's; returns the rows in all.
 
     A piece writes from where its line count says it starts; blank lines leave rows
@@ -155,8 +179,8 @@ def _close_gaps(pieces_rows: np.ndarray, offsets: np.ndarray, row: int, users: n
         target = row + total
         if target != source:
             for k in range(pieces_rows[p]):  # ascending: target < source, so overlap is safe
-                users[target + k] = users[source + k]
-                items[target + k] = items[source + k]
+                first_ids[target + k] = first_ids[source + k]
+                second_ids[target + k] = second_ids[source + k]
                 ratings[target + k] = ratings[source + k]
                 if len(timestamps):
                     timestamps[target + k] = timestamps[source + k]
@@ -166,8 +190,8 @@ def _close_gaps(pieces_rows: np.ndarray, offsets: np.ndarray, row: int, users: n
 
 @njit(cache=True, parallel=True)
 def _parse_block(buffer: np.ndarray, size: int, pieces: int, separator: int, double: bool,
-                 n_fields: int, targets: np.ndarray, row: int, users: np.ndarray,
-                 items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray) -> int:
+                 fourth: bool, row: int, first_ids: np.ndarray, second_ids: np.ndarray,
+                 ratings: np.ndarray, timestamps: np.ndarray) -> int:
     """Parse ``buffer[:size]`` (whole lines, the last one ending in ``\\n``) in parallel pieces.
 
     Each piece's rows go where the line ends before it say; :data:`SLACK` bytes past
@@ -187,16 +211,16 @@ def _parse_block(buffer: np.ndarray, size: int, pieces: int, separator: int, dou
         offsets[p + 1] = _count_line_ends(buffer[bounds[p]:bounds[p + 1]])
     for p in range(pieces):
         offsets[p + 1] += offsets[p]
-    if row + offsets[pieces] > len(users):
+    if row + offsets[pieces] > len(first_ids):
         return -2  # the outputs are too short: the caller grows them and calls again
     pieces_rows = np.zeros(pieces, dtype=np.int64)
     for p in prange(pieces):
         pieces_rows[p] = _parse_piece(buffer, bounds[p], bounds[p + 1], separator, double,
-                                      n_fields, targets, row + offsets[p], users, items,
+                                      fourth, row + offsets[p], first_ids, second_ids,
                                       ratings, timestamps)
     if (pieces_rows < 0).any():
         return -1
-    return _close_gaps(pieces_rows, offsets, row, users, items, ratings, timestamps)
+    return _close_gaps(pieces_rows, offsets, row, first_ids, second_ids, ratings, timestamps)
 
 
 def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
@@ -209,7 +233,9 @@ def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
         skip_lines: lines before the first data line (header and blank lines).
         n_fields: fields per line.
         fields: field position of ``"user"``, ``"item"``, ``"rating"`` and, when wanted,
-            ``"timestamp"``.
+            ``"timestamp"``. The fast path takes the ids in the first two fields (either
+            order), the rating third and at most a fourth field (the timestamp, or ignored);
+            other layouts are left to the general reader.
     """
     if len(separator) == 2 and separator[0] == separator[1]:
         separator_byte, double = ord(separator[0]), True
@@ -217,14 +243,14 @@ def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
         separator_byte, double = ord(separator), False
     else:
         return None
-    targets = np.full(n_fields, -1, dtype=np.int64)
-    for code, name in enumerate(("user", "item", "rating", "timestamp")):
-        if name in fields:
-            targets[fields[name]] = code
+    ids = (fields["user"], fields["item"])
+    if (sorted(ids) != [0, 1] or fields["rating"] != 2 or n_fields not in (3, 4)
+            or fields.get("timestamp", 3) != 3):
+        return None
     file_size = os.path.getsize(path)
     if file_size == 0:
         return None
-    syntax = _Syntax(separator_byte, double, n_fields, targets)
+    syntax = _Syntax(separator_byte, double, n_fields == 4)
     with open(path, "rb") as stream:
         mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
         try:
@@ -237,7 +263,8 @@ def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
     outputs, row = parsed
     if row == 0:
         return None  # nothing but blank lines: the general reader explains
-    users, items, ratings, timestamps = (array[:row] for array in outputs)
+    first_ids, second_ids, ratings, timestamps = (array[:row] for array in outputs)
+    users, items = (first_ids, second_ids) if ids == (0, 1) else (second_ids, first_ids)
     return users, items, ratings, (timestamps if "timestamp" in fields else None)
 
 
@@ -246,8 +273,8 @@ class _Syntax(NamedTuple):
 
     separator: int
     double: bool
-    n_fields: int
-    targets: np.ndarray
+    fourth: bool
+    """Lines have a fourth field after the rating."""
 
 
 def _parse_mapped(mapped: mmap.mmap, file_size: int, skip_lines: int, syntax: _Syntax,
