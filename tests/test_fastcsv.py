@@ -119,6 +119,15 @@ def test_blank_lines_in_every_piece_leave_no_gaps(tmp_path, monkeypatch):
     np.testing.assert_array_equal(ratings, rows[:, 2].astype(np.float32))
 
 
+@pytest.mark.parametrize("data, separator", [
+    (b"1:2::3\n", "::"), (b"1::2:::3\n", "::"), (b"1::2::3:\n", "::"),  # half separators
+    (b"1,2,3\r\r\n", ","), (b"1,2,3\r4\r\n", ","),  # a return not before the line end
+])
+def test_stray_separator_and_return_bytes_are_left_to_the_general_reader(tmp_path, data,
+                                                                        separator):
+    assert parse_plain(write(tmp_path, data), separator, 0, 3, FIELDS) is None
+
+
 def test_ids_in_either_order_and_an_ignored_fourth_field(tmp_path):
     path = write(tmp_path, b"5::1::4.5::99\n6::2::3::98\n")
     users, items, ratings, timestamps = parse_plain(path, "::", 0, 4,

@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from alsmf.data.bytewords import POWERS_OF_TEN, READ_AHEAD, read_number
+from alsmf.data.bytewords import POWERS_OF_TEN, READ_AHEAD, load_word, read_number
 
 BLOCK_BYTES = 16 << 20
 """Bytes parsed at once; the parser's memory beyond its output (a block small enough to be
@@ -78,31 +78,36 @@ def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, doub
     when a line is not plain (the caller falls back).
 
     Written out field by field, with every check a branch that leaves the function: the
-    position ``t`` then depends only on digit counts, never on a check's outcome, and the
-    sign, which is rare, is looked at only where no digit starts a field. Helpers returning
-    the position or a failure mark were measurably slower: the compiler turned their checks
-    into selects on ``t``, which put the loads they test on every field's dependency chain.
+    position ``t`` then depends only on digit counts, never on a check's outcome. The parse
+    is bound by instructions per line, so what is rare stays off the usual path: a blank line
+    or a sign is looked at only where no digit starts a field, a ``\\r`` only where a line
+    does not end in ``\\n``, and a separator (one byte or two) is matched by one 8-byte load
+    and a mask. Helpers returning the position or a failure mark were measurably slower: the
+    compiler turned their checks into selects on ``t``, which put the loads they test on
+    every field's dependency chain.
     """
     t = start
     written = 0
-    gap = 1 + double  # bytes of one separator; buffer[t + double] is its last byte
+    gap = 1 + double  # bytes of one separator
+    separator_mask = np.uint64(0xFFFF if double else 0xFF)  # the separator's bytes of a word
+    separator_word = np.uint64(separator * 257 if double else separator)
     while t < stop:
-        byte = buffer[t]
-        if byte == _NEWLINE or byte == _RETURN:  # blank line
-            t += 1
-            continue
         out = row + written
         first, digits = read_number(buffer, t)
         if digits == 0:
-            if buffer[t] != _MINUS:
+            byte = buffer[t]
+            if byte == _NEWLINE or byte == _RETURN:  # blank line
+                t += 1
+                continue
+            if byte != _MINUS:
                 return -1
             t += 1
             first, digits = read_number(buffer, t)
-            if digits == 0:
+            if digits == 0 or first > _INT32_MAX:
                 return -1
             first = -first
         t += digits
-        if abs(first) > _INT32_MAX or buffer[t] != separator or buffer[t + double] != separator:
+        if first > _INT32_MAX or (load_word(buffer, t) & separator_mask) != separator_word:
             return -1
         t += gap
         second, digits = read_number(buffer, t)
@@ -111,11 +116,11 @@ def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, doub
                 return -1
             t += 1
             second, digits = read_number(buffer, t)
-            if digits == 0:
+            if digits == 0 or second > _INT32_MAX:
                 return -1
             second = -second
         t += digits
-        if abs(second) > _INT32_MAX or buffer[t] != separator or buffer[t + double] != separator:
+        if second > _INT32_MAX or (load_word(buffer, t) & separator_mask) != separator_word:
             return -1
         t += gap
         whole, digits = read_number(buffer, t)
@@ -138,7 +143,7 @@ def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, doub
         if digits + places > _RATING_DIGITS or abs(rating) > _MAX_RATING:
             return -1
         if fourth:
-            if buffer[t] != separator or buffer[t + double] != separator:
+            if (load_word(buffer, t) & separator_mask) != separator_word:
                 return -1
             t += gap
             stamp, digits = read_number(buffer, t)
@@ -153,10 +158,10 @@ def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, doub
             t += digits
             if len(timestamps):
                 timestamps[out] = stamp
-        if buffer[t] == _RETURN:
-            t += 1
         if buffer[t] != _NEWLINE:
-            return -1
+            if buffer[t] != _RETURN or buffer[t + 1] != _NEWLINE:
+                return -1
+            t += 1
         t += 1
         first_ids[out] = first
         second_ids[out] = second
