@@ -102,8 +102,9 @@ def main() -> None:
         del arrays
     rows = len(read_table(csv))
 
-    def row(what: str, times: list[float]) -> str:
-        return f"| {what} | {', '.join(f'{t:.2f}' for t in times)} | {statistics.median(times):.2f} |"
+    def table_row(what: str, times: list[float]) -> str:
+        runs = ", ".join(f"{t:.2f}" for t in times)
+        return f"| {what} | {runs} | {statistics.median(times):.2f} |"
 
     ratio = {order: statistics.median(theirs[order]) / statistics.median(ours[order])
              for order in files}
@@ -122,13 +123,13 @@ def main() -> None:
         "",
         "| what | runs (s) | median (s) |",
         "|---|---|---|",
-        row("time order: alsmf `read_table` (to validated Ratings)", ours["time"]),
-        row("of which: parsing (`fastcsv.parse_plain`, alone)", parse),
-        row("of which: coding ids, checking values and pairs (`Ratings.from_arrays`, alone)",
-            validate),
-        row("time order: `pandas.read_csv`, default options", theirs["time"]),
-        row("by user: alsmf `read_table`", ours["user"]),
-        row("by user: `pandas.read_csv`", theirs["user"]),
+        table_row("time order: alsmf `read_table` (to validated Ratings)", ours["time"]),
+        table_row("of which: parsing (`fastcsv.parse_plain`, alone)", parse),
+        table_row("of which: coding ids, checking values and pairs "
+                  "(`Ratings.from_arrays`, alone)", validate),
+        table_row("time order: `pandas.read_csv`, default options", theirs["time"]),
+        table_row("by user: alsmf `read_table`", ours["user"]),
+        table_row("by user: `pandas.read_csv`", theirs["user"]),
         "",
         f"pandas / alsmf: **{ratio['time']:.2f}x** on the file in time order (as generated), "
         f"**{ratio['user']:.2f}x** on the same ratings sorted by user, then item (as "

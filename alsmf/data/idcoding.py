@@ -82,10 +82,11 @@ def encode_pair(user_raw: np.ndarray, item_raw: np.ndarray, scan: ColumnScan,
         user_ids, item_ids = _code_pair(user_raw, scan.user_range[1], item_raw,
                                         scan.item_range[1], users, items)
         return user_ids, users, item_ids, items
-    return (*encode_ids(user_raw, scan.user_range), *encode_ids(item_raw, scan.item_range))
+    return (*_encode_column(user_raw, scan.user_range),
+            *_encode_column(item_raw, scan.item_range))
 
 
-def encode_ids(raw: np.ndarray, id_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _encode_column(raw: np.ndarray, id_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct raw ids, each rating's int32 code) of one column of ids in ``id_range``."""
     if _dense(id_range, len(raw)):
         present = np.zeros(id_range[1] + 1, dtype=np.bool_)
