@@ -159,3 +159,12 @@ def test_swapped_columns_read_as_the_general_reader_reads_them(tmp_path, monkeyp
     for name in ("users", "items", "values", "timestamps", "user_ids", "item_ids"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(general, name))
     np.testing.assert_array_equal(fast.user_ids, [-1, 1, 2])
+
+
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 127, 128, 129, 5000])
+@pytest.mark.parametrize("offset", [0, 3])
+def test_line_ends_are_counted_64_bytes_at_a_time_and_in_the_tail(length, offset):
+    rng = np.random.default_rng(length)
+    data = rng.choice(np.frombuffer(b"\n,0.9\r", dtype=np.uint8), length + offset)
+    piece = data[offset:]  # unaligned, as a piece of a mapped file is
+    assert fastcsv._count_line_ends(piece) == np.count_nonzero(piece == ord("\n"))
