@@ -46,6 +46,11 @@ _MAX_RATING = 1e6
 _RATING_DIGITS = 15  # at most this many significant digits: exact in float64
 _INT32_MAX = 2**31 - 1
 _PAGE_BYTES = 4096
+_FAULTED_SHARE = 0.95
+"""Share of the expected rows whose output pages are faulted in before the parse. Less than
+all: a first block of shorter lines than the rest overestimates the rows, and pages faulted
+in past the last row would stay mapped (a file sorted by user, whose first ids are short,
+is overestimated by a few percent)."""
 _POWERS_OF_TEN_FLOAT = POWERS_OF_TEN.astype(np.float64)
 
 
@@ -345,10 +350,10 @@ def _parse_region(buffer: np.ndarray, size: int, pieces: int, syntax: _Syntax,
     """Parse ``buffer[:size]`` into the outputs from ``row``, growing them when they are short
     (the first region sizes them from its rows per byte): (outputs, rows written or -1)."""
     if not outputs:
-        expected = int(_count_line_ends(buffer[:size]) / max(size, 1) * file_size)
+        expected = _count_line_ends(buffer[:size]) / max(size, 1) * file_size
         outputs = _grown([], 0, int(expected * 1.05) + 1024, with_time)
         for output in outputs:
-            _fault_in(output.view(np.uint8), min(expected, len(output)) * output.itemsize)
+            _fault_in(output.view(np.uint8), int(expected * _FAULTED_SHARE) * output.itemsize)
     while True:
         written = _parse_block(buffer, size, pieces, *syntax, row, *outputs)
         if written != -2:
@@ -361,10 +366,11 @@ def _fault_in(data: np.ndarray, size: int) -> None:
     """Map the pages of ``data[:size]`` (fresh memory) by writing a zero into each, all
     threads at once.
 
-    The parse's threads would otherwise fault them in as they write, each stalling in turn
-    while the other waits at the block's end; faulting the expected rows' pages in first was
-    faster in interleaved runs. The spare capacity beyond them is left unmapped.
+    Faulting most of the expected rows' pages in before the parse was faster in interleaved
+    runs than letting the parse's threads fault them in as they write. The rest of the
+    capacity is left to be mapped as it is written, or never.
     """
+    size = min(size, len(data))
     for page in prange((size + _PAGE_BYTES - 1) // _PAGE_BYTES):
         data[min(page * _PAGE_BYTES, size - 1)] = 0
 
