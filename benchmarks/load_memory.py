@@ -40,20 +40,19 @@ SETTLE_BYTES = 2 << 30
 """Touched and freed before each timed load: more than either library allocates."""
 
 FIRST_LOAD = {
-    "alsmf": "import sys, time\n"
-             "from alsmf.data.movielens import load_ratings\n"
-             "load_ratings(sys.argv[1], timestamps=False)  # loads the cached kernels\n"
-             "started = time.perf_counter()\n"
-             "load_ratings(sys.argv[2], timestamps=False)\n"
-             "print(time.perf_counter() - started)",
-    "pandas": "import sys, time\n"
-              "import pandas as pd\n"
-              "pd.read_csv(sys.argv[1])\n"
-              "started = time.perf_counter()\n"
-              "pd.read_csv(sys.argv[2])\n"
-              "print(time.perf_counter() - started)",
+    "alsmf": ("from alsmf.data.movielens import load_ratings",
+              "load_ratings(sys.argv[{}], timestamps=False)"),
+    "pandas": ("import pandas as pd", "pd.read_csv(sys.argv[{}])"),
 }
-"""Child programs timing one library's first load of the big file, after a small one."""
+"""Per library: its import, and its load of a file (the argument to format is argv's index)."""
+
+
+def first_load_program(setup: str, load: str) -> str:
+    """A child program printing the seconds of a library's first load of the file in argv[2],
+    after loading the small one in argv[1] (which imports its code or loads cached kernels)."""
+    return (f"import sys, time\n{setup}\n{load.format(1)}\n"
+            f"started = time.perf_counter()\n{load.format(2)}\n"
+            "print(time.perf_counter() - started)")
 
 
 def settled_seconds(load: Callable[[], object]) -> float:
@@ -136,9 +135,10 @@ def main() -> None:
             lambda: Ratings.from_arrays(*arrays.pop(), overwrite_ids=True)))
     first_loads = {name: [] for name in FIRST_LOAD}
     for _ in range(args.first_loads):
-        for name, code in FIRST_LOAD.items():
+        for name, (setup, load) in FIRST_LOAD.items():
             first_loads[name].append(float(subprocess.run(
-                [sys.executable, "-c", code, str(small), str(csv)], check=True,
+                [sys.executable, "-c", first_load_program(setup, load), str(small), str(csv)],
+                check=True,
                 capture_output=True, text=True).stdout))
     rows = len(read_table(csv))
 
