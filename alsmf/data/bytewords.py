@@ -107,3 +107,14 @@ def read_number(buffer: np.ndarray, position: int) -> tuple[int, int]:
     if more == 0:
         return value, 8
     return value * POWERS_OF_TEN[more] + digit_run_value(second, more), 8 + more
+
+
+@njit(cache=True, _nrt=False)
+def count_digits(buffer: np.ndarray, position: int) -> int:
+    """How many ASCII digits run from ``position``, up to 16: :func:`read_number`'s
+    ``digits`` without the value, for a field that is checked but not kept."""
+    length = digit_run_length(load_word(buffer, position))
+    if length < 8:
+        return length
+    return 8 + digit_run_length(load_word(buffer, position + 8))
+

@@ -29,7 +29,8 @@ import numpy as np
 from numba import njit, prange
 
 from alsmf.data.bytemasks import MASK_BYTES, byte_mask, population_count
-from alsmf.data.bytewords import POWERS_OF_TEN, READ_AHEAD, load_word, read_number
+from alsmf.data.bytewords import (POWERS_OF_TEN, READ_AHEAD, count_digits, load_word,
+                                  read_number)
 
 BLOCK_BYTES = 16 << 20
 """Bytes parsed at once; the parser's memory beyond its output (a block small enough to be
@@ -102,6 +103,7 @@ def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, doub
     gap = 1 + double  # bytes of one separator
     separator_mask = np.uint64(0xFFFF if double else 0xFF)  # the separator's bytes of a word
     separator_word = np.uint64(separator * 257 if double else separator)
+    keep_fourth = len(timestamps) > 0
     while t < stop:
         out = row + written
         first, digits = read_number(buffer, t)
@@ -157,17 +159,23 @@ def _parse_piece(buffer: np.ndarray, start: int, stop: int, separator: int, doub
             if (load_word(buffer, t) & separator_mask) != separator_word:
                 return -1
             t += gap
-            stamp, digits = read_number(buffer, t)
+            if keep_fourth:
+                stamp, digits = read_number(buffer, t)
+            else:  # a dropped timestamp's digits are counted, not valued
+                stamp, digits = 0, count_digits(buffer, t)
             if digits == 0:
                 if buffer[t] != _MINUS:
                     return -1
                 t += 1
-                stamp, digits = read_number(buffer, t)
+                if keep_fourth:
+                    stamp, digits = read_number(buffer, t)
+                else:
+                    stamp, digits = 0, count_digits(buffer, t)
                 if digits == 0:
                     return -1
                 stamp = -stamp
             t += digits
-            if len(timestamps):
+            if keep_fourth:
                 timestamps[out] = stamp
         if buffer[t] != _NEWLINE:
             if buffer[t] != _RETURN or buffer[t + 1] != _NEWLINE:
