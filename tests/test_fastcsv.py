@@ -138,6 +138,22 @@ def test_ids_in_either_order_and_an_ignored_fourth_field(tmp_path):
     assert timestamps is None
 
 
+@pytest.mark.parametrize("fourth, accepted", [
+    (b"-7", True), (b"12345678", True), (b"1234567890123456", True),  # 8 and 16 digits
+    (b"12345678901234567", False), (b"1.5", False), (b"-", False), (b"", False), (b"x", False),
+])
+def test_a_fourth_field_not_kept_is_checked_as_one_that_is(tmp_path, fourth, accepted):
+    """Without timestamps the fourth field's digits are counted, not valued: the same lines
+    are accepted and refused either way."""
+    path = write(tmp_path, b"1,2,3.5," + fourth + b"\n4,5,1,0\n")
+    for fields in (FIELDS, FIELDS | {"timestamp": 3}):
+        parsed = parse_plain(path, ",", 0, 4, fields)
+        assert (parsed is not None) == accepted
+        if accepted:
+            np.testing.assert_array_equal(parsed[0], [1, 4])
+            np.testing.assert_array_equal(parsed[2], np.array([3.5, 1], dtype=np.float32))
+
+
 @pytest.mark.parametrize("n_fields, fields", [
     (3, {"rating": 0, "user": 1, "item": 2}),  # rating first
     (4, {"user": 0, "rating": 1, "item": 2}),  # an ignored field among them
