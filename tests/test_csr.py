@@ -1,6 +1,7 @@
 """The CSR builder against scipy, and how it reports repeated pairs."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from alsmf.data.csr import build_csr, count_repeated_pairs
@@ -69,6 +70,23 @@ def test_repeated_pairs_are_counted_in_grouped_and_shuffled_input():
     unique = np.unique(rows.astype(np.int64) * 40 + cols)
     assert count_repeated_pairs((unique // 40).astype(np.int32)[::-1].copy(),
                                 (unique % 40).astype(np.int32)[::-1].copy(), (50, 40)) == 0
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 7, 64])
+def test_grouped_rows_are_checked_in_parallel_ranges_whatever_the_cuts(chunks):
+    """Runs of one row cross the ranges' cuts, and one long run spans several ranges: each
+    repeat is counted once; a row out of order anywhere, even in the last range, is seen."""
+    from alsmf.data.csr import _repeats_in_runs
+
+    rng = np.random.default_rng(3)
+    rows = np.repeat(np.arange(6, dtype=np.int32), [3, 40, 1, 200, 2, 9])
+    cols = rng.integers(0, 25, len(rows)).astype(np.int32)
+    expected = len(rows) - len(np.unique(rows.astype(np.int64) * 25 + cols))
+    assert expected > 0
+    assert _repeats_in_runs(rows, cols, 25, chunks) == expected
+    unordered = rows.copy()
+    unordered[-1] = 0
+    assert _repeats_in_runs(unordered, cols, 25, chunks) == -1
 
 
 def test_row_major_order_is_a_stable_sort_by_row_then_column():

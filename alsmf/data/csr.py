@@ -32,18 +32,32 @@ def count_per_index(indices: np.ndarray, n: int) -> np.ndarray:
     return counts
 
 
-@njit(cache=True)
-def _repeats_in_runs(rows: np.ndarray, cols: np.ndarray, n_cols: int) -> int:
-    """Repeated pairs when equal rows are contiguous (-1 when they are not)."""
-    last_row_of_col = np.full(n_cols, -1, dtype=np.int64)
-    repeated = 0
-    for t in range(len(rows)):
-        if t and rows[t] < rows[t - 1]:
-            return -1
-        if last_row_of_col[cols[t]] == rows[t]:
-            repeated += 1
-        last_row_of_col[cols[t]] = rows[t]
-    return repeated
+@njit(cache=True, parallel=True)
+def _repeats_in_runs(rows: np.ndarray, cols: np.ndarray, n_cols: int, chunks: int) -> int:
+    """Repeated pairs when equal rows are contiguous (-1 when they are not).
+
+    The entries are cut into ``chunks`` ranges checked in parallel, each with its own
+    last-row-seen marker per column; a run of equal rows is checked whole by the range it
+    starts in. A range stops at its first row smaller than the one before (files in time
+    order stop at once).
+    """
+    n = len(rows)
+    repeats = np.zeros(chunks, dtype=np.int64)
+    for chunk in prange(chunks):
+        begin, end = chunk * n // chunks, (chunk + 1) * n // chunks
+        while 0 < begin < n and rows[begin] == rows[begin - 1]:  # a run from before
+            begin += 1
+        while 0 < end < n and rows[end] == rows[end - 1]:  # a run that goes on after
+            end += 1
+        last_row_of_col = np.full(n_cols, -1, dtype=np.int64)
+        for t in range(begin, end):
+            if t and rows[t] < rows[t - 1]:
+                repeats[chunk] = -1
+                break
+            if last_row_of_col[cols[t]] == rows[t]:
+                repeats[chunk] += 1
+            last_row_of_col[cols[t]] = rows[t]
+    return -1 if (repeats < 0).any() else repeats.sum()
 
 
 def _chunks(n: int, n_rows: int) -> int:
@@ -129,7 +143,7 @@ def count_repeated_pairs(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, i
     side has fewer indices (a counting sort, 4 bytes per entry, whose table of write
     positions then stays smaller in cache) and are then checked the same way, in parallel.
     """
-    repeated = _repeats_in_runs(rows, cols, shape[1])
+    repeated = _repeats_in_runs(rows, cols, shape[1], _chunks(len(rows), shape[1]))
     if repeated >= 0:
         return int(repeated)
     if shape[1] < shape[0]:  # a pair repeats in both orientations alike
