@@ -117,4 +117,3 @@ def count_digits(buffer: np.ndarray, position: int) -> int:
     if length < 8:
         return length
     return 8 + digit_run_length(load_word(buffer, position + 8))
-
