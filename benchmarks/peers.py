@@ -26,6 +26,7 @@ of ``--convergence-grid`` (1, 2, 3, 5, 7, 10) and timed by the wall time of that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -210,6 +211,25 @@ def worker_alsmf(a, solver: str = "cg") -> dict:
                        "excluded)" if a.convergence else "")}
 
 
+class _IterationStamps:
+    """A ``sys.stdout`` stand-in that notes when each of cmfrec's verbose lines for the start
+    of ALS and the end of an iteration arrives (cmfrec prints them through Python's stdout
+    as it goes), so its iterations are timed one by one as implicit's are by its callback."""
+
+    MARKS = ("Starting ALS optimization", "Completed ALS iteration")
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    def write(self, text: str) -> int:
+        if any(mark in text for mark in self.MARKS):
+            self.stamps.append(time.perf_counter())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def _cmfrec(a, use_cg: bool) -> dict:
     import cmfrec
     import pandas as pd
@@ -220,14 +240,18 @@ def _cmfrec(a, use_cg: bool) -> dict:
         ["UserId", "ItemId", "Rating"]]
     load_s = time.perf_counter() - t0
     test = pd.read_parquet(a.test)
+    stamps: dict[int, list[float]] = {}
 
     def fit(n: int):
         model = cmfrec.CMF(method="als", k=a.factors, lambda_=a.reg, scale_lam=True,
                            user_bias=True, item_bias=True, use_cg=use_cg, niter=n,
                            nthreads=a.threads, precompute_for_predictions=False,
-                           verbose=False, random_state=0)
+                           verbose=True, random_state=0)
+        lines = _IterationStamps()
         t = time.perf_counter()
-        model.fit(frame)
+        with contextlib.redirect_stdout(lines):
+            model.fit(frame)
+        stamps[n] = lines.stamps
         return model, time.perf_counter() - t
 
     def score(model) -> float:
@@ -235,6 +259,12 @@ def _cmfrec(a, use_cg: bool) -> dict:
         return _rmse(predicted, test["rating"])
 
     series = _fit_series(a, fit, score, a.iterations)
+    seconds = _per_iteration_from_stamps(stamps[a.iterations])
+    if len(seconds) == a.iterations:  # cmfrec printed every iteration: time them one by one
+        series.update(iter_s=seconds[1:], first_iter_s=seconds[0],
+                      method="cmfrec's verbose lines, median of it. 2..n"
+                             + ("; the last is finalize_chol's Cholesky iteration"
+                                if use_cg else ""))
     return {"version": getattr(cmfrec, "__version__", _dist_version("cmfrec")),
             "load_s": load_s, **series,
             "note": f"lambda {a.reg} scale_lam=True; load is the DataFrame only (cmfrec "
