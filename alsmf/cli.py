@@ -129,6 +129,9 @@ def train(
         "cholesky: exact solve of every row (float64, allows --reg 0)."),
     cg_steps: int = typer.Option(ALS.cg_steps,
                                  help="Conjugate-gradient steps per row and half-step."),
+    reg_warmup: int = typer.Option(
+        ALS.reg_warmup, help="First iterations solved with half the factors' λ, so that the "
+        "factors leave their near-zero start sooner (0: none)."),
     checkpoint_every: int = typer.Option(
         0, help="Write OUTPUT/checkpoint.npz every N iterations (0: only with --resume, at the "
         "end); a killed run continues from it with --resume."),
@@ -157,7 +160,7 @@ def train(
     given = dict(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
                  weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
                  cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
-                 implicit_reg=implicit_reg)
+                 implicit_reg=implicit_reg, reg_warmup=reg_warmup)
     if method is Method.bayes:  # options shared with ALS count only when typed
         typed = {name: given[name] for name in ("factors", "implicit_weight", "implicit_reg")
                  if ctx.get_parameter_source(name).name != "DEFAULT"}

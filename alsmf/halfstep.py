@@ -18,6 +18,9 @@ from alsmf.solvers.als import als_half_step
 from alsmf.solvers.cg import cg_half_step
 from alsmf.solvers.gram import gather_source
 
+WARMUP_REG_SHARE = 0.5
+"""Share of the factors' λ that the warm-up iterations of training use (``ALS.reg_warmup``)."""
+
 
 @dataclass(frozen=True)
 class HalfStep:
@@ -38,6 +41,16 @@ class HalfStep:
     reg_bias: float
     weighted_reg: bool
     biases: bool
+
+    @classmethod
+    def for_iteration(cls, params: dict[str, Any], iteration: int) -> HalfStep:
+        """The half-step of training iteration ``iteration`` (counted from 1): that of
+        :meth:`from_params`, with the factors' λ times :data:`WARMUP_REG_SHARE` in the first
+        ``params["reg_warmup"]`` iterations (``ALS.reg_warmup`` says why)."""
+        settings = cls.from_params(params)
+        if iteration <= int(params.get("reg_warmup", 0)):
+            return replace(settings, reg=settings.reg * WARMUP_REG_SHARE)
+        return settings
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> HalfStep:

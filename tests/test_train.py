@@ -41,7 +41,7 @@ def test_every_half_step_never_increases_the_objective(biases, weighted_reg, sol
     """Exact solves minimise each row; CG steps from the previous solution only lower it."""
     train = random_ratings()
     config = ALS(factors=5, reg=0.05, biases=biases, weighted_reg=weighted_reg, seed=1,
-                 solver=solver)
+                 solver=solver, reg_warmup=0)
     state = _TrainingState.start(config, train.compact(), None)
     objectives = []
     for iteration in range(1, 9):
@@ -58,7 +58,7 @@ def test_history_records_each_iteration_and_objective_decreases():
     test = random_ratings(2)
     model = ALS(factors=4, iterations=6, seed=3).fit(train, test)
     assert [r.iteration for r in model.history] == [1, 2, 3, 4, 5, 6]
-    objectives = [r.objective for r in model.history]
+    objectives = [r.objective for r in model.history][ALS.reg_warmup - 1:]  # from the warm-up's end
     assert all(b <= a * (1 + 1e-12) for a, b in zip(objectives, objectives[1:]))
     for record in model.history:
         assert record.train_rmse > 0 and record.test_rmse > 0 and record.seconds >= 0
@@ -119,6 +119,38 @@ def test_callback_can_watch_and_stop_training():
     assert len(model.history) == 3
 
 
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_warm_up_iterations_solve_with_half_the_factors_reg(solver):
+    """An iteration of the warm-up is one of training at λ/2 (the biases' λ unchanged); the
+    iterations after it are at λ, and the objective never increases from its last one on."""
+    from alsmf.halfstep import HalfStep
+
+    train = random_ratings(4)
+    settings = dict(factors=4, reg_bias=0.02, solver=solver, implicit_weight=0.0, seed=5)
+    warm = ALS(reg=0.1, reg_warmup=1, iterations=1, **settings).fit(train)
+    half = ALS(reg=0.05, reg_warmup=0, iterations=1, **settings).fit(train)
+    for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
+        np.testing.assert_array_equal(getattr(warm, name), getattr(half, name))
+    params = ALS(reg=0.1, reg_warmup=3).params()
+    assert [HalfStep.for_iteration(params, i).reg for i in (1, 3, 4, 9)] == [0.05, 0.05, 0.1, 0.1]
+    assert HalfStep.for_iteration(params, 1).reg_bias == HalfStep.from_params(params).reg_bias
+
+    objectives = [r.objective for r in
+                  ALS(reg=0.1, reg_warmup=3, iterations=12, **settings).fit(train).history]
+    after = objectives[2:]
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(after, after[1:])), objectives
+
+
+def test_tolerance_never_stops_a_warm_up_whose_objective_rises():
+    """The objective is the one at λ; a warm-up iteration at λ/2 may raise it."""
+    config = ALS(tol=0.01, reg_warmup=2)
+    assert not config.converged(2, 100.0, 150.0)
+    assert config.converged(3, 100.0, 99.5)
+    assert not config.converged(3, 100.0, 98.0)
+    assert ALS(tol=0.01, reg_warmup=0).converged(2, 100.0, 99.5)
+    assert not ALS(tol=0.0).converged(5, 100.0, 100.0)
+
+
 def test_tolerance_stops_when_the_objective_settles():
     train = random_ratings()
     full = ALS(factors=3, iterations=200, tol=0.0).fit(train)
@@ -161,6 +193,8 @@ def test_model_covers_only_ids_with_training_ratings():
     ({"seed": -1}, "seed must be a non-negative integer"),
     ({"solver": "lu"}, "solver must be one of cg, cholesky"),
     ({"cg_steps": 0}, "cg_steps must be an integer from 1 to 64"),
+    ({"reg_warmup": -1}, "reg_warmup must be an integer from 0"),
+    ({"reg_warmup": 1.5}, "reg_warmup must be an integer"),
     ({"reg": 0.0}, "reg = 0 needs solver='cholesky'"),
 ])
 def test_hyperparameters_out_of_range_are_refused(kwargs, fragment):
@@ -212,7 +246,7 @@ def test_single_ratings_and_all_equal_ratings_train_to_finite_models(solver):
         model = ALS(factors=4, iterations=5, solver=solver).fit(train)
         for array in (model.user_factors, model.item_factors, model.user_bias, model.item_bias):
             assert np.isfinite(array).all()
-        objectives = [r.objective for r in model.history]
+        objectives = [r.objective for r in model.history][ALS.reg_warmup - 1:]
         assert all(b <= a * (1 + 1e-6) for a, b in zip(objectives, objectives[1:]))
     predictions = ALS(factors=4, iterations=5, solver=solver).fit(constant).predict(
         np.array([0, 5]), np.array([0, 2]))

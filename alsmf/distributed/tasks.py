@@ -84,7 +84,7 @@ def solve(ratings: RatingBlock, previous: FactorBlock, params: dict, global_mean
         threads_before = numba.get_num_threads()
         numba.set_num_threads(_worker_threads())
         try:
-            status = HalfStep.from_params(params).run(
+            status = HalfStep.for_iteration(params, iteration).run(
                 ratings.indptr, ratings.indices, ratings.values, fixed, fixed_bias,
                 global_mean, out, out_bias)
             check_solved(status, out, out_bias, ratings.indptr, ratings.ids, ratings.side,

@@ -232,7 +232,7 @@ class _Run:
             history.append(record)
             if callback is not None and callback(record, progress):
                 break
-            if config.tol > 0 and iteration > 1 and previous - objective <= config.tol * previous:
+            if config.converged(iteration, previous, objective):
                 break
             previous = objective
         return self.model(history, keep_seen)
