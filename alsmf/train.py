@@ -349,9 +349,9 @@ class _TrainingState:
             self.implicit_sums[side] = (rhs, config.implicit_weight)  # w·Σ c_j, for the loss
         solve = HalfStep.for_iteration(self.params, iteration)
         status = solve.run(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
-                                model.global_mean, out, out_bias, **extra)
+                           model.global_mean, out, out_bias, **extra)
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
-                     config.reg)
+                     solve.reg)
 
     def implicit_step(self, *, for_items: bool) -> None:
         """Solve the implicit factors that the next half-step uses, exactly (if any).

@@ -84,11 +84,11 @@ def solve(ratings: RatingBlock, previous: FactorBlock, params: dict, global_mean
         threads_before = numba.get_num_threads()
         numba.set_num_threads(_worker_threads())
         try:
-            status = HalfStep.for_iteration(params, iteration).run(
-                ratings.indptr, ratings.indices, ratings.values, fixed, fixed_bias,
-                global_mean, out, out_bias)
+            step = HalfStep.for_iteration(params, iteration)
+            status = step.run(ratings.indptr, ratings.indices, ratings.values, fixed,
+                              fixed_bias, global_mean, out, out_bias)
             check_solved(status, out, out_bias, ratings.indptr, ratings.ids, ratings.side,
-                         f"iteration {iteration}", params["reg"])
+                         f"iteration {iteration}", step.reg)
             result = FactorBlock(out, out_bias, _figures(ratings, out, out_bias, fixed,
                                                          fixed_bias, params, global_mean,
                                                          fallback_mean))
