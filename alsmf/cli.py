@@ -22,8 +22,8 @@ from rich.table import Table
 
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.model import Explanation, IterationRecord, MFModel, Recommendations
-from alsmf.bayes import BayesianMF
-from alsmf.train import ALS
+from alsmf.models.bayes import BayesianMF
+from alsmf.models.als import ALS
 
 app = typer.Typer(help="Matrix factorization recommender trained by Alternating Least Squares.",
                   no_args_is_help=True, add_completion=False)
@@ -154,7 +154,7 @@ def train(
     """Train biased ALS (or Bayesian MF), print the loss per iteration, save the model and the
     loss figure."""
     from alsmf.plots import plot_history
-    from alsmf.train import TrainingInterrupted
+    from alsmf.models.als import TrainingInterrupted
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     given = dict(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
@@ -899,7 +899,7 @@ def _als_config(settings_file: Path | None, assignments: list[str] | None, **exp
     """ALS from a settings file, then ``--set`` fields, then the options given explicitly."""
     from alsmf.evaluation.settings import load_settings
     from alsmf.evaluation.space import configure, parse_assignment
-    from alsmf.train import ALS
+    from alsmf.models.als import ALS
 
     chosen = load_settings(settings_file) if settings_file is not None else {}
     chosen |= dict(parse_assignment(text) for text in assignments or [])

@@ -27,8 +27,8 @@ from scipy.cluster.vq import kmeans2
 
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError, DataError
-from alsmf.halfstep import HalfStep
-from alsmf.implicit import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, row_terms
+from alsmf.solvers.halfstep import HalfStep
+from alsmf.models.implicit_features import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, row_terms
 from alsmf.solvers.predict import predict_pairs
 from alsmf.solvers.topk import top_n_items
 
@@ -359,7 +359,7 @@ class MFModel:
         augmented = self._augmented(self.item_factors[rated])
         system = augmented.T @ augmented + np.diag(self._ridge(len(rated)))
         implicit = self._implicit_terms(IMPLICIT_ITEM_FACTORS, rated)
-        if implicit:  # rating j also adds w·z_j to the right-hand side (alsmf.implicit)
+        if implicit:  # rating j also adds w·z_j to the right-hand side (alsmf.models.implicit_features)
             d = system.shape[0]
             system += implicit["extra_gram"][:d, :d]
         target = self._augmented(self.item_factors[column:column + 1])[0]

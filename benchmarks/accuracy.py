@@ -23,7 +23,7 @@ from pathlib import Path
 from alsmf.data.movielens import canonical_folds
 from alsmf.data.splits import random_split
 from alsmf.data.synthetic import synthetic_ratings
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 DEFAULT_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 PLAIN = {"reg_bias": None, "implicit_weight": 0.0, "iterations": 15}

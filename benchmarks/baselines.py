@@ -26,7 +26,7 @@ from pathlib import Path
 
 from alsmf.baselines import SGD, BiasOnly, GlobalMean, GradientDescent, TruncatedSVD
 from alsmf.data.movielens import canonical_folds
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 DEFAULT_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alsmf.bayes import BayesianMF, predict_interval
+from alsmf.models.bayes import BayesianMF, predict_interval
 from alsmf.data.movielens import canonical_folds
 from alsmf.data.splits import random_split
 from alsmf.data.synthetic import synthetic_ratings
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 DEFAULT_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 

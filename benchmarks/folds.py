@@ -127,7 +127,7 @@ def make_alsmf(name: str, a):
     import numpy as np
     from alsmf import ALS
     from alsmf.baselines import SGD
-    from alsmf.bayes import BayesianMF
+    from alsmf.models.bayes import BayesianMF
     from alsmf.data.ratings import Ratings
 
     config = {"alsmf-defaults": ALS(), "alsmf-plain": ALS(**PLAIN, iterations=15),

@@ -36,7 +36,7 @@ from alsmf.data.synthetic import synthetic_ratings
 from alsmf.evaluation import Tuner, movielens_folds, random_folds
 from alsmf.evaluation.space import describe
 from alsmf.solvers.predict import predict_pairs
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import PLAIN  # noqa: E402  (the plain model: one λ, no implicit features)

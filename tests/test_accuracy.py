@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alsmf.bayes import BayesianMF
+from alsmf.models.bayes import BayesianMF
 from alsmf.data.movielens import canonical_folds
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 

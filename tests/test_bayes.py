@@ -4,13 +4,13 @@ import numba
 import numpy as np
 import pytest
 
-from alsmf.bayes import BayesianMF, predict_interval
+from alsmf.models.bayes import BayesianMF, predict_interval
 from alsmf.data.ratings import Ratings
 from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.solvers.gibbs import gibbs_half_step, standard_normals, stream_key
-from alsmf.train import ALS, TrainingInterrupted
+from alsmf.models.als import ALS, TrainingInterrupted
 
 
 def small_ratings(seed=0, n_users=50, n_items=40, density=0.3):
@@ -163,7 +163,7 @@ def test_callback_can_stop_and_the_model_averages_the_draws_kept_so_far():
 
 
 def test_ctrl_c_keeps_the_draws_kept_so_far(monkeypatch):
-    from alsmf import bayes
+    from alsmf.models import bayes
 
     original = bayes._Sampler.sweep
 

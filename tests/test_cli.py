@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alsmf.bayes import BayesianMF
+from alsmf.models.bayes import BayesianMF
 from alsmf.model import MFModel
 
 from cli_helpers import run, write_ratings_csv  # tests/cli_helpers.py

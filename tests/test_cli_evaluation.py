@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from alsmf.evaluation import load_settings
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 from cli_helpers import run, write_ratings_csv  # tests/cli_helpers.py
 

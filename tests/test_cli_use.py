@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from alsmf.cli import app
 from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 runner = CliRunner()
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
@@ -46,7 +46,7 @@ def titled_model(tmp_path_factory):
     users, items = np.nonzero(mask)
     train = Ratings.from_arrays(users + 1, items + 101, rng.integers(1, 6, len(users)) * 1.0)
     model = ALS(factors=4, iterations=4).fit(train)
-    if model.seen_values is None:  # until alsmf.train fills it
+    if model.seen_values is None:  # until alsmf.models.als fills it
         model.seen_values = train.by_user().data.astype(np.float32)
     model.attach_titles(model.item_ids, np.array([f"Movie {i}" for i in model.item_ids]),
                         np.full(model.n_items, "Drama"))

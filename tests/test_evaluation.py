@@ -19,7 +19,7 @@ from alsmf.evaluation.methods import available_methods, make_trainers
 from alsmf.evaluation.metrics import ranking_from_hits
 from alsmf.evaluation.space import parse_setting
 from alsmf.model import MFModel
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 
 def small_data(noise=0.3, seed=1):

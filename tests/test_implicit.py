@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from alsmf.data.ratings import Ratings
-from alsmf.implicit import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss
+from alsmf.models.implicit_features import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss
 from alsmf.model import MFModel
-from alsmf.train import ALS, _TrainingState
+from alsmf.models.als import ALS, _TrainingState
 from tolerances import EXACT, EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
 
 

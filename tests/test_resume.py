@@ -13,7 +13,7 @@ from alsmf.cli import app
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
-from alsmf.train import ALS, TrainingInterrupted, _TrainingState
+from alsmf.models.als import ALS, TrainingInterrupted, _TrainingState
 
 
 def ratings(seed=0, n_users=50, n_items=30):

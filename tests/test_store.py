@@ -9,7 +9,7 @@ import pytest
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ModelFileError
 from alsmf.model import MFModel
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 
 @pytest.fixture(scope="module")

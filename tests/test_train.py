@@ -6,7 +6,7 @@ import pytest
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.errors import NumericalError
-from alsmf.train import ALS, _TrainingState
+from alsmf.models.als import ALS, _TrainingState
 
 # The rating matrix of the seed notebooks (0 = not rated).
 NOTEBOOK_R = np.array([
@@ -123,7 +123,7 @@ def test_callback_can_watch_and_stop_training():
 def test_warm_up_iterations_solve_with_half_the_factors_reg(solver):
     """An iteration of the warm-up is one of training at λ/2 (the biases' λ unchanged); the
     iterations after it are at λ, and the objective never increases from its last one on."""
-    from alsmf.halfstep import HalfStep
+    from alsmf.solvers.halfstep import HalfStep
 
     train = random_ratings(4)
     settings = dict(factors=4, reg_bias=0.02, solver=solver, implicit_weight=0.0, seed=5)
@@ -215,7 +215,7 @@ def test_unsolvable_rows_stop_training_with_the_row_and_iteration():
 
 def test_a_non_finite_row_from_the_cg_kernel_stops_training_naming_it(monkeypatch):
     """The CG path has no pivot to report; the finite check names the row and iteration."""
-    import alsmf.halfstep as halfstep_module
+    import alsmf.solvers.halfstep as halfstep_module
 
     real_half_step = halfstep_module.cg_half_step
     calls = []

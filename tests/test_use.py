@@ -7,8 +7,8 @@ import pytest
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError, DataError
 from alsmf.model import FoldedUser, MFModel
-from alsmf.halfstep import HalfStep
-from alsmf.train import ALS
+from alsmf.solvers.halfstep import HalfStep
+from alsmf.models.als import ALS
 from tolerances import EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
 
 

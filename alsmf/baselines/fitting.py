@@ -20,7 +20,7 @@ from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import IterationRecord, MFModel
 from alsmf.solvers.predict import squared_error
-from alsmf.train import Callback, TrainingInterrupted
+from alsmf.models.als import Callback, TrainingInterrupted
 
 Score = tuple[float, float, "float | None"]
 """(objective, train RMSE, test RMSE or None) of the model as it stands."""
@@ -126,7 +126,7 @@ def iterate(model: MFModel, iterations: int, step: Callable[[int], None],
     After each step the model is scored, a record is appended to its history and
     ``callback(record, model)`` is called; a True return, or ``stop(record)``, ends the loop.
     Ctrl-C puts back the arrays of the last finished iteration and raises
-    :class:`~alsmf.train.TrainingInterrupted` carrying the model.
+    :class:`~alsmf.models.als.TrainingInterrupted` carrying the model.
     """
     arrays = (model.user_factors, model.item_factors, model.user_bias, model.item_bias)
     for iteration in range(1, iterations + 1):

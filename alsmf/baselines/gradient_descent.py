@@ -32,7 +32,7 @@ from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.threads import compute_threads
-from alsmf.train import Callback
+from alsmf.models.als import Callback
 
 
 @dataclass(frozen=True)

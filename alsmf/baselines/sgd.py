@@ -29,7 +29,7 @@ from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, i
 from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
 from alsmf.threads import compute_threads
-from alsmf.train import Callback
+from alsmf.models.als import Callback
 
 
 @dataclass(frozen=True)

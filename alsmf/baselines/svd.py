@@ -29,7 +29,7 @@ from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.threads import compute_threads
-from alsmf.train import Callback
+from alsmf.models.als import Callback
 
 CENTRES = ("baseline", "mean", "none")
 """What is removed before the SVD: μ + b_u + b_i (BiasOnly defaults), μ alone, or nothing

@@ -21,7 +21,7 @@ from dask.sizeof import sizeof
 
 from alsmf.distributed.blocks import (Piece, RatingBlock, TestPairs, initial_user_factors, pack,
                                       unpack)
-from alsmf.halfstep import HalfStep, check_solved
+from alsmf.solvers.halfstep import HalfStep, check_solved
 from alsmf.solvers.predict import predict_pairs, row_squared_errors
 
 _KERNEL_LOCK = threading.Lock()

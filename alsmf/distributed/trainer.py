@@ -33,7 +33,7 @@ from alsmf.distributed.cluster import worker_addresses
 from alsmf.distributed.ingest import Dataset, load
 from alsmf.errors import ConfigError
 from alsmf.model import IterationRecord, MFModel
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 
 @dataclass

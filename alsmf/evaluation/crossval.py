@@ -5,7 +5,7 @@ summary is the mean and the sample standard deviation (ddof = 1; 0 for a single 
 metric over the folds.
 
 Any trainer works that has ``fit(train, test=None, *, callback=None, threads=None) -> MFModel``
-and ``params() -> dict``: :class:`alsmf.train.ALS` and the baselines of :mod:`alsmf.baselines`.
+and ``params() -> dict``: :class:`alsmf.models.als.ALS` and the baselines of :mod:`alsmf.baselines`.
 """
 
 from __future__ import annotations

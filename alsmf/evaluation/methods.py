@@ -10,11 +10,11 @@ from dataclasses import fields
 from typing import Any, Mapping
 
 from alsmf.baselines import BASELINES
-from alsmf.bayes import BayesianMF
+from alsmf.models.bayes import BayesianMF
 from alsmf.errors import ConfigError
 from alsmf.evaluation.crossval import Trainer
 from alsmf.evaluation.space import configure
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 DEFAULT_METHODS = ("als", "sgd", "svd", "bias")
 """What ``alsmf compare`` runs when no ``--methods`` is given."""

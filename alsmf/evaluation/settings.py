@@ -7,7 +7,7 @@ The file is JSON::
      "tuning": {...how they were chosen: method, nested test RMSE...}}
 
 :func:`load_settings` also accepts a plain JSON object of ALS fields, so a hand-written file
-works too. Every field is checked against :class:`alsmf.train.ALS` (unknown names and values
+works too. Every field is checked against :class:`alsmf.models.als.ALS` (unknown names and values
 out of range are refused with the list of valid fields), so a file that loads also trains.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from alsmf.errors import ConfigError
 from alsmf.evaluation.space import configure
-from alsmf.train import ALS
+from alsmf.models.als import ALS
 
 FORMAT = "alsmf-settings"
 VERSION = 1

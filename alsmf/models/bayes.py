@@ -40,7 +40,7 @@ from scipy.special import ndtr, ndtri
 
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError, NumericalError
-from alsmf.implicit import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, row_terms,
+from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, row_terms,
                             solve_implicit_factors)
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
@@ -48,7 +48,7 @@ from alsmf.solvers.gibbs import gibbs_half_step, scatter_matrix
 from alsmf.solvers.gram import gather_source
 from alsmf.solvers.predict import predict_pairs, squared_error
 from alsmf.threads import compute_threads
-from alsmf.train import TrainingInterrupted
+from alsmf.models.als import TrainingInterrupted
 
 HYPERPRIORS = ("wishart", "gamma")
 """Hyperpriors of each side's prior (m, Λ): full Normal-Wishart, or Normal-Gamma per dimension."""
@@ -78,7 +78,7 @@ class BayesianMF:
         init_scale: standard deviation of the random initial factors.
         seed: fixes every random draw; the same seed gives the same model for any number of
             threads.
-        implicit_weight: w of the implicit features (who rated what, :mod:`alsmf.implicit`):
+        implicit_weight: w of the implicit features (who rated what, :mod:`alsmf.models.implicit_features`):
             the binary matrix enters the likelihood as x_ui ~ N(p_u·z_i, 1/w) and
             N(a_u·q_i, 1/w) over every pair. The implicit factors z_i, a_u are not sampled:
             each sweep sets them to their conditional mean given the current draw (the ALS

@@ -13,7 +13,7 @@ float64, Cholesky in float64). Either way the objective
 never increases (w = 1, or the row's rating count with weighted regularisation; λ_b = λ unless
 ``reg_bias`` is set): CG steps started from the previous solution only lower each row's
 quadratic. μ is fixed to the training mean; without biases μ = b = 0 and the objective is seed
-001's equation 1.4. With implicit features (:mod:`alsmf.implicit`) the objective gains their
+001's equation 1.4. With implicit features (:mod:`alsmf.models.implicit_features`) the objective gains their
 terms, and each half-step is preceded by the exact solve of the implicit factors it uses.
 """
 
@@ -29,8 +29,8 @@ import numpy as np
 
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import AlsmfError, ConfigError
-from alsmf.halfstep import HalfStep, check_solved
-from alsmf.implicit import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss,
+from alsmf.solvers.halfstep import HalfStep, check_solved
+from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss,
                             row_terms, solve_implicit_factors)
 from alsmf.model import IterationRecord, MFModel
 from alsmf.resources import check_fits, training_bytes
@@ -67,7 +67,7 @@ class ALS:
         reg_bias: λ of the biases b_u, b_i (scaled like ``reg`` by ``weighted_reg``); None
             uses ``reg``. Biases need less shrinkage than factors: they are one number
             estimated from all of a row's ratings.
-        implicit_weight: weight w of the implicit features (:mod:`alsmf.implicit`): the binary
+        implicit_weight: weight w of the implicit features (:mod:`alsmf.models.implicit_features`): the binary
             "who rated what" matrix co-factorized with the ratings through the user factors;
             0 turns them off.
         implicit_reg: λ_z of the implicit factors.

@@ -78,7 +78,7 @@ class HalfStep:
         ``out_bias`` (one row per CSR row) hold the warm start for CG and receive the result,
         in place. A row without ratings gets zeros. ``extra_gram`` ((k+1) x (k+1), its last
         row and column zero) and ``extra_rhs`` ((rows, k+1)) add the implicit-feature terms
-        to every row's system (:mod:`alsmf.implicit`).
+        to every row's system (:mod:`alsmf.models.implicit_features`).
 
         Returns:
             Per row, 0 or the failing Cholesky pivot (that row's system is not positive
