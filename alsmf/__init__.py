@@ -11,7 +11,8 @@ from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import AlsmfError, ConfigError, DataError, NumericalError
 from alsmf.model import (Explanation, FoldedItem, FoldedUser, Groups, IterationRecord, MFModel,
                          Recommendations)
-from alsmf.models.als import ALS, TrainingInterrupted
+from alsmf.models.als import ALS
+from alsmf.training.loop import TrainingInterrupted
 
 __version__ = "0.1.0"
 

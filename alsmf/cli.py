@@ -154,7 +154,7 @@ def train(
     """Train biased ALS (or Bayesian MF), print the loss per iteration, save the model and the
     loss figure."""
     from alsmf.plots import plot_history
-    from alsmf.models.als import TrainingInterrupted
+    from alsmf.training.loop import TrainingInterrupted
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
     given = dict(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,

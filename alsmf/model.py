@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,38 +25,16 @@ import numba
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
+from alsmf import store
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError, DataError
+from alsmf.history import IterationRecord
+from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep
-from alsmf.models.implicit_features import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, row_terms
+from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
+                                           row_terms)
 from alsmf.solvers.predict import predict_pairs
 from alsmf.solvers.topk import top_n_items
-
-
-@dataclass(frozen=True)
-class IterationRecord:
-    """What one training iteration achieved.
-
-    Attributes:
-        iteration: 1-based iteration number.
-        objective: the training loss (squared error plus the L2 penalty) after the iteration.
-        train_rmse: RMSE on the training ratings.
-        test_rmse: RMSE on the test ratings, or ``None`` without a test set.
-        seconds: wall time of the iteration (both half-steps and the evaluation).
-        solve_seconds: wall time of the two half-steps alone (what other ALS libraries report
-            as their time per iteration, since they do not evaluate the loss as they go).
-    """
-
-    iteration: int
-    objective: float
-    train_rmse: float
-    test_rmse: float | None
-    seconds: float
-    solve_seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``test_rmse`` is ``None`` when there was no test set)."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -172,31 +150,38 @@ class MFModel:
             before alsmf kept them); needed to update a trained user or item with new ratings
             and to explain a trained user's predictions.
         biases: whether μ, b_u, b_i are part of the model.
-        params: the hyperparameters that produced the model.
+        params: how the model was made: the method and its settings, as a record (what
+            fold-in and explanations solve is ``system``).
         history: one record per training iteration.
         item_titles, item_genres: per item (aligned with ``item_ids``) when the data came with
             a movies file, else None; commands show them and accept title fragments.
         extras: named numeric arrays that a model variant adds (saved and checksummed with
             the model), for example the implicit-feature item factors.
+        system: the least-squares system each row solves (:class:`RowSystem`), which fold-in,
+            updates and explanations solve again; None for a model built by hand without one
+            (those three then refuse).
+
+    How each field is saved is in its metadata (:mod:`alsmf.store` reads it).
     """
 
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    user_bias: np.ndarray
-    item_bias: np.ndarray
-    global_mean: float
-    fallback_mean: float
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-    seen_indptr: np.ndarray
-    seen_indices: np.ndarray
-    seen_values: np.ndarray | None = None
-    biases: bool = True
-    params: dict[str, Any] = field(default_factory=dict)
-    history: list[IterationRecord] = field(default_factory=list)
-    item_titles: np.ndarray | None = None
-    item_genres: np.ndarray | None = None
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    user_factors: np.ndarray = field(metadata=store.ARRAY)
+    item_factors: np.ndarray = field(metadata=store.ARRAY)
+    user_bias: np.ndarray = field(metadata=store.ARRAY)
+    item_bias: np.ndarray = field(metadata=store.ARRAY)
+    global_mean: float = field(metadata=store.NUMBER)
+    fallback_mean: float = field(metadata=store.NUMBER)
+    user_ids: np.ndarray = field(metadata=store.ARRAY)
+    item_ids: np.ndarray = field(metadata=store.ARRAY)
+    seen_indptr: np.ndarray = field(metadata=store.ARRAY)
+    seen_indices: np.ndarray = field(metadata=store.ARRAY)
+    seen_values: np.ndarray | None = field(default=None, metadata=store.OPTIONAL_ARRAY)
+    biases: bool = field(default=True, metadata=store.FLAG)
+    params: dict[str, Any] = field(default_factory=dict, metadata=store.JSON)
+    history: list[IterationRecord] = field(default_factory=list, metadata=store.HISTORY)
+    item_titles: np.ndarray | None = field(default=None, metadata=store.OPTIONAL_TEXT)
+    item_genres: np.ndarray | None = field(default=None, metadata=store.OPTIONAL_TEXT)
+    extras: dict[str, np.ndarray] = field(default_factory=dict, metadata=store.NAMED_ARRAYS)
+    system: RowSystem | None = field(default=None, metadata=store.ROW_SYSTEM)
 
     @property
     def factors(self) -> int:
@@ -359,20 +344,19 @@ class MFModel:
         augmented = self._augmented(self.item_factors[rated])
         system = augmented.T @ augmented + np.diag(self._ridge(len(rated)))
         implicit = self._implicit_terms(IMPLICIT_ITEM_FACTORS, rated)
-        if implicit:  # rating j also adds w·z_j to the right-hand side (alsmf.models.implicit_features)
+        if implicit:  # rating j also adds w·z_j to the right-hand side (implicit features)
             d = system.shape[0]
             system += implicit["extra_gram"][:d, :d]
         target = self._augmented(self.item_factors[column:column + 1])[0]
         try:
             direction = np.linalg.solve(system, target)  # A⁻¹ y_i (A is symmetric)
         except np.linalg.LinAlgError:
-            raise DataError(f"the user's system is singular (reg={self.params['reg']})") from None
+            raise DataError(f"the user's system is singular (reg={self._system().reg})") from None
         contributions = (augmented @ direction) * (values - self.global_mean
                                                    - self.item_bias[rated])
         if implicit:
             z = self.extras[IMPLICIT_ITEM_FACTORS][rated].astype(np.float64)
-            contributions += self._implicit_weight() * (
-                z @ direction[:self.factors])
+            contributions += self._system().implicit_weight * (z @ direction[:self.factors])
         order = np.lexsort((rated, -contributions))[:max(n, 0)]
         baseline = self.global_mean + float(self.item_bias[column])
         user_part = bias + float(target[:self.factors] @ np.asarray(factors, dtype=np.float64))
@@ -482,16 +466,15 @@ class MFModel:
         span = slice(self.seen_indptr[row], self.seen_indptr[row + 1])
         return self.seen_indices[span].astype(np.int64), values[span].astype(np.float64)
 
-    def _half_step(self) -> HalfStep:
-        """The exact half-step with the settings the model was trained with."""
-        return HalfStep.from_params({**self.params, "biases": self.biases}).exact()
+    def _system(self) -> RowSystem:
+        if self.system is None:
+            raise DataError("this model has no row system to solve (it was built without "
+                            "one); fold-in, updates and explanations need a trained model")
+        return self.system
 
     def _ridge(self, count: int) -> np.ndarray:
         """The diagonal a user or item row with ``count`` ratings adds to its system."""
-        settings = self._half_step()
-        weight = count if settings.weighted_reg else 1
-        ridge = np.r_[np.full(self.factors, settings.reg), [settings.reg_bias]] * weight
-        return ridge if self.biases else ridge[:self.factors]
+        return self._system().ridge(count, self.factors)
 
     def _implicit_terms(self, name: str, rated: np.ndarray) -> dict[str, np.ndarray]:
         """The implicit-feature terms of a row that rated ``rated`` (none without them).
@@ -501,16 +484,8 @@ class MFModel:
         if name not in self.extras:
             return {}
         gram, rhs = row_terms(np.array([0, len(rated)]), rated, self.extras[name],
-                              self._implicit_weight())
+                              self._system().implicit_weight)
         return {"extra_gram": gram, "extra_rhs": rhs}
-
-    def _implicit_weight(self) -> float:
-        """w of the implicit terms in the units of the rating system fold-in solves.
-
-        A Bayesian model's likelihood weighs the ratings by the noise precision α, so its
-        implicit weight in those units is w/α, saved as ``fold_in_implicit_weight``.
-        """
-        return float(self.params.get("fold_in_implicit_weight", self.params["implicit_weight"]))
 
     def _augmented(self, factors: np.ndarray) -> np.ndarray:
         """Rows y = [q, 1] (or q alone without biases), in float64; the half-step builds the
@@ -526,11 +501,11 @@ class MFModel:
         """One row's half-step against the fixed side: the kernel training uses."""
         factors, bias = np.zeros((1, self.factors)), np.zeros(1)
         with _calling_thread_only():
-            status = self._half_step().run(
+            status = HalfStep(self._system()).run(
                 np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32), values,
                 fixed_factors, fixed_bias, self.global_mean, factors, bias, **extra)
         if status[0]:
-            raise DataError(f"the fold-in system is singular (reg={self.params['reg']}); "
+            raise DataError(f"the fold-in system is singular (reg={self._system().reg}); "
                             "give more ratings or use a model trained with reg > 0")
         return factors[0], float(bias[0])
 
@@ -571,16 +546,12 @@ class MFModel:
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the model to one file (no pickle), atomically; returns the path written."""
-        from alsmf.store import save_model
-
-        return save_model(self, path)
+        return store.save_dataclass(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> MFModel:
         """Read a model written by :meth:`save`; refuses unknown or damaged files."""
-        from alsmf.store import load_model
-
-        return load_model(path)
+        return store.load_dataclass(cls, path)
 
 
 def _index_array(indices: np.ndarray) -> np.ndarray:

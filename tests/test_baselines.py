@@ -188,7 +188,7 @@ def test_gradient_descent_fit_follows_the_dense_function():
     np.testing.assert_allclose(model.item_factors, Q.T, rtol=1e-12)
     objectives = [record.objective for record in model.history]
     assert len(objectives) == 300 and objectives[-1] < objectives[0] / 2
-    assert model.params["reg"] == 0.01 and model.params["weighted_reg"] is True
+    assert model.system.reg == 0.01 and model.system.weighted_reg is True
 
 
 def test_gradient_descent_stops_below_min_objective_and_names_divergence(split):

@@ -10,7 +10,8 @@ from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.solvers.gibbs import gibbs_half_step, standard_normals, stream_key
-from alsmf.models.als import ALS, TrainingInterrupted
+from alsmf import TrainingInterrupted
+from alsmf.models.als import ALS
 
 
 def small_ratings(seed=0, n_users=50, n_items=40, density=0.3):
@@ -163,16 +164,16 @@ def test_callback_can_stop_and_the_model_averages_the_draws_kept_so_far():
 
 
 def test_ctrl_c_keeps_the_draws_kept_so_far(monkeypatch):
-    from alsmf.models import bayes
+    from alsmf.models import gibbs_sampler
 
-    original = bayes._Sampler.sweep
+    original = gibbs_sampler.GibbsState.sweep
 
     def sweep(self, number):
         if number == 7:
             raise KeyboardInterrupt
         original(self, number)
 
-    monkeypatch.setattr(bayes._Sampler, "sweep", sweep)
+    monkeypatch.setattr(gibbs_sampler.GibbsState, "sweep", sweep)
     config = BayesianMF(factors=2, sweeps=20, burn_in=2, samples=18, seed=0)
     with pytest.raises(TrainingInterrupted) as caught:
         config.fit(small_ratings(9))

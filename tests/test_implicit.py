@@ -6,7 +6,7 @@ import pytest
 from alsmf.data.ratings import Ratings
 from alsmf.models.implicit_features import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss
 from alsmf.model import MFModel
-from alsmf.models.als import ALS, _TrainingState
+from alsmf.models.als import ALS
 from tolerances import EXACT, EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
 
 
@@ -52,7 +52,7 @@ def test_objective_matches_the_dense_formula_and_never_increases(solver, weighte
     train = random_ratings()
     config = ALS(factors=4, reg=0.05, reg_bias=0.01, weighted_reg=weighted_reg, solver=solver,
                  implicit_weight=0.3, implicit_reg=0.5, seed=2, reg_warmup=0)
-    state = _TrainingState.start(config, train, None)
+    state = config.start(train)
     objectives = [state.evaluate()[0]]
     for iteration in range(1, 7):
         for solve_items in (True, False):
@@ -60,7 +60,7 @@ def test_objective_matches_the_dense_formula_and_never_increases(solver, weighte
             objectives.append(state.evaluate()[0])
             state.half_step(solve_items=solve_items, iteration=iteration)
             objectives.append(state.evaluate()[0])
-        assert objectives[-1] == pytest.approx(dense_objective(state.model, train, config),
+        assert objectives[-1] == pytest.approx(dense_objective(state.live, train, config),
                                                rel=1e-5)
     steps = np.diff(objectives)
     tolerance = 1e-9 if solver == "cholesky" else 1e-6
@@ -83,8 +83,8 @@ def test_implicit_steps_and_half_steps_are_the_exact_minimisers():
     train = random_ratings(1)
     config = ALS(factors=3, reg=0.1, reg_bias=0.02, weighted_reg=False, solver="cholesky",
                  implicit_weight=0.5, implicit_reg=0.7, reg_warmup=0)
-    state = _TrainingState.start(config, train, None)
-    model, x = state.model, binary_matrix(train)
+    state = config.start(train)
+    model, x = state.live, binary_matrix(train)
     ridge = [0.1, 0.1, 0.1, 0.02]
     state.half_step(solve_items=True, iteration=1)  # some item factors to start from
     state.implicit_step(for_items=True)

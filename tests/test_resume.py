@@ -13,7 +13,8 @@ from alsmf.cli import app
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
-from alsmf.models.als import ALS, TrainingInterrupted, _TrainingState
+from alsmf import TrainingInterrupted
+from alsmf.models.als import ALS, ALSState
 
 
 def ratings(seed=0, n_users=50, n_items=30):
@@ -56,7 +57,7 @@ def test_ctrl_c_keeps_the_last_finished_iteration(monkeypatch):
     train = ratings()
     two = ALS(factors=4, iterations=2).fit(train)
     calls = {"n": 0}
-    original = _TrainingState.half_step
+    original = ALSState.half_step
 
     def interrupt_during_iteration_three(self, **kwargs):
         calls["n"] += 1
@@ -64,7 +65,7 @@ def test_ctrl_c_keeps_the_last_finished_iteration(monkeypatch):
         if calls["n"] == 5:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(_TrainingState, "half_step", interrupt_during_iteration_three)
+    monkeypatch.setattr(ALSState, "half_step", interrupt_during_iteration_three)
     with pytest.raises(TrainingInterrupted, match="after iteration 2") as stop:
         ALS(factors=4, iterations=5).fit(train)
     assert len(stop.value.model.history) == 2

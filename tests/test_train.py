@@ -6,7 +6,7 @@ import pytest
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.errors import NumericalError
-from alsmf.models.als import ALS, _TrainingState
+from alsmf.models.als import ALS
 
 # The rating matrix of the seed notebooks (0 = not rated).
 NOTEBOOK_R = np.array([
@@ -42,7 +42,7 @@ def test_every_half_step_never_increases_the_objective(biases, weighted_reg, sol
     train = random_ratings()
     config = ALS(factors=5, reg=0.05, biases=biases, weighted_reg=weighted_reg, seed=1,
                  solver=solver, reg_warmup=0)
-    state = _TrainingState.start(config, train.compact(), None)
+    state = config.start(train)
     objectives = []
     for iteration in range(1, 9):
         for solve_items in (True, False):
@@ -123,17 +123,15 @@ def test_callback_can_watch_and_stop_training():
 def test_warm_up_iterations_solve_with_half_the_factors_reg(solver):
     """An iteration of the warm-up is one of training at λ/2 (the biases' λ unchanged); the
     iterations after it are at λ, and the objective never increases from its last one on."""
-    from alsmf.solvers.halfstep import HalfStep
-
     train = random_ratings(4)
     settings = dict(factors=4, reg_bias=0.02, solver=solver, implicit_weight=0.0, seed=5)
     warm = ALS(reg=0.1, reg_warmup=1, iterations=1, **settings).fit(train)
     half = ALS(reg=0.05, reg_warmup=0, iterations=1, **settings).fit(train)
     for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
         np.testing.assert_array_equal(getattr(warm, name), getattr(half, name))
-    params = ALS(reg=0.1, reg_warmup=3).params()
-    assert [HalfStep.for_iteration(params, i).reg for i in (1, 3, 4, 9)] == [0.05, 0.05, 0.1, 0.1]
-    assert HalfStep.for_iteration(params, 1).reg_bias == HalfStep.from_params(params).reg_bias
+    config = ALS(reg=0.1, reg_warmup=3)
+    assert [config.half_step(i).reg for i in (1, 3, 4, 9)] == [0.05, 0.05, 0.1, 0.1]
+    assert config.half_step(1).system.reg_bias == config.row_system().reg_bias
 
     objectives = [r.objective for r in
                   ALS(reg=0.1, reg_warmup=3, iterations=12, **settings).fit(train).history]

@@ -7,6 +7,7 @@ import pytest
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError, DataError
 from alsmf.model import FoldedUser, MFModel
+from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep
 from alsmf.models.als import ALS
 from tolerances import EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
@@ -40,7 +41,7 @@ def half_step(model, matrix, fixed_factors, fixed_bias):
     """Every row of ``matrix`` solved against the fixed side, as a training half-step does."""
     factors = np.zeros((matrix.shape[0], model.factors))
     bias = np.zeros(matrix.shape[0])
-    status = HalfStep.from_params(model.params).exact().run(
+    status = HalfStep(model.system).run(
         matrix.indptr, matrix.indices, matrix.data, fixed_factors, fixed_bias, model.global_mean,
         factors, bias)
     assert not status.any()
@@ -231,7 +232,8 @@ def test_explanation_of_a_hand_computed_case():
         user_bias=np.zeros(1), item_bias=np.zeros(3), global_mean=0.0, fallback_mean=3.0,
         user_ids=np.array([1]), item_ids=np.array([10, 11, 12]),
         seen_indptr=np.array([0, 0]), seen_indices=np.empty(0, dtype=np.int32),
-        biases=False, params={"reg": 1.0, "weighted_reg": False})
+        biases=False, system=RowSystem(reg=1.0, reg_bias=1.0, weighted_reg=False,
+                                       biases=False))
     folded = model.fold_in([10, 11], [4.0, 3.0])
     assert folded.factors[0] == pytest.approx(10 / 6)
     explanation = model.explain(folded, 12)
@@ -317,7 +319,7 @@ def planted_model(seed=0):
         item_bias=np.zeros(60), global_mean=3.5, fallback_mean=3.5,
         user_ids=np.arange(60) * 2, item_ids=np.arange(60) + 1000,
         seen_indptr=np.zeros(61, dtype=np.int64), seen_indices=np.empty(0, dtype=np.int32),
-        params={"reg": 0.1, "weighted_reg": True})
+        system=RowSystem(reg=0.1, reg_bias=0.1, weighted_reg=True, biases=True))
     return model, truth
 
 

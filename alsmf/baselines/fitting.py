@@ -1,153 +1,105 @@
-"""What every baseline's ``fit`` shares: settings checks, the model shell, scoring, the loop.
+"""What every baseline's training shares: the state the training loop drives, made from a step.
 
 A baseline fits an ordinary :class:`~alsmf.model.MFModel`, so prediction, RMSE,
-recommendation, fold-in, saving and plots work on it unchanged. The model keeps the training
-ratings as ``ALS.fit`` leaves them (the seen CSR, by user), its history holds one
-:class:`~alsmf.model.IterationRecord` per epoch or iteration, and the callback is called after
-each one as ALS calls it (returning True stops), so ``alsmf compare`` can draw every method's
-test RMSE per iteration and per second.
+recommendation, fold-in, saving and plots work on it unchanged. Its ``start`` builds the model
+(:func:`~alsmf.training.builder.model_over`) and a :class:`BaselineState` from its update
+step and its objective; the loop (:mod:`alsmf.training.loop`) then records one
+:class:`~alsmf.history.IterationRecord` per epoch or iteration and calls the callback after
+each, as for ALS, so ``alsmf compare`` can draw every method's test RMSE per iteration and
+per second, and checkpoints and Ctrl-C work alike for every method.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
+from alsmf.checks import json_ready
 from alsmf.data.ratings import Ratings
-from alsmf.errors import ConfigError
-from alsmf.model import IterationRecord, MFModel
-from alsmf.solvers.predict import squared_error
-from alsmf.models.als import Callback, TrainingInterrupted
-
-Score = tuple[float, float, "float | None"]
-"""(objective, train RMSE, test RMSE or None) of the model as it stands."""
+from alsmf.history import IterationRecord
+from alsmf.model import MFModel
+from alsmf.training.loop import InPlaceArrays, generator_state, set_generator_state
+from alsmf.training.scoring import TestPairs, rmse_from_sse, score_test, training_sse
 
 
-def is_number(value: object) -> bool:
-    """A real number that is not a bool (True would pass as 1 otherwise)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+class BaselineState(InPlaceArrays):
+    """A baseline's run: its model, updated in place by ``update``, and how it is scored.
 
-
-def is_int_in(value: object, low: int, high: int) -> bool:
-    """An integer (not a bool) from ``low`` to ``high``."""
-    return (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and low <= value <= high)
-
-
-def check_settings(checks: Sequence[tuple[bool, str]]) -> None:
-    """Raise :class:`ConfigError` with the message of the first failed check."""
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-
-
-def json_params(method: str, fields: dict[str, Any], **derived: Any) -> dict[str, Any]:
-    """A baseline's settings as a JSON-ready dict: ``method``, its fields, then ``derived``.
-
-    ``derived`` carries what ALS-side code reads from a model's params: ``reg``,
-    ``weighted_reg`` and ``biases`` describe the half-step :meth:`MFModel.fold_in` solves.
-    """
-    params = {"method": method} | fields | derived
-    return {key: (value.item() if isinstance(value, np.generic) else value)
-            for key, value in params.items()}
-
-
-def new_model(train: Ratings, params: dict[str, Any], *, user_factors: np.ndarray,
-              item_factors: np.ndarray, user_bias: np.ndarray, item_bias: np.ndarray,
-              global_mean: float, biases: bool) -> MFModel:
-    """An :class:`MFModel` over ``train``'s ids (``train`` compacted) holding these arrays.
-
-    The seen CSR is the training ratings by user, built as ``ALS.fit`` builds it, so
-    recommendations skip rated items and ``fold_in(..., user=)`` can update trained users.
-    """
-    by_user = train.by_user()
-    return MFModel(
-        user_factors=user_factors,
-        item_factors=item_factors,
-        user_bias=user_bias,
-        item_bias=item_bias,
-        global_mean=float(global_mean),
-        fallback_mean=float(np.mean(train.values, dtype=np.float64)),
-        user_ids=train.user_ids.copy(),
-        item_ids=train.item_ids.copy(),
-        seen_indptr=by_user.indptr.astype(np.int64),
-        seen_indices=by_user.indices.astype(np.int32, copy=False),
-        seen_values=by_user.data.astype(np.float32, copy=False),
-        biases=biases,
-        params=params,
-    )
-
-
-class Scorer:
-    """Train and test RMSE of a model over ``train``'s index space (``train`` compacted).
-
-    Test ratings are matched by raw id; ids the training data lacks get the model's fallback,
-    as in ``ALS.fit``.
+    Args:
+        config: the baseline's settings (its ``params()`` and ``resumable`` are recorded).
+        train: the (compacted) training ratings the model was built over.
+        test: held-out ratings to score after each iteration, or None.
+        model: the model being fitted.
+        update: runs iteration ``n`` (1-based) on the model, in place.
+        objective: the objective after an iteration, from its training squared error.
+        stop: ends training after an iteration when it returns True (None: never early).
+        rng: a generator the iterations draw from as they go; its state is checkpointed.
+        sse: the training squared error after an iteration, when ``update`` already has it
+            (None: summed over the training ratings).
     """
 
-    def __init__(self, train: Ratings, test: Ratings | None) -> None:
+    def __init__(self, config: Any, train: Ratings, test: Ratings | None, model: MFModel,
+                 update: Callable[[int], None], objective: Callable[[float], float], *,
+                 stop: Callable[[IterationRecord], bool] | None = None,
+                 rng: np.random.Generator | None = None,
+                 sse: Callable[[], float] | None = None) -> None:
+        self.settings = config.params()
+        self.resumable = config.resumable
+        self.live = model
+        self.update = update
+        self.objective = objective
+        self.stop = stop
+        self.rng = rng
+        self.sse = sse
         self.by_user = train.by_user()
-        self.test_pairs = None
-        if test is not None and len(test):
-            self.test_pairs = (
-                train.user_index(test.user_ids[test.users]).astype(np.int32),
-                train.item_index(test.item_ids[test.items]).astype(np.int32),
-                test.values,
-            )
+        self.test_pairs = TestPairs.of(test, train)
 
-    def train_sse(self, model: MFModel) -> float:
-        """Σ (r - r̂)² over the training ratings."""
-        matrix = self.by_user
-        return squared_error(matrix.indptr, matrix.indices, matrix.data, model.user_factors,
-                             model.item_factors, model.user_bias, model.item_bias,
-                             model.global_mean)
+    def step(self, iteration: int) -> None:
+        self.update(iteration)
 
-    def train_rmse(self, sse: float) -> float:
-        """RMSE from the training sum of squared errors."""
-        return math.sqrt(sse / self.by_user.nnz)
+    def score(self) -> tuple[float, float, float | None]:
+        sse = training_sse(self.by_user, self.live) if self.sse is None else self.sse()
+        return (self.objective(sse), rmse_from_sse(sse, self.by_user.nnz),
+                score_test(self.test_pairs, self.live))
 
-    def test_rmse(self, model: MFModel) -> float | None:
-        """RMSE on the test ratings, or None without a test set."""
-        if self.test_pairs is None:
-            return None
-        users, items, values = self.test_pairs
-        residuals = values - model.predict_indices(users, items)
-        return math.sqrt(float(np.mean(np.square(residuals))))
+    def stops(self, record: IterationRecord, previous: float) -> bool:
+        return self.stop is not None and self.stop(record)
+
+    def changing_arrays(self) -> tuple[np.ndarray, ...]:
+        model = self.live
+        return model.user_factors, model.item_factors, model.user_bias, model.item_bias
+
+    def snapshot(self) -> tuple[tuple[np.ndarray, ...], float]:
+        return super().snapshot(), self.live.global_mean  # the SVD sets μ as it centres
+
+    def roll_back(self, snapshot: tuple[tuple[np.ndarray, ...], float]) -> None:
+        arrays, self.live.global_mean = snapshot
+        super().roll_back(arrays)
+
+    def progress(self, history: list[IterationRecord]) -> MFModel:
+        return self.model(history)
+
+    def model(self, history: list[IterationRecord]) -> MFModel:
+        self.live.history = history
+        return self.live
+
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        return {} if self.rng is None else {"generator": generator_state(self.rng)}
+
+    def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
+        for target, source in zip(self.changing_arrays(),
+                                  (saved.user_factors, saved.item_factors, saved.user_bias,
+                                   saved.item_bias)):
+            target[...] = source
+        self.live.global_mean = saved.global_mean
+        if self.rng is not None:
+            set_generator_state(self.rng, arrays["generator"])
 
 
-def iterate(model: MFModel, iterations: int, step: Callable[[int], None],
-            score: Callable[[], Score], callback: Callback | None,
-            stop: Callable[[IterationRecord], bool] | None = None) -> MFModel:
-    """Run ``step`` (which updates the model in place) up to ``iterations`` times.
-
-    After each step the model is scored, a record is appended to its history and
-    ``callback(record, model)`` is called; a True return, or ``stop(record)``, ends the loop.
-    Ctrl-C puts back the arrays of the last finished iteration and raises
-    :class:`~alsmf.models.als.TrainingInterrupted` carrying the model.
-    """
-    arrays = (model.user_factors, model.item_factors, model.user_bias, model.item_bias)
-    for iteration in range(1, iterations + 1):
-        snapshot = tuple(array.copy() for array in arrays)
-        try:
-            started = time.perf_counter()
-            step(iteration)
-            stepped = time.perf_counter()
-            objective, train_rmse, test_rmse = score()
-        except KeyboardInterrupt:
-            for target, saved in zip(arrays, snapshot):
-                target[...] = saved
-            raise TrainingInterrupted(model) from None
-        record = IterationRecord(iteration, float(objective), float(train_rmse), test_rmse,
-                                 time.perf_counter() - started, stepped - started)
-        model.history.append(record)
-        if callback is not None and callback(record, model):
-            break
-        if stop is not None and stop(record):
-            break
-    return model
+def method_params(method: str, settings: Any) -> dict[str, Any]:
+    """A baseline's settings as a JSON-ready dict, its method's name first."""
+    return {"method": method} | json_ready(settings)
 
 
 def weighted_norms(train: Ratings, model: MFModel) -> tuple[float, float]:

@@ -14,29 +14,30 @@ this module takes the full-batch step, which needs no order:
 (E: the residuals on the observed entries, zero elsewhere; N_u, N_i: rating counts). Started
 from the notebook's printed step-0 factors, 9 999 such steps land within 1e-3 of its printed
 final factors (``tests/test_baselines.py``). There are no biases and no mean: the model
-predicts p_u·q_i, and ``reg`` = β/2 with ``weighted_reg`` = True is exactly this objective's
-penalty, so :meth:`MFModel.fold_in` solves a new user's part of it.
+predicts p_u·q_i, and a row system with λ = β/2 weighted by rating count is exactly this
+objective's penalty, so :meth:`MFModel.fold_in` solves a new user's part of it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from numba import njit
 
-from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model)
+from alsmf.baselines.fitting import BaselineState, method_params
+from alsmf.checks import check_settings, is_int_in, is_number
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
-from alsmf.model import MFModel
-from alsmf.threads import compute_threads
-from alsmf.models.als import Callback
+from alsmf.rowsystem import RowSystem
+from alsmf.training.builder import model_over
+from alsmf.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
-class GradientDescent:
+class GradientDescent(Trainer):
     """The notebooks' gradient descent (defaults: their K, steps, α, β and stopping rule).
 
     Meant for toy matrices and for showing why nobody trains this way: every step moves
@@ -76,52 +77,56 @@ class GradientDescent:
              f"seed must be a non-negative integer, got {self.seed!r}"),
         ])
 
-    def params(self) -> dict:
-        """The settings as a JSON-ready dict (``reg`` = β/2 weighted: see the module)."""
-        return json_params("gd", asdict(self), reg=self.beta / 2, weighted_reg=True,
-                           biases=False)
+    resumable: ClassVar[tuple[str, ...]] = ("steps",)
+    # a step takes about a millisecond on ml-100k, and waking more threads thousands of times
+    # to score it costs more than it saves when the cores are busy: one thread unless asked
+    threads_options: ClassVar[dict[str, Any]] = {"default": 1}
 
-    def fit(self, train: Ratings, test: Ratings | None = None, *,
-            callback: Callback | None = None, threads: int | None = None) -> MFModel:
+    @property
+    def rounds(self) -> int:
+        return self.steps
+
+    def params(self) -> dict:
+        """The settings as a JSON-ready dict."""
+        return method_params("gd", self)
+
+    def row_system(self) -> RowSystem:
+        """λ = β/2 weighted by rating count, no biases: see the module."""
+        return RowSystem(reg=self.beta / 2, reg_bias=self.beta / 2, weighted_reg=True,
+                         biases=False)
+
+    def start(self, train: Ratings, test: Ratings | None = None) -> BaselineState:
         """Train on ``train``, one history record per step.
 
-        ``threads`` sets the threads that score the test set after each step; the default
-        is 1, since a step takes about a millisecond on ml-100k and waking more threads
-        thousands of times costs more than it saves when the cores are busy (8 ms per
-        scoring with 2 busy cores against 0.3 ms on one).
-
-        Raises:
+        Raises (from the step):
             ConfigError: the objective stopped being finite (``alpha`` too large for the
                 data: a step overshoots in proportion to a row's rating count).
         """
-        with compute_threads(threads, default=1):
-            train = train.compact()
-            rng = np.random.default_rng(self.seed)
-            model = new_model(
-                train, self.params(),
-                user_factors=rng.random((train.n_users, self.factors)),
-                item_factors=rng.random((train.n_items, self.factors)),
-                user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
-                global_mean=0.0, biases=False)
-            scorer = Scorer(train, test)
-            values = train.values.astype(np.float64)
-            grads = (np.empty_like(model.user_factors), np.empty_like(model.item_factors))
-            after: list[float] = [math.nan, math.nan]  # (sse, penalty) left by the last step
+        train = train.compact()
+        rng = np.random.default_rng(self.seed)
+        model = model_over(
+            train, system=self.row_system(), params=self.params(),
+            user_factors=rng.random((train.n_users, self.factors)),
+            item_factors=rng.random((train.n_items, self.factors)),
+            user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
+            global_mean=0.0)
+        values = train.values.astype(np.float64)
+        grads = (np.empty_like(model.user_factors), np.empty_like(model.item_factors))
+        after: list[float] = [math.nan, math.nan]  # (sse, penalty) left by the last step
 
-            def step(iteration: int) -> None:
-                after[:] = gradient_step(train.users, train.items, values, model.user_factors,
-                                         model.item_factors, self.alpha, self.beta, *grads)
-                if not math.isfinite(after[0] + after[1]):
-                    raise ConfigError(f"gradient descent diverged at step {iteration} with "
-                                      f"alpha={self.alpha}; use a smaller alpha")
+        def update(iteration: int) -> None:
+            after[:] = gradient_step(train.users, train.items, values, model.user_factors,
+                                     model.item_factors, self.alpha, self.beta, *grads)
+            if not math.isfinite(after[0] + after[1]):
+                raise ConfigError(f"gradient descent diverged at step {iteration} with "
+                                  f"alpha={self.alpha}; use a smaller alpha")
 
-            def score() -> Score:
-                sse, penalty = after
-                return (sse + self.beta / 2 * penalty, scorer.train_rmse(sse),
-                        scorer.test_rmse(model))
+        def objective(sse: float) -> float:
+            return after[0] + self.beta / 2 * after[1]
 
-            return iterate(model, self.steps, step, score, callback,
-                           stop=lambda record: record.objective < self.min_objective)
+        return BaselineState(self, train, test, model, update, objective,
+                             stop=lambda record: record.objective < self.min_objective,
+                             sse=lambda: after[0])
 
 
 def matrix_factorization(R: np.ndarray, P: np.ndarray, Q: np.ndarray, steps: int = 5000,

@@ -9,48 +9,46 @@ a zero column adds exactly 0 to every prediction.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model)
+from alsmf.baselines.fitting import BaselineState, method_params
+from alsmf.checks import check_settings, is_int_in, is_number
 from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
-from alsmf.threads import compute_threads
-from alsmf.models.als import Callback
+from alsmf.rowsystem import RowSystem
+from alsmf.training.builder import model_over, training_mean
+from alsmf.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
-class GlobalMean:
+class GlobalMean(Trainer):
     """Predict the training mean μ for every pair: the floor every method must beat.
 
     The model has biases switched on with μ set and b_u = b_i = 0 and zero factors. It takes
-    no settings; its ``reg`` is 0, so :meth:`MFModel.fold_in` refuses it (a user's ratings
-    have nothing to fold into) with a :class:`~alsmf.errors.DataError`.
+    no settings; its row system's ``reg`` is 0, so :meth:`MFModel.fold_in` refuses it (a
+    user's ratings have nothing to fold into) with a :class:`~alsmf.errors.DataError`.
+    One history record; its objective is the training squared error.
     """
+
+    @property
+    def rounds(self) -> int:
+        return 1
 
     def params(self) -> dict:
         """The settings as a JSON-ready dict."""
-        return json_params("mean", {}, factors=1, reg=0.0, weighted_reg=False, biases=True)
+        return method_params("mean", self)
 
-    def fit(self, train: Ratings, test: Ratings | None = None, *,
-            callback: Callback | None = None, threads: int | None = None) -> MFModel:
-        """The mean of ``train``; one history record (objective = training squared error)."""
-        with compute_threads(threads):
-            train = train.compact()
-            model = _zero_model(train, self.params(), _mean(train))
-            scorer = Scorer(train, test)
-
-            def score() -> Score:
-                sse = scorer.train_sse(model)
-                return sse, scorer.train_rmse(sse), scorer.test_rmse(model)
-
-            return iterate(model, 1, lambda iteration: None, score, callback)
+    def start(self, train: Ratings, test: Ratings | None = None) -> BaselineState:
+        train = train.compact()
+        model = _zero_model(train, self.params(), RowSystem(0.0, 0.0, False, True))
+        return BaselineState(self, train, test, model, lambda iteration: None, lambda sse: sse)
 
 
 @dataclass(frozen=True)
-class BiasOnly:
+class BiasOnly(Trainer):
     """μ + b_u + b_i by alternating least squares, as Surprise's ``BaselineOnly`` (method
     ``"als"``) fits them (Koren 2010, section 2.1).
 
@@ -80,43 +78,40 @@ class BiasOnly:
              f"epochs must be an integer from 1 to 10000, got {self.epochs!r}"),
         ])
 
+    resumable: ClassVar[tuple[str, ...]] = ("epochs",)
+
+    @property
+    def rounds(self) -> int:
+        return self.epochs
+
     def params(self) -> dict:
-        """The settings as a JSON-ready dict.
+        """The settings as a JSON-ready dict."""
+        return method_params("bias", self)
 
-        ``reg`` = ``reg_u`` without weighting, so :meth:`MFModel.fold_in` (whose factors part
-        is zero here) gives a new user exactly the bias this model's user update gives.
-        """
-        return json_params("bias", asdict(self), factors=1, reg=self.reg_u, weighted_reg=False,
-                           biases=True)
+    def row_system(self) -> RowSystem:
+        """λ = ``reg_u`` without weighting, so :meth:`MFModel.fold_in` (whose factors part
+        is zero here) gives a new user exactly the bias this model's user update gives."""
+        return RowSystem(reg=self.reg_u, reg_bias=self.reg_u, weighted_reg=False, biases=True)
 
-    def fit(self, train: Ratings, test: Ratings | None = None, *,
-            callback: Callback | None = None, threads: int | None = None) -> MFModel:
-        """Fit the biases on ``train``; report test RMSE per epoch when ``test`` is given."""
-        with compute_threads(threads):
-            train = train.compact()
-            model = _zero_model(train, self.params(), _mean(train))
-            scorer = Scorer(train, test)
-            users, items = train.users, train.items
-            centred = train.values.astype(np.float64) - model.global_mean
-            user_counts, item_counts = train.user_counts(), train.item_counts()
+    def start(self, train: Ratings, test: Ratings | None = None) -> BaselineState:
+        """Fit the biases on ``train``, one history record per epoch."""
+        train = train.compact()
+        model = _zero_model(train, self.params(), self.row_system())
+        users, items = train.users, train.items
+        centred = train.values.astype(np.float64) - model.global_mean
+        user_counts, item_counts = train.user_counts(), train.item_counts()
 
-            def step(iteration: int) -> None:
-                model.item_bias[:] = _sums(items, centred - model.user_bias[users],
-                                           train.n_items) / (self.reg_i + item_counts)
-                model.user_bias[:] = _sums(users, centred - model.item_bias[items],
-                                           train.n_users) / (self.reg_u + user_counts)
+        def update(iteration: int) -> None:
+            model.item_bias[:] = _sums(items, centred - model.user_bias[users],
+                                       train.n_items) / (self.reg_i + item_counts)
+            model.user_bias[:] = _sums(users, centred - model.item_bias[items],
+                                       train.n_users) / (self.reg_u + user_counts)
 
-            def score() -> Score:
-                sse = scorer.train_sse(model)
-                objective = (sse + self.reg_u * float(np.dot(model.user_bias, model.user_bias))
-                             + self.reg_i * float(np.dot(model.item_bias, model.item_bias)))
-                return objective, scorer.train_rmse(sse), scorer.test_rmse(model)
+        def objective(sse: float) -> float:
+            return (sse + self.reg_u * float(np.dot(model.user_bias, model.user_bias))
+                    + self.reg_i * float(np.dot(model.item_bias, model.item_bias)))
 
-            return iterate(model, self.epochs, step, score, callback)
-
-
-def _mean(train: Ratings) -> float:
-    return float(np.mean(train.values, dtype=np.float64))
+        return BaselineState(self, train, test, model, update, objective)
 
 
 def _sums(index: np.ndarray, weights: np.ndarray, length: int) -> np.ndarray:
@@ -124,10 +119,10 @@ def _sums(index: np.ndarray, weights: np.ndarray, length: int) -> np.ndarray:
     return np.bincount(index, weights=weights, minlength=length)
 
 
-def _zero_model(train: Ratings, params: dict, mean: float) -> MFModel:
-    """A model predicting ``mean``: biases on, zero biases, one zero factor column."""
-    return new_model(train, params,
-                     user_factors=np.zeros((train.n_users, 1)),
-                     item_factors=np.zeros((train.n_items, 1)),
-                     user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
-                     global_mean=mean, biases=True)
+def _zero_model(train: Ratings, params: dict, system: RowSystem) -> MFModel:
+    """A model predicting the training mean: zero biases, one zero factor column."""
+    return model_over(train, system=system, params=params,
+                      user_factors=np.zeros((train.n_users, 1)),
+                      item_factors=np.zeros((train.n_items, 1)),
+                      user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
+                      global_mean=training_mean(train))

@@ -13,27 +13,28 @@ the rating's own term e² + λ (‖p_u‖² + ‖q_i‖²) + λ_b (b_u² + b_i²
     Σ e² + λ (Σ_u n_u ‖p_u‖² + Σ_i n_i ‖q_i‖²) + λ_b (Σ_u n_u b_u² + Σ_i n_i b_i²),
 
 the objective of ALS with weighted regularisation: that is the objective recorded per epoch,
-and ``reg`` with ``weighted_reg`` = True is what :meth:`MFModel.fold_in` solves with.
+and the row system (``reg``, ``reg_bias``, weighted) is what :meth:`MFModel.fold_in` solves.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numba import njit
 
-from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model, weighted_norms)
+from alsmf.baselines.fitting import BaselineState, method_params, weighted_norms
+from alsmf.checks import check_settings, is_int_in, is_number
 from alsmf.data.ratings import Ratings
-from alsmf.model import MFModel
-from alsmf.threads import compute_threads
-from alsmf.models.als import Callback
+from alsmf.rowsystem import RowSystem
+from alsmf.training.builder import model_over, training_mean
+from alsmf.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
-class SGD:
+class SGD(Trainer):
     """Biased MF by SGD over shuffled ratings; the defaults are Surprise ``SVD``'s.
 
     Surprise's defaults (k 100, 20 epochs, learning rate 0.005, λ 0.02, factors drawn from
@@ -85,44 +86,49 @@ class SGD:
         """λ_b: ``reg_bias``, or ``reg`` when it is None."""
         return self.reg if self.reg_bias is None else self.reg_bias
 
+    resumable: ClassVar[tuple[str, ...]] = ("epochs",)
+
+    @property
+    def rounds(self) -> int:
+        return self.epochs
+
     def params(self) -> dict:
-        """The settings as a JSON-ready dict (with ``weighted_reg`` = True, see the module)."""
-        return json_params("sgd", asdict(self), weighted_reg=True)
+        """The settings as a JSON-ready dict."""
+        return method_params("sgd", self)
 
-    def fit(self, train: Ratings, test: Ratings | None = None, *,
-            callback: Callback | None = None, threads: int | None = None) -> MFModel:
-        """Train on ``train``; report test RMSE per epoch when ``test`` is given.
+    def row_system(self) -> RowSystem:
+        """The per-rating penalties as one row's system: λ, λ_b weighted by rating count."""
+        return RowSystem(reg=self.reg, reg_bias=self.bias_reg, weighted_reg=True,
+                         biases=self.biases)
 
-        ``threads`` only sets the threads of the scoring between epochs; the epochs
+    def start(self, train: Ratings, test: Ratings | None = None) -> BaselineState:
+        """Train on ``train``, one history record per epoch.
+
+        ``threads`` of ``fit`` only sets the threads of the scoring between epochs; the epochs
         themselves run on one thread.
         """
-        with compute_threads(threads):
-            train = train.compact()
-            rng = np.random.default_rng(self.seed)
-            shape_users, shape_items = (train.n_users, self.factors), (train.n_items, self.factors)
-            model = new_model(
-                train, self.params(),
-                user_factors=rng.normal(0.0, self.init_scale, shape_users),
-                item_factors=rng.normal(0.0, self.init_scale, shape_items),
-                user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
-                global_mean=float(np.mean(train.values, dtype=np.float64)) if self.biases else 0.0,
-                biases=self.biases)
-            scorer = Scorer(train, test)
-            values = train.values.astype(np.float64)
+        train = train.compact()
+        rng = np.random.default_rng(self.seed)
+        shape_users, shape_items = (train.n_users, self.factors), (train.n_items, self.factors)
+        model = model_over(
+            train, system=self.row_system(), params=self.params(),
+            user_factors=rng.normal(0.0, self.init_scale, shape_users),
+            item_factors=rng.normal(0.0, self.init_scale, shape_items),
+            user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
+            global_mean=training_mean(train) if self.biases else 0.0)
+        values = train.values.astype(np.float64)
 
-            def step(iteration: int) -> None:
-                sgd_epoch(rng.permutation(len(values)), train.users, train.items, values,
-                          model.global_mean, model.user_factors, model.item_factors,
-                          model.user_bias, model.item_bias, self.lr, self.reg, self.bias_reg,
-                          self.biases)
+        def update(iteration: int) -> None:
+            sgd_epoch(rng.permutation(len(values)), train.users, train.items, values,
+                      model.global_mean, model.user_factors, model.item_factors,
+                      model.user_bias, model.item_bias, self.lr, self.reg, self.bias_reg,
+                      self.biases)
 
-            def score() -> Score:
-                sse = scorer.train_sse(model)
-                factor_penalty, bias_penalty = weighted_norms(train, model)
-                objective = sse + self.reg * factor_penalty + self.bias_reg * bias_penalty
-                return objective, scorer.train_rmse(sse), scorer.test_rmse(model)
+        def objective(sse: float) -> float:
+            factor_penalty, bias_penalty = weighted_norms(train, model)
+            return sse + self.reg * factor_penalty + self.bias_reg * bias_penalty
 
-            return iterate(model, self.epochs, step, score, callback)
+        return BaselineState(self, train, test, model, update, objective, rng=rng)
 
 
 @njit(cache=True, nogil=True)

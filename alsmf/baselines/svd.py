@@ -16,20 +16,22 @@ prediction towards the baseline: ALS, fitting the observed entries alone, does b
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from alsmf.baselines.fitting import (Score, Scorer, check_settings, is_int_in, is_number, iterate,
-                                     json_params, new_model)
+from alsmf.baselines.fitting import BaselineState, method_params
 from alsmf.baselines.means import BiasOnly
+from alsmf.checks import check_settings, is_int_in, is_number
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
-from alsmf.threads import compute_threads
-from alsmf.models.als import Callback
+from alsmf.rowsystem import RowSystem
+from alsmf.training.builder import model_over
+from alsmf.training.trainer import Trainer
 
 CENTRES = ("baseline", "mean", "none")
 """What is removed before the SVD: μ + b_u + b_i (BiasOnly defaults), μ alone, or nothing
@@ -37,7 +39,7 @@ CENTRES = ("baseline", "mean", "none")
 
 
 @dataclass(frozen=True)
-class TruncatedSVD:
+class TruncatedSVD(Trainer):
     """Rank-k SVD of the centred rating matrix with missing entries imputed as 0.
 
     Attributes:
@@ -67,53 +69,55 @@ class TruncatedSVD:
              f"seed must be a non-negative integer, got {self.seed!r}"),
         ])
 
-    def params(self) -> dict:
-        """The settings as a JSON-ready dict (``reg`` = ``fold_in_reg``, weighted)."""
-        return json_params("svd", asdict(self), reg=self.fold_in_reg, weighted_reg=True,
-                           biases=self.center != "none")
+    threads_options: ClassVar[dict[str, Any]] = {"blas_threads": None}  # svds is BLAS itself
 
-    def fit(self, train: Ratings, test: Ratings | None = None, *,
-            callback: Callback | None = None, threads: int | None = None) -> MFModel:
-        """Decompose ``train``'s matrix; one history record whose objective is the squared
+    @property
+    def rounds(self) -> int:
+        return 1
+
+    def params(self) -> dict:
+        """The settings as a JSON-ready dict."""
+        return method_params("svd", self)
+
+    def row_system(self) -> RowSystem:
+        """λ = ``fold_in_reg`` weighted by rating count (the SVD itself has none)."""
+        return RowSystem(reg=self.fold_in_reg, reg_bias=self.fold_in_reg, weighted_reg=True,
+                         biases=self.center != "none")
+
+    def start(self, train: Ratings, test: Ratings | None = None) -> BaselineState:
+        """Decompose ``train``'s matrix in one iteration, whose objective is the squared
         error over the whole imputed matrix, ‖M − U S Vᵀ‖²_F (what the SVD minimises).
 
         Raises:
             ConfigError: ``factors`` is not below the number of users and of items.
         """
-        with compute_threads(threads, blas_threads=None):  # svds is BLAS itself
-            train = train.compact()
-            if self.factors >= min(train.n_users, train.n_items):
-                raise ConfigError(
-                    f"factors must be below the number of users ({train.n_users}) and of items "
-                    f"({train.n_items}) for a truncated SVD, got {self.factors}")
-            model = new_model(
-                train, self.params(),
-                user_factors=np.zeros((train.n_users, self.factors)),
-                item_factors=np.zeros((train.n_items, self.factors)),
-                user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
-                global_mean=0.0, biases=self.center != "none")
-            scorer = Scorer(train, test)
-            residual_norm = [math.nan]
+        train = train.compact()
+        if self.factors >= min(train.n_users, train.n_items):
+            raise ConfigError(
+                f"factors must be below the number of users ({train.n_users}) and of items "
+                f"({train.n_items}) for a truncated SVD, got {self.factors}")
+        model = model_over(
+            train, system=self.row_system(), params=self.params(),
+            user_factors=np.zeros((train.n_users, self.factors)),
+            item_factors=np.zeros((train.n_items, self.factors)),
+            user_bias=np.zeros(train.n_users), item_bias=np.zeros(train.n_items),
+            global_mean=0.0)
+        residual_norm = [math.nan]
 
-            def step(iteration: int) -> None:
-                self._centre(train, model)
-                residuals = (train.values.astype(np.float64) - model.global_mean
-                             - model.user_bias[train.users] - model.item_bias[train.items])
-                matrix = sp.csr_matrix((residuals, (train.users, train.items)),
-                                       shape=(train.n_users, train.n_items))
-                u, s, vt = svds(matrix, k=self.factors,
-                                rng=np.random.default_rng(self.seed))
-                order = np.argsort(-s, kind="stable")
-                root = np.sqrt(s[order])
-                model.user_factors[:] = u[:, order] * root
-                model.item_factors[:] = vt[order].T * root
-                residual_norm[0] = max(float(np.dot(residuals, residuals) - np.dot(s, s)), 0.0)
+        def update(iteration: int) -> None:
+            self._centre(train, model)
+            residuals = (train.values.astype(np.float64) - model.global_mean
+                         - model.user_bias[train.users] - model.item_bias[train.items])
+            matrix = sp.csr_matrix((residuals, (train.users, train.items)),
+                                   shape=(train.n_users, train.n_items))
+            u, s, vt = svds(matrix, k=self.factors, rng=np.random.default_rng(self.seed))
+            order = np.argsort(-s, kind="stable")
+            root = np.sqrt(s[order])
+            model.user_factors[:] = u[:, order] * root
+            model.item_factors[:] = vt[order].T * root
+            residual_norm[0] = max(float(np.dot(residuals, residuals) - np.dot(s, s)), 0.0)
 
-            def score() -> Score:
-                sse = scorer.train_sse(model)
-                return residual_norm[0], scorer.train_rmse(sse), scorer.test_rmse(model)
-
-            return iterate(model, 1, step, score, callback)
+        return BaselineState(self, train, test, model, update, lambda sse: residual_norm[0])
 
     def _centre(self, train: Ratings, model: MFModel) -> None:
         """Set the model's μ, b_u and b_i to what :attr:`center` removes."""

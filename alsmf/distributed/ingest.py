@@ -21,6 +21,7 @@ from alsmf.distributed.blocks import (SIDES, TestPairs, balanced_bounds, block_o
                                       split_partition)
 from alsmf.distributed.cluster import worker_addresses
 from alsmf.errors import DataError
+from alsmf.rowsystem import rating_scale
 
 CHUNK_RATINGS = 1 << 19
 """Ratings per graph chunk of an in-memory input (about 5 MB, under Dask's large-graph warning)."""
@@ -39,6 +40,7 @@ class Dataset:
         homes: per side, the worker each block was first placed on.
         mean: mean training rating.
         n_ratings: number of training ratings.
+        scale: (lowest, highest) training rating.
     """
 
     user_ids: np.ndarray
@@ -48,6 +50,7 @@ class Dataset:
     homes: dict[str, list[str]]
     mean: float
     n_ratings: int
+    scale: tuple[float, float]
 
 
 def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_blocks: int,
@@ -63,6 +66,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
         user_counts, item_counts = train.user_counts(), train.item_counts()
         user_ids, item_ids = train.user_ids, train.item_ids
         mean = float(np.mean(train.values, dtype=np.float64))  # as the in-process trainer
+        scale = rating_scale(train.values)
         partitions = [
             client.submit(_chunk, train.users[lo:lo + CHUNK_RATINGS],
                           train.items[lo:lo + CHUNK_RATINGS],
@@ -74,6 +78,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
         user_ids, user_counts = summary["user_ids"], summary["user_counts"]
         item_ids, item_counts = summary["item_ids"], summary["item_counts"]
         mean = summary["sum"] / summary["count"]
+        scale = (summary["low"], summary["high"])
     bounds = {"user": balanced_bounds(user_counts, n_blocks),
               "item": balanced_bounds(item_counts, n_blocks)}
     splits = [client.submit(_split, part, bounds["user"], bounds["item"],
@@ -96,7 +101,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
                 key=f"{run}-ratings-{side}{b}", workers=[homes[side][b]],
                 allow_other_workers=True))
     return Dataset(user_ids, item_ids, bounds, blocks, homes, mean,
-                   int(np.sum(user_counts, dtype=np.int64)))
+                   int(np.sum(user_counts, dtype=np.int64)), scale)
 
 
 def _chunk(users: np.ndarray, items: np.ndarray, values: np.ndarray
@@ -164,7 +169,7 @@ def _read_parquet(client: Any, path: Path, run: str) -> tuple[list[Any], dict]:
 
 
 def _summarise(frame: Any, source: str) -> dict:
-    """One partition's distinct ids with counts, and the sum and count of its ratings."""
+    """One partition's distinct ids with counts, and the sum, count and range of its ratings."""
     values = frame["rating"].to_numpy(dtype=np.float32)
     if not np.isfinite(values).all():
         raise DataError(f"{source}: a rating is not a finite number (NaN or infinite)")
@@ -172,11 +177,13 @@ def _summarise(frame: Any, source: str) -> dict:
     item_ids, item_counts = np.unique(frame["item"].to_numpy(dtype=np.int64), return_counts=True)
     return {"user_ids": user_ids, "user_counts": user_counts, "item_ids": item_ids,
             "item_counts": item_counts, "sum": float(np.sum(values, dtype=np.float64)),
-            "count": len(values)}
+            "count": len(values), "low": float(np.min(values, initial=np.inf)),
+            "high": float(np.max(values, initial=-np.inf))}
 
 
 def _merge_summaries(summaries: list[dict]) -> dict:
-    """All partitions' ids (sorted, distinct) with their total counts; the ratings' sum."""
+    """All partitions' ids (sorted, distinct) with their total counts; the ratings' sum,
+    count and range."""
     merged = {}
     for side in SIDES:
         ids = np.concatenate([s[f"{side}_ids"] for s in summaries])
@@ -187,6 +194,8 @@ def _merge_summaries(summaries: list[dict]) -> dict:
                                                ).astype(np.int64)
     merged["sum"] = float(np.sum([s["sum"] for s in summaries]))
     merged["count"] = int(np.sum([s["count"] for s in summaries]))
+    merged["low"] = float(min(s["low"] for s in summaries))
+    merged["high"] = float(max(s["high"] for s in summaries))
     return merged
 
 

@@ -21,6 +21,7 @@ from dask.sizeof import sizeof
 
 from alsmf.distributed.blocks import (Piece, RatingBlock, TestPairs, initial_user_factors, pack,
                                       unpack)
+from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep, check_solved
 from alsmf.solvers.predict import predict_pairs, row_squared_errors
 
@@ -67,13 +68,15 @@ def figures(block: FactorBlock) -> dict:
     return block.figures
 
 
-def solve(ratings: RatingBlock, previous: FactorBlock, params: dict, global_mean: float,
-          fallback_mean: float, iteration: int, *messages: np.ndarray) -> FactorBlock:
-    """Solve one block's rows against the fixed rows received in ``messages``.
+def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: RowSystem,
+          global_mean: float, fallback_mean: float, iteration: int,
+          *messages: np.ndarray) -> FactorBlock:
+    """Solve one block's rows by ``step`` against the fixed rows received in ``messages``.
 
     ``previous`` is the warm start (copied, never changed). Rows are solved by the in-process
     kernel (:class:`HalfStep`) and checked with :func:`check_solved`, so a failure names the
-    row and iteration as in-process training does.
+    row and iteration as in-process training does. ``system`` is the model's row system at
+    its full λ, which the objective's penalty is measured with.
     """
     k = previous.factors.shape[1]
     fixed, fixed_bias = unpack(list(messages), k, previous.factors.dtype)
@@ -84,13 +87,12 @@ def solve(ratings: RatingBlock, previous: FactorBlock, params: dict, global_mean
         threads_before = numba.get_num_threads()
         numba.set_num_threads(_worker_threads())
         try:
-            step = HalfStep.for_iteration(params, iteration)
             status = step.run(ratings.indptr, ratings.indices, ratings.values, fixed,
                               fixed_bias, global_mean, out, out_bias)
             check_solved(status, out, out_bias, ratings.indptr, ratings.ids, ratings.side,
                          f"iteration {iteration}", step.reg)
             result = FactorBlock(out, out_bias, _figures(ratings, out, out_bias, fixed,
-                                                         fixed_bias, params, global_mean,
+                                                         fixed_bias, system, global_mean,
                                                          fallback_mean))
         finally:
             numba.set_num_threads(threads_before)
@@ -98,13 +100,13 @@ def solve(ratings: RatingBlock, previous: FactorBlock, params: dict, global_mean
 
 
 def _figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray, fixed: np.ndarray,
-             fixed_bias: np.ndarray, params: dict, global_mean: float,
+             fixed_bias: np.ndarray, system: RowSystem, global_mean: float,
              fallback_mean: float) -> dict:
-    """The block's share of the objective and RMSEs, as ``_TrainingState.evaluate`` adds them."""
-    weight = np.diff(ratings.indptr) if params["weighted_reg"] else np.ones(ratings.n_rows)
-    settings = HalfStep.from_params(params)
-    norms = (settings.reg * np.einsum("ij,ij->i", out, out)
-             + settings.reg_bias * out_bias * out_bias)
+    """The block's share of the objective and RMSEs, summed as the in-process ALS state
+    (:meth:`alsmf.models.als.ALSState.evaluate`) sums them over all rows."""
+    weight = np.diff(ratings.indptr) if system.weighted_reg else np.ones(ratings.n_rows)
+    norms = (system.reg * np.einsum("ij,ij->i", out, out)
+             + system.reg_bias * out_bias * out_bias)
     result = {"penalty": float(np.dot(weight, norms))}
     if ratings.side == "user":  # after the user half-step: the iteration's final factors
         result["sse"] = float(np.sum(row_squared_errors(
@@ -112,7 +114,7 @@ def _figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray, fixed:
             global_mean)))
         scores = predict_pairs(ratings.test_rows, ratings.test_cols, out, fixed, out_bias,
                                fixed_bias, global_mean)
-        if not params["biases"]:  # nothing known about one side: the training mean
+        if not system.biases:  # nothing known about one side: the training mean
             scores[(ratings.test_rows < 0) | (ratings.test_cols < 0)] = fallback_mean
         result["test_sse"] = float(np.sum(np.square(ratings.test_values - scores)))
         result["test_count"] = len(scores)

@@ -17,9 +17,8 @@ the one an undisturbed run gives (bit for bit).
 from __future__ import annotations
 
 import math
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,8 +31,11 @@ from alsmf.distributed.blocks import SIDES, message_bytes, route
 from alsmf.distributed.cluster import worker_addresses
 from alsmf.distributed.ingest import Dataset, load
 from alsmf.errors import ConfigError
-from alsmf.model import IterationRecord, MFModel
+from alsmf.history import IterationRecord
+from alsmf.model import MFModel
 from alsmf.models.als import ALS
+from alsmf.training.builder import build_model
+from alsmf.training.loop import run_training
 
 
 @dataclass
@@ -86,8 +88,10 @@ def train_distributed(
 
     The factors equal the in-process trainer's bit for bit, for any number of workers or
     blocks; the objective and RMSEs in ``history`` are summed per block, so they agree to
-    rounding. ``seconds`` and ``solve_seconds`` of a record are both the iteration's wall time
-    (the figures are computed inside the user half-step's tasks).
+    rounding. ``solve_seconds`` of a record runs until the last block of the user half-step is
+    solved, which includes the block's figures (computed inside those tasks); ``seconds``
+    adds gathering them. Ctrl-C raises ``TrainingInterrupted`` with the model of the last
+    finished iteration, as in-process.
 
     Args:
         config: the settings, as for ``ALS.fit``.
@@ -124,16 +128,24 @@ def train_distributed(
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
-    run = _Run(config, client, data, key)
-    return run.iterate(callback, keep_seen)
+    state = DaskState(config, client, data, key, keep_seen)
+    return run_training(state, config.iterations, callback=callback)
 
 
-class _Run:
-    """One training run: the data's futures, the current factor futures, the plan."""
+class DaskState:
+    """One training run on a cluster, as the training loop drives it: the data's futures, the
+    current factor futures, the routing plan.
 
-    def __init__(self, config: ALS, client: Any, data: Dataset, key: str) -> None:
+    It has no checkpoints: a Dask cluster recomputes what a lost worker held from the tasks'
+    lineage instead.
+    """
+
+    def __init__(self, config: ALS, client: Any, data: Dataset, key: str,
+                 keep_seen: bool) -> None:
         self.config = config
         self.params = config.params()
+        self.keep_seen = keep_seen
+        self.tracker: TrainingProgress | None = None
         self.client = client
         self.data = data
         self.key = key  # prefix of the run's task keys
@@ -192,14 +204,26 @@ class _Run:
                                            priority=1)
                         for s, n in enumerate(self.sizes[side][j]) if n]
             solved.append(self.client.submit(
-                tasks.solve, block, self.factors[side][j], self.params, self.global_mean,
-                self.data.mean, iteration, *messages,
+                tasks.solve, block, self.factors[side][j], self.config.half_step(iteration),
+                self.config.row_system(), self.global_mean, self.data.mean, iteration,
+                *messages,
                 key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
                 allow_other_workers=True))
         self.factors[side] = solved
 
-    def evaluate(self) -> tuple[float, float, float | None]:
-        """Gather the blocks' figures; the objective and RMSEs of ``_TrainingState.evaluate``."""
+    # ------------------------------------------------------------------ the loop's protocol
+    def step(self, iteration: int) -> None:
+        """Both half-steps of ``iteration``, item blocks then user blocks, until all are
+        solved."""
+        from distributed import wait
+
+        homes = self.homes()
+        self.half_step("item", iteration, homes)
+        self.half_step("user", iteration, homes)
+        wait(self.factors["user"])
+
+    def score(self) -> tuple[float, float, float | None]:
+        """Gather the blocks' figures; the objective and RMSEs the in-process state reports."""
         parts = self.client.gather({
             side: [self.client.submit(tasks.figures, f, key=f"{f.key}-figures")
                    for f in self.factors[side]] for side in SIDES})
@@ -211,34 +235,29 @@ class _Run:
         test_rmse = math.sqrt(sum(p["test_sse"] for p in parts["user"]) / count) if count else None
         return objective, train_rmse, test_rmse
 
-    def iterate(self, callback: DistributedCallback | None, keep_seen: bool) -> MFModel:
-        """Run the iterations until the limit, the tolerance or the callback stops them."""
-        config = self.config
-        history: list[IterationRecord] = []
-        progress = TrainingProgress(
-            self.params, history, self.data.user_ids, self.data.item_ids, self.global_mean,
-            (len(self.data.blocks["user"]), len(self.data.blocks["item"])),
-            self.planned_bytes(), lambda: self.model(history, keep_seen))
-        previous = math.inf
-        for iteration in range(1, config.iterations + 1):
-            started = time.perf_counter()
-            homes = self.homes()
-            self.half_step("item", iteration, homes)
-            self.half_step("user", iteration, homes)
-            objective, train_rmse, test_rmse = self.evaluate()
-            seconds = time.perf_counter() - started
-            record = IterationRecord(iteration, objective, train_rmse, test_rmse, seconds,
-                                     seconds)
-            history.append(record)
-            if callback is not None and callback(record, progress):
-                break
-            if config.converged(iteration, previous, objective):
-                break
-            previous = objective
-        return self.model(history, keep_seen)
+    def stops(self, record: IterationRecord, previous: float) -> bool:
+        return self.config.converged(record.iteration, previous, record.objective)
 
-    def model(self, history: list[IterationRecord], keep_seen: bool) -> MFModel:
+    def snapshot(self) -> dict[str, list[Any]]:
+        """The current factor futures: an interrupted iteration's new ones are dropped."""
+        return {side: list(futures) for side, futures in self.factors.items()}
+
+    def roll_back(self, snapshot: dict[str, list[Any]]) -> None:
+        self.factors = snapshot
+
+    def progress(self, history: list[IterationRecord]) -> TrainingProgress:
+        """What the client has (the factors stay on the workers), with ``history``."""
+        if self.tracker is None:
+            self.tracker = TrainingProgress(
+                self.params, history, self.data.user_ids, self.data.item_ids,
+                self.global_mean, (len(self.data.blocks["user"]), len(self.data.blocks["item"])),
+                self.planned_bytes(), lambda: self.model(self.tracker.history))
+        self.tracker.history = history
+        return self.tracker
+
+    def model(self, history: list[IterationRecord]) -> MFModel:
         """Gather the factors (and the training ratings) into an :class:`MFModel`."""
+        keep_seen = self.keep_seen
         blocks = self.client.gather(self.factors)
         seen = (self.client.gather([self.client.submit(tasks.seen, b, key=f"{b.key}-seen")
                                     for b in self.data.blocks["user"]])
@@ -247,23 +266,21 @@ class _Run:
                   else np.zeros(len(self.data.user_ids), dtype=np.int64))
         indptr = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        return MFModel(
+        model = build_model(
+            user_ids=self.data.user_ids.copy(), item_ids=self.data.item_ids.copy(),
+            seen=(indptr,
+                  (np.concatenate([s[1] for s in seen]) if keep_seen
+                   else np.zeros(0, dtype=np.int32)),
+                  (np.concatenate([s[2] for s in seen]) if keep_seen else None)),
             user_factors=np.concatenate([b.factors for b in blocks["user"]]),
             item_factors=np.concatenate([b.factors for b in blocks["item"]]),
             user_bias=np.concatenate([b.bias for b in blocks["user"]]),
             item_bias=np.concatenate([b.bias for b in blocks["item"]]),
-            global_mean=self.global_mean,
-            fallback_mean=self.data.mean,
-            user_ids=self.data.user_ids.copy(),
-            item_ids=self.data.item_ids.copy(),
-            seen_indptr=indptr,
-            seen_indices=(np.concatenate([s[1] for s in seen]) if keep_seen
-                          else np.zeros(0, dtype=np.int32)),
-            seen_values=(np.concatenate([s[2] for s in seen]) if keep_seen else None),
-            biases=self.config.biases,
-            params=self.params,
-            history=list(history),
-        )
+            global_mean=self.global_mean, fallback_mean=self.data.mean,
+            system=replace(self.config.row_system(), rating_scale=self.data.scale),
+            params=self.params)
+        model.history = list(history)
+        return model
 
 
 def _other(side: str) -> str:

@@ -13,39 +13,44 @@ float64, Cholesky in float64). Either way the objective
 never increases (w = 1, or the row's rating count with weighted regularisation; λ_b = λ unless
 ``reg_bias`` is set): CG steps started from the previous solution only lower each row's
 quadratic. μ is fixed to the training mean; without biases μ = b = 0 and the objective is seed
-001's equation 1.4. With implicit features (:mod:`alsmf.models.implicit_features`) the objective gains their
-terms, and each half-step is preceded by the exact solve of the implicit factors it uses.
+001's equation 1.4. With implicit features (:mod:`alsmf.models.implicit_features`) the
+objective gains their terms, and each half-step is preceded by the exact solve of the implicit factors it uses.
+
+The loop itself (history, callback, tolerance, Ctrl-C, checkpoints) is the one every method
+runs (:mod:`alsmf.training.loop`); :class:`ALSState` is what it drives.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
-from alsmf.data.ratings import Ratings, lookup_ids
-from alsmf.errors import AlsmfError, ConfigError
-from alsmf.solvers.halfstep import HalfStep, check_solved
-from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss,
-                            row_terms, solve_implicit_factors)
-from alsmf.model import IterationRecord, MFModel
+from alsmf.checks import check_settings, is_int_in, is_number, json_ready
+from alsmf.data.ratings import Ratings
+from alsmf.history import IterationRecord
+from alsmf.model import MFModel
+from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
+                                            implicit_loss, row_terms, solve_implicit_factors)
 from alsmf.resources import check_fits, training_bytes
-from alsmf.solvers.predict import squared_error
-from alsmf.threads import compute_threads
+from alsmf.rowsystem import RowSystem
+from alsmf.solvers.halfstep import ROW_SOLVERS, HalfStep, check_solved
+from alsmf.training.builder import model_over, training_mean
+from alsmf.training.loop import InPlaceArrays
+from alsmf.training.scoring import TestPairs, rmse_from_sse, score_test, training_sse
+from alsmf.training.trainer import Trainer
 
-SOLVERS = ("cg", "cholesky")
+SOLVERS = tuple(ROW_SOLVERS)
 """The per-row solvers of a half-step: conjugate gradient (default) or exact Cholesky."""
 
-Callback = Callable[[IterationRecord, MFModel], "bool | None"]
-"""Called after every iteration with its record and the model so far; return True to stop."""
+WARMUP_REG_SHARE = 0.5
+"""Share of the factors' λ that the warm-up iterations of training use (``ALS.reg_warmup``)."""
 
 
 @dataclass(frozen=True)
-class ALS:
+class ALS(Trainer):
     """Explicit-feedback ALS with biases, as in seed 001.
 
     Attributes:
@@ -67,7 +72,8 @@ class ALS:
         reg_bias: λ of the biases b_u, b_i (scaled like ``reg`` by ``weighted_reg``); None
             uses ``reg``. Biases need less shrinkage than factors: they are one number
             estimated from all of a row's ratings.
-        implicit_weight: weight w of the implicit features (:mod:`alsmf.models.implicit_features`): the binary
+        implicit_weight: weight w of the implicit features
+            (:mod:`alsmf.models.implicit_features`): the binary
             "who rated what" matrix co-factorized with the ratings through the user factors;
             0 turns them off.
         implicit_reg: λ_z of the implicit factors.
@@ -94,17 +100,19 @@ class ALS:
     implicit_reg: float = 1000.0
     reg_warmup: int = 2
 
+    resumable: ClassVar[tuple[str, ...]] = ("iterations", "tol")
+
     def __post_init__(self) -> None:
-        checks = [
-            (isinstance(self.factors, (int, np.integer)) and 1 <= self.factors <= 1024,
+        check_settings([
+            (is_int_in(self.factors, 1, 1024),
              f"factors must be an integer from 1 to 1024, got {self.factors!r}"),
-            (_is_number(self.reg) and 0 <= self.reg < math.inf,
+            (is_number(self.reg) and 0 <= self.reg < math.inf,
              f"reg (λ) must be a finite number >= 0, got {self.reg!r}"),
             (isinstance(self.iterations, (int, np.integer)) and 1 <= self.iterations <= 100_000,
              f"iterations must be an integer from 1 to 100000, got {self.iterations!r}"),
-            (_is_number(self.tol) and 0 <= self.tol < 1,
+            (is_number(self.tol) and 0 <= self.tol < 1,
              f"tol must be a number in [0, 1), got {self.tol!r}"),
-            (_is_number(self.init_scale) and 0 < self.init_scale < math.inf,
+            (is_number(self.init_scale) and 0 < self.init_scale < math.inf,
              f"init_scale must be a finite number > 0, got {self.init_scale!r}"),
             (isinstance(self.seed, (int, np.integer)) and self.seed >= 0,
              f"seed must be a non-negative integer, got {self.seed!r}"),
@@ -112,21 +120,18 @@ class ALS:
              f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}"),
             (isinstance(self.cg_steps, (int, np.integer)) and 1 <= self.cg_steps <= 64,
              f"cg_steps must be an integer from 1 to 64, got {self.cg_steps!r}"),
-            (self.reg_bias is None or (_is_number(self.reg_bias) and 0 <= self.reg_bias < math.inf),
+            (self.reg_bias is None or (is_number(self.reg_bias) and 0 <= self.reg_bias < math.inf),
              f"reg_bias must be None or a finite number >= 0, got {self.reg_bias!r}"),
-            (_is_number(self.implicit_weight) and 0 <= self.implicit_weight < math.inf,
+            (is_number(self.implicit_weight) and 0 <= self.implicit_weight < math.inf,
              f"implicit_weight must be a finite number >= 0, got {self.implicit_weight!r}"),
-            (_is_number(self.implicit_reg) and 0 < self.implicit_reg < math.inf,
+            (is_number(self.implicit_reg) and 0 < self.implicit_reg < math.inf,
              f"implicit_reg must be a finite number > 0, got {self.implicit_reg!r}"),
             (isinstance(self.reg_warmup, (int, np.integer)) and 0 <= self.reg_warmup <= 100_000,
              f"reg_warmup must be an integer from 0 to 100000, got {self.reg_warmup!r}"),
-            (self.solver != "cg" or (_is_number(self.reg) and self.reg > 0),
+            (self.solver != "cg" or (is_number(self.reg) and self.reg > 0),
              "reg = 0 needs solver='cholesky' (conjugate gradient needs a positive definite "
              "system)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        ])
 
     def converged(self, iteration: int, previous: float, objective: float) -> bool:
         """Whether ``iteration`` lowered the objective by less than ``tol`` of ``previous``
@@ -134,205 +139,123 @@ class ALS:
         return (self.tol > 0 and iteration > max(1, self.reg_warmup)
                 and previous - objective <= self.tol * previous)
 
-    def params(self) -> dict:
+    @property
+    def rounds(self) -> int:
+        return self.iterations
+
+    def params(self) -> dict[str, Any]:
         """The hyperparameters as a JSON-ready dict."""
-        return {key: (value.item() if isinstance(value, np.generic) else value)
-                for key, value in asdict(self).items()}
+        return json_ready(self)
 
-    def fit(
-        self,
-        train: Ratings,
-        test: Ratings | None = None,
-        *,
-        callback: Callback | None = None,
-        threads: int | None = None,
-        checkpoint: str | Path | None = None,
-        checkpoint_every: int = 1,
-        resume: bool = False,
-    ) -> MFModel:
-        """Train on ``train``; report test RMSE per iteration when ``test`` is given.
+    def row_system(self) -> RowSystem:
+        """What every row solves at the full λ (the model's, for fold-in)."""
+        return RowSystem(reg=self.reg, reg_bias=self.reg if self.reg_bias is None
+                         else self.reg_bias, weighted_reg=self.weighted_reg,
+                         biases=self.biases, implicit_weight=self.implicit_weight)
 
-        The model knows the users and items that have training ratings; test ratings of other
-        ids are scored with the model's fallback, as they would be in use.
+    def half_step(self, iteration: int) -> HalfStep:
+        """The half-step of training iteration ``iteration`` (counted from 1): the full row
+        system, with the factors' λ times :data:`WARMUP_REG_SHARE` in the first
+        ``reg_warmup`` iterations (``reg_warmup`` says why)."""
+        system = self.row_system()
+        if iteration <= self.reg_warmup:
+            system = replace(system, reg=system.reg * WARMUP_REG_SHARE)
+        return HalfStep(system, self.solver, self.cg_steps)
 
-        Args:
-            train: training ratings.
-            test: optional held-out ratings (any id space; matched by raw id).
-            callback: called after each iteration; returning True stops training.
-            threads: number of threads for the parallel half-steps (default: all cores).
-            checkpoint: model file written (atomically) every ``checkpoint_every`` iterations,
-                so a killed run can be resumed.
-            checkpoint_every: iterations between checkpoints (>= 1).
-            resume: continue from ``checkpoint`` when that file exists. An iteration depends
-                only on the factors the previous one left, which the file holds exactly, so
-                the result is bit-identical to an uninterrupted run. The file must come from
-                the same settings (``iterations`` and ``tol`` may differ) and the same data.
+    def check_resources(self, train: Ratings) -> None:
+        needed = training_bytes(len(train), train.n_users, train.n_items, self.factors,
+                                4 if self.solver == "cg" else 8, self.implicit_weight > 0)
+        check_fits(needed, f"training k = {self.factors} on {len(train):,} ratings",
+                   "use fewer factors or shrink the data (--top-users, --min-user-ratings)")
 
-        Raises:
-            NumericalError: a row's system could not be solved (for example λ = 0 with a row
-                that has fewer ratings than unknowns); the message names the row and iteration.
-            TrainingInterrupted: Ctrl-C; its ``model`` is the model after the last finished
-                iteration (the half-step in progress is rolled back).
-            ConfigError: bad ``threads`` or ``checkpoint_every``, or a checkpoint that does not
-                match these settings or data.
-        """
-        if not (isinstance(checkpoint_every, (int, np.integer)) and checkpoint_every >= 1):
-            raise ConfigError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
-        with compute_threads(threads):
-            train = train.compact()
-            needed = training_bytes(len(train), train.n_users, train.n_items, self.factors,
-                                    4 if self.solver == "cg" else 8, self.implicit_weight > 0)
-            check_fits(needed,
-                       f"training k = {self.factors} on {len(train):,} ratings",
-                       "use fewer factors or shrink the data (--top-users, --min-user-ratings)")
-            state = _TrainingState.start(self, train, test)
-            if resume and checkpoint is not None and Path(checkpoint).exists():
-                state.restore(MFModel.load(checkpoint), Path(checkpoint))
-            return self._iterate(state, callback,
-                                 None if checkpoint is None else Path(checkpoint),
-                                 checkpoint_every)
-
-    def _iterate(self, state: _TrainingState, callback: Callback | None,
-                 checkpoint: Path | None, checkpoint_every: int) -> MFModel:
-        """Run the iterations until the limit, the tolerance or the callback stops them."""
-        model = state.model
-        previous = model.history[-1].objective if model.history else math.inf
-        for iteration in range(len(model.history) + 1, self.iterations + 1):
-            snapshot = state.snapshot()
-            try:
-                started = time.perf_counter()
-                for solve_items in (True, False):
-                    state.implicit_step(for_items=solve_items)
-                    state.half_step(solve_items=solve_items, iteration=iteration)
-                solved = time.perf_counter()
-                objective, train_rmse, test_rmse = state.evaluate()
-            except KeyboardInterrupt:
-                state.roll_back(snapshot)
-                raise TrainingInterrupted(model) from None
-            record = IterationRecord(iteration, objective, train_rmse, test_rmse,
-                                     time.perf_counter() - started, solved - started)
-            model.history.append(record)
-            if checkpoint is not None and iteration % checkpoint_every == 0:
-                model.save(checkpoint)
-            if callback is not None and callback(record, model):
-                break
-            if self.converged(iteration, previous, objective):
-                break
-            previous = objective
-        return model
+    def start(self, train: Ratings, test: Ratings | None = None) -> ALSState:
+        return ALSState.start(self, train.compact(), test)
 
 
-class TrainingInterrupted(AlsmfError):
-    """Training was stopped by Ctrl-C; ``model`` holds the last finished iteration."""
+class ALSState(InPlaceArrays):
+    """One ALS run as the training loop drives it: the model being trained and the arrays
+    the half-steps need, prepared once.
 
-    def __init__(self, model: MFModel) -> None:
-        super().__init__(f"training interrupted after iteration {len(model.history)}")
-        self.model = model
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-class _TrainingState:
-    """The arrays one training run works on, prepared once."""
+    Attributes:
+        config: the settings.
+        live: the model being trained (its arrays are updated in place).
+    """
 
     def __init__(self, config: ALS, train: Ratings, model: MFModel,
-                 test_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
+                 test_pairs: TestPairs | None) -> None:
         self.config = config
-        self.model = model
+        self.live = model
+        self.settings = config.params()
+        self.resumable = config.resumable
         self.test_pairs = test_pairs
         self.by_user = train.by_user()
         self.by_item = train.by_item()
         self.user_weight = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
         self.item_weight = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
-        self.params = config.params()
         # each side's Σ of the other side's implicit factors, from its last half-step: the
         # implicit factors have not changed since, so the objective reuses them
         self.implicit_sums: dict[str, tuple[np.ndarray, float]] = {}
 
     @classmethod
-    def start(cls, config: ALS, train: Ratings, test: Ratings | None) -> _TrainingState:
+    def start(cls, config: ALS, train: Ratings, test: Ratings | None) -> ALSState:
+        """The starting point: random user factors, zero item factors and biases."""
         rng = np.random.default_rng(config.seed)
-        mean = float(np.mean(train.values, dtype=np.float64))
+        mean = training_mean(train)
         dtype = np.float32 if config.solver == "cg" else np.float64
-        model = MFModel(
+        extras = {}
+        if config.implicit_weight > 0:
+            extras[IMPLICIT_USER_FACTORS] = np.zeros((train.n_users, config.factors), dtype)
+            extras[IMPLICIT_ITEM_FACTORS] = np.zeros((train.n_items, config.factors), dtype)
+        model = model_over(
+            train, system=config.row_system(), params=config.params(),
             user_factors=config.init_scale * rng.standard_normal(
                 (train.n_users, config.factors), dtype=dtype),
             item_factors=np.zeros((train.n_items, config.factors), dtype=dtype),
             user_bias=np.zeros(train.n_users, dtype=dtype),
             item_bias=np.zeros(train.n_items, dtype=dtype),
-            global_mean=mean if config.biases else 0.0,
-            fallback_mean=mean,
-            user_ids=train.user_ids.copy(),
-            item_ids=train.item_ids.copy(),
-            seen_indptr=train.by_user().indptr.astype(np.int64),
-            seen_indices=train.by_user().indices.astype(np.int32, copy=False),  # shared with
-            seen_values=train.by_user().data.astype(np.float32, copy=False),  # the CSR
-            biases=config.biases,
-            params=config.params(),
-        )
-        if config.implicit_weight > 0:
-            model.extras[IMPLICIT_USER_FACTORS] = np.zeros((train.n_users, config.factors), dtype)
-            model.extras[IMPLICIT_ITEM_FACTORS] = np.zeros((train.n_items, config.factors), dtype)
-        test_pairs = None
-        if test is not None and len(test):
-            test_pairs = (  # 32-bit: half the memory, and the kernels take them as they are
-                _recoded(test.users, test.user_ids, train.user_ids),
-                _recoded(test.items, test.item_ids, train.item_ids),
-                test.values,
-            )
-        return cls(config, train, model, test_pairs)
+            global_mean=mean if config.biases else 0.0, extras=extras)
+        return cls(config, train, model, TestPairs.of(test, train))
 
-    def _changing_arrays(self) -> tuple[np.ndarray, ...]:
-        model = self.model
+    # ------------------------------------------------------------------ the loop's protocol
+    def step(self, iteration: int) -> None:
+        """One iteration: the item half-step, then the user half-step, each after the
+        implicit factors it uses."""
+        for solve_items in (True, False):
+            self.implicit_step(for_items=solve_items)
+            self.half_step(solve_items=solve_items, iteration=iteration)
+
+    def score(self) -> tuple[float, float, float | None]:
+        return self.evaluate()
+
+    def stops(self, record: IterationRecord, previous: float) -> bool:
+        return self.config.converged(record.iteration, previous, record.objective)
+
+    def changing_arrays(self) -> tuple[np.ndarray, ...]:
+        model = self.live
         return (model.user_factors, model.item_factors, model.user_bias, model.item_bias,
                 *model.extras.values())
 
-    def snapshot(self) -> tuple[np.ndarray, ...]:
-        """Copies of the arrays an iteration changes (a few MB; taken before each iteration)."""
-        return tuple(a.copy() for a in self._changing_arrays())
+    def progress(self, history: list[IterationRecord]) -> MFModel:
+        return self.model(history)
 
-    def roll_back(self, snapshot: tuple[np.ndarray, ...]) -> None:
-        """Put back the arrays of :meth:`snapshot`, undoing a half-finished iteration."""
-        for target, saved in zip(self._changing_arrays(), snapshot):
-            target[...] = saved
+    def model(self, history: list[IterationRecord]) -> MFModel:
+        self.live.history = history
+        return self.live
 
-    def restore(self, saved: MFModel, path: Path) -> None:
-        """Continue from a checkpoint: check it matches these settings and data, take its state.
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        return {}  # the model holds the whole state
 
-        The model keeps its training ratings, so the data check is exact: same ids, same
-        (user, item, rating) triples.
-        """
-        ignored = ("iterations", "tol")
-        ours = {k: v for k, v in self.config.params().items() if k not in ignored}
-        theirs = {k: v for k, v in saved.params.items() if k not in ignored}
-        if ours != theirs:
-            changed = sorted(k for k in ours if ours[k] != theirs.get(k))
-            raise ConfigError(f"{path}: the checkpoint was trained with other settings "
-                              f"({', '.join(changed)}); delete it or train without --resume")
-        model = self.model
-        same_data = (np.array_equal(saved.user_ids, model.user_ids)
-                     and np.array_equal(saved.item_ids, model.item_ids)
-                     and np.array_equal(saved.seen_indptr, model.seen_indptr)
-                     and np.array_equal(saved.seen_indices, model.seen_indices)
-                     and saved.seen_values is not None
-                     and np.array_equal(saved.seen_values, model.seen_values))
-        if not same_data:
-            raise ConfigError(f"{path}: the checkpoint was trained on other data; delete it "
-                              "or train without --resume")
-        if len(saved.history) > self.config.iterations:
-            raise ConfigError(f"{path}: the checkpoint has {len(saved.history)} iterations, "
-                              f"more than the {self.config.iterations} asked for")
+    def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
+        model = self.live
         for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
             getattr(model, name)[...] = getattr(saved, name)
         for name, array in model.extras.items():
             array[...] = saved.extras[name]
-        model.history = list(saved.history)
 
+    # ------------------------------------------------------------------ the half-steps
     def half_step(self, *, solve_items: bool, iteration: int) -> None:
         """Solve one side with the other fixed, in place."""
-        model, config = self.model, self.config
+        model, config = self.live, self.config
         if solve_items:
             matrix, fixed, fixed_bias = self.by_item, model.user_factors, model.user_bias
             out, out_bias, side = model.item_factors, model.item_bias, "item"
@@ -347,7 +270,7 @@ class _TrainingState:
             gram, rhs = row_terms(matrix.indptr, matrix.indices, implicit, config.implicit_weight)
             extra = {"extra_gram": gram, "extra_rhs": rhs}
             self.implicit_sums[side] = (rhs, config.implicit_weight)  # w·Σ c_j, for the loss
-        solve = HalfStep.for_iteration(self.params, iteration)
+        solve = config.half_step(iteration)
         status = solve.run(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias,
                            model.global_mean, out, out_bias, **extra)
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
@@ -359,7 +282,7 @@ class _TrainingState:
         Before the item half-step: A (one row per user) from the item factors; before the
         user half-step: Z (one row per item) from the user factors.
         """
-        model, config = self.model, self.config
+        model, config = self.live, self.config
         if config.implicit_weight == 0:
             return
         if for_items:
@@ -372,11 +295,9 @@ class _TrainingState:
 
     def evaluate(self) -> tuple[float, float, float | None]:
         """The objective, train RMSE and test RMSE of the current model."""
-        model, config = self.model, self.config
+        model, config = self.live, self.config
         matrix = self.by_user
-        sse = squared_error(matrix.indptr, matrix.indices, matrix.data, model.user_factors,
-                            model.item_factors, model.user_bias, model.item_bias,
-                            model.global_mean)
+        sse = training_sse(matrix, model)
         reg_bias = config.reg if config.reg_bias is None else config.reg_bias
         penalty = (np.dot(self.user_weight, _penalties(model.user_factors, model.user_bias,
                                                        config.reg, reg_bias))
@@ -393,24 +314,7 @@ class _TrainingState:
                                        model.extras[IMPLICIT_USER_FACTORS],
                                        config.implicit_weight, config.implicit_reg,
                                        self.implicit_sums.get("item"))
-        train_rmse = math.sqrt(sse / matrix.nnz)
-        test_rmse = None
-        if self.test_pairs is not None:
-            users, items, values = self.test_pairs
-            residuals = values - model.predict_indices(users, items)
-            test_rmse = math.sqrt(float(np.mean(np.square(residuals))))
-        return objective, train_rmse, test_rmse
-
-
-def _recoded(codes: np.ndarray, ids: np.ndarray, training_ids: np.ndarray) -> np.ndarray:
-    """Indices into ``training_ids`` of the ids ``ids[codes]`` (-1 where absent), int32.
-
-    A test set split from the training set usually has the same id maps: its codes are then
-    used as they are (no copy: at 20M ratings the test pairs are 2M rows).
-    """
-    if np.array_equal(ids, training_ids):
-        return codes.astype(np.int32, copy=False)
-    return lookup_ids(training_ids, ids).astype(np.int32)[codes]  # looked up per id, once
+        return objective, rmse_from_sse(sse, matrix.nnz), score_test(self.test_pairs, model)
 
 
 def _penalties(factors: np.ndarray, bias: np.ndarray, reg: float, reg_bias: float) -> np.ndarray:

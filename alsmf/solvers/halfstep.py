@@ -1,70 +1,48 @@
-"""One ALS half-step as a model's settings describe it: the entry point to the row kernels.
+"""One half-step as a model's row system describes it: the entry point to the row kernels.
 
 The in-process trainer, fold-in and the Dask workers all solve "every row of this CSR block
-against those fixed factors" with the same settings; :class:`HalfStep` turns the settings (an
-``ALS`` config's or a saved model's ``params``) into the right kernel call, so none of them
-repeats the argument plumbing and a new option (a solver, a regulariser) is added in one place.
+against those fixed factors" for one :class:`~alsmf.rowsystem.RowSystem`; :class:`HalfStep`
+turns the system and a solver name into the kernel call, so none of them repeats the argument
+plumbing. The solvers are a registry (:data:`ROW_SOLVERS`), as Spark MLlib's ALS takes a
+least-squares solver object: a new solver is one function and one entry there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Callable
 
 import numpy as np
 
 from alsmf.errors import NumericalError
+from alsmf.rowsystem import RowSystem
 from alsmf.solvers.als import als_half_step
 from alsmf.solvers.cg import cg_half_step
 from alsmf.solvers.gram import gather_source
 
-WARMUP_REG_SHARE = 0.5
-"""Share of the factors' λ that the warm-up iterations of training use (``ALS.reg_warmup``)."""
-
 
 @dataclass(frozen=True)
 class HalfStep:
-    """The settings a half-step needs.
+    """A row system and how to solve it.
 
     Attributes:
-        solver: ``"cg"`` (warm-started conjugate gradient, float32) or ``"cholesky"`` (exact).
+        system: the regularised least-squares system of every row.
+        solver: a name in :data:`ROW_SOLVERS`: ``"cg"`` (warm-started conjugate gradient,
+            float32) or ``"cholesky"`` (exact).
         cg_steps: CG steps per row (ignored by ``"cholesky"``).
-        reg: λ, the L2 weight on each row's factors.
-        reg_bias: the L2 weight on each row's bias.
-        weighted_reg: scale both weights by the row's rating count (ALS-WR).
-        biases: solve for the row's bias together with its factors.
     """
 
-    solver: str
-    cg_steps: int
-    reg: float
-    reg_bias: float
-    weighted_reg: bool
-    biases: bool
+    system: RowSystem
+    solver: str = "cholesky"
+    cg_steps: int = 3
 
-    @classmethod
-    def for_iteration(cls, params: dict[str, Any], iteration: int) -> HalfStep:
-        """The half-step of training iteration ``iteration`` (counted from 1): that of
-        :meth:`from_params`, with the factors' λ times :data:`WARMUP_REG_SHARE` in the first
-        ``params["reg_warmup"]`` iterations (``ALS.reg_warmup`` says why)."""
-        settings = cls.from_params(params)
-        if iteration <= int(params.get("reg_warmup", 0)):
-            return replace(settings, reg=settings.reg * WARMUP_REG_SHARE)
-        return settings
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> HalfStep:
-        """The half-step of a model trained with ``params`` (an ``ALS.params()`` dict)."""
-        reg = float(params["reg"])
-        reg_bias = params.get("reg_bias")
-        return cls(solver=params.get("solver", "cholesky"),
-                   cg_steps=int(params.get("cg_steps", 3)), reg=reg,
-                   reg_bias=reg if reg_bias is None else float(reg_bias),
-                   weighted_reg=bool(params["weighted_reg"]),
-                   biases=bool(params.get("biases", True)))
+    @property
+    def reg(self) -> float:
+        """λ of the row factors (quoted by error messages)."""
+        return self.system.reg
 
     def exact(self) -> HalfStep:
-        """The same settings with the exact Cholesky solver (fold-in, explanations)."""
+        """The same system with the exact Cholesky solver (fold-in, explanations)."""
         return replace(self, solver="cholesky")
 
     def run(self, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray,
@@ -86,23 +64,60 @@ class HalfStep:
             callers check the outputs for non-finite values instead.
         """
         k = fixed_factors.shape[1]
-        d = k + 1 if self.biases or self.solver == "cg" else k
+        d = k + 1 if self.system.biases or self.solver == "cg" else k
         if extra_gram is None:
             extra_gram, extra_rhs = np.zeros((0, 0)), np.zeros((0, d))
         else:
             extra_gram = np.ascontiguousarray(extra_gram[:d, :d])
             extra_rhs = np.ascontiguousarray(extra_rhs[:, :d])
         status = np.zeros(len(indptr) - 1, dtype=np.int64)
-        if self.solver == "cg":
-            cg_half_step(indptr, indices, values, fixed_factors, fixed_bias, global_mean,
-                         self.biases, self.reg, self.reg_bias, self.weighted_reg, self.cg_steps,
-                         extra_gram, extra_rhs, out_factors, out_bias)
-            return status
-        prior = np.diag(np.r_[np.full(k, self.reg), [self.reg_bias]][:d])
-        als_half_step(indptr, indices, values, gather_source(fixed_factors),
-                      fixed_bias, global_mean, self.biases, prior, self.weighted_reg, extra_gram,
-                      extra_rhs, out_factors, out_bias, status)
+        ROW_SOLVERS[self.solver](self, _Block(indptr, indices, values, fixed_factors,
+                                              fixed_bias, global_mean),
+                                 extra_gram, extra_rhs, out_factors, out_bias, status)
         return status
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The rows a half-step solves and the fixed side they are solved against."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    fixed_factors: np.ndarray
+    fixed_bias: np.ndarray
+    global_mean: float
+
+
+RowSolver = Callable[[HalfStep, _Block, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                      np.ndarray], None]
+"""Solves every row of a block in place: (step, block, extra_gram, extra_rhs, out_factors,
+out_bias, status); writes a failing pivot into ``status`` where it has one."""
+
+
+def _conjugate_gradient(step: HalfStep, block: _Block, extra_gram: np.ndarray,
+                        extra_rhs: np.ndarray, out_factors: np.ndarray, out_bias: np.ndarray,
+                        status: np.ndarray) -> None:
+    system = step.system
+    cg_half_step(block.indptr, block.indices, block.values, block.fixed_factors,
+                 block.fixed_bias, block.global_mean, system.biases, system.reg,
+                 system.reg_bias, system.weighted_reg, step.cg_steps, extra_gram, extra_rhs,
+                 out_factors, out_bias)
+
+
+def _cholesky(step: HalfStep, block: _Block, extra_gram: np.ndarray, extra_rhs: np.ndarray,
+              out_factors: np.ndarray, out_bias: np.ndarray, status: np.ndarray) -> None:
+    system = step.system
+    k = block.fixed_factors.shape[1]
+    d = k + 1 if system.biases else k
+    prior = np.diag(np.r_[np.full(k, system.reg), [system.reg_bias]][:d])
+    als_half_step(block.indptr, block.indices, block.values, gather_source(block.fixed_factors),
+                  block.fixed_bias, block.global_mean, system.biases, prior,
+                  system.weighted_reg, extra_gram, extra_rhs, out_factors, out_bias, status)
+
+
+ROW_SOLVERS: dict[str, RowSolver] = {"cg": _conjugate_gradient, "cholesky": _cholesky}
+"""The per-row solvers of a half-step, by the name a model's settings give."""
 
 
 def check_solved(status: np.ndarray, out_factors: np.ndarray, out_bias: np.ndarray,
