@@ -84,8 +84,10 @@ class BaselineState(InPlaceArrays):
         self.live.history = history
         return self.live
 
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        return {} if self.rng is None else {"generator": generator_state(self.rng)}
+    def checkpoint(self, history: list[IterationRecord]
+                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
+        arrays = {} if self.rng is None else {"generator": generator_state(self.rng)}
+        return self.model(history), arrays
 
     def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
         for target, source in zip(self.changing_arrays(),

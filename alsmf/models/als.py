@@ -242,8 +242,9 @@ class ALSState(InPlaceArrays):
         self.live.history = history
         return self.live
 
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        return {}  # the model holds the whole state
+    def checkpoint(self, history: list[IterationRecord]
+                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
+        return self.model(history), {}  # the model holds the whole state
 
     def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
         model = self.live

@@ -125,15 +125,18 @@ class GibbsState:
         """The posterior mean of the kept draws, or the current draw before the first."""
         return self.posterior_model(history) if self.n_kept else self.current_model(history)
 
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+    def checkpoint(self, history: list[IterationRecord]
+                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
+        """The current draw as the model (no copy of the kept draws, which the posterior model
+        would need), and the whole state as arrays."""
         arrays = self._scalars_and_draw()
         arrays |= {name: getattr(self, name) for name in _KEPT}
         arrays |= {f"implicit_samples_{side}": samples
                    for side, samples in self.implicit_samples.items()}
-        return arrays
+        return self.current_model(history), arrays
 
     def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
-        """Take the whole state from the checkpoint's arrays (the saved model is derived)."""
+        """Take the whole state from the checkpoint's arrays."""
         self._set_scalars_and_draw(arrays)
         for name in _KEPT:
             getattr(self, name)[...] = arrays[name]
@@ -240,7 +243,11 @@ class GibbsState:
                            history)
 
     def posterior_model(self, history: list[IterationRecord]) -> MFModel:
-        """The model predicting the mean of the kept draws (factors side by side / √S)."""
+        """The model predicting the mean of the kept draws (factors side by side / √S).
+
+        Once every draw is kept, the kept factors are scaled in place rather than copied (at
+        scale they are the largest arrays of the run), so this is the run's last use of them.
+        """
         s, k = self.n_kept, self.config.factors
         scale = 1.0 / math.sqrt(s)
         user_factors = self.user_samples[:, :s * k] if s < len(self.kept_sweeps) \

@@ -70,8 +70,10 @@ class ResumableState(TrainingState, Protocol):
     settings: dict[str, Any]
     resumable: tuple[str, ...]
 
-    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        """The state's arrays that :meth:`model` does not hold (saved with a checkpoint)."""
+    def checkpoint(self, history: list[IterationRecord]
+                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
+        """What a checkpoint saves: a model (with ``history``) and the state's arrays that the
+        model does not hold."""
 
     def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
         """Continue from a checkpoint's model and arrays (already checked to match)."""
@@ -140,8 +142,8 @@ def run_training(state: TrainingState, iterations: int, *, callback: Callback | 
                                  time.perf_counter() - started, stepped - started)
         history.append(record)
         if checkpoints is not None and iteration % checkpoints.every == 0:
-            store.save_dataclass(state.model(history), checkpoints.path,
-                                 state=state.checkpoint_arrays())
+            model, arrays = state.checkpoint(history)
+            store.save_dataclass(model, checkpoints.path, state=arrays)
         if callback is not None and callback(record, state.progress(history)):
             break
         if state.stops(record, previous):
