@@ -1,7 +1,7 @@
 """The trained model: factors, biases, id maps, predictions. It knows nothing of training.
 
-A rating is predicted as μ + b_u + b_i + p_u·q_i (seed 001, equation 1.6.2); a model trained
-without biases has μ = b_u = b_i = 0 and predicts p_u·q_i (equation 1.4).
+A rating is predicted as μ + b_u + b_i + p_u·q_i; a model trained without biases has
+μ = b_u = b_i = 0 and predicts p_u·q_i.
 
 Unknown users or items (raw ids the model was not trained on) never give NaN: their factors
 and bias count as zero, so the prediction falls back to the training mean plus the known bias
@@ -10,12 +10,15 @@ and bias count as zero, so the prediction falls back to the training mean plus t
 Using the model needs no training data: it keeps each user's training ratings, so it can
 recommend unseen items, fold new ratings in by one ALS half-step (the kernel training uses),
 explain a prediction by the rated items behind it, and find or group similar users and items.
+
+The module is longer than most because :class:`MFModel` is the one object users hold: every
+query it answers is a method here, each a short call to a kernel in :mod:`alsmf.solvers`; its
+results are the records of :mod:`alsmf.results`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,114 +26,20 @@ from typing import Any, Iterator
 
 import numba
 import numpy as np
-from scipy.cluster.vq import kmeans2
 
 from alsmf import store
+from alsmf.clustering import cluster_rows
 from alsmf.data.ratings import Ratings, lookup_ids
-from alsmf.errors import ConfigError, DataError
+from alsmf.errors import DataError
 from alsmf.history import IterationRecord
+from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
+                                            row_terms)
+from alsmf.results import (Explanation, FoldedItem, FoldedUser, Groups,  # noqa: F401 (the
+                           Recommendations)  # model's results are importable from here too)
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep
-from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
-                                           row_terms)
 from alsmf.solvers.predict import predict_pairs
 from alsmf.solvers.topk import top_n_items
-
-
-@dataclass(frozen=True)
-class FoldedUser:
-    """A user vector computed from ratings by one ALS half-step, without retraining.
-
-    Attributes:
-        factors: p_u (length k).
-        bias: b_u (0 for a model without biases).
-        items: model indices of the rated items, ascending (skipped when recommending).
-        ratings: the rating of each of ``items``, the data the vector was solved from (kept
-            so that :meth:`MFModel.explain` can split a prediction into their contributions).
-    """
-
-    factors: np.ndarray
-    bias: float
-    items: np.ndarray
-    ratings: np.ndarray
-
-
-@dataclass(frozen=True)
-class FoldedItem:
-    """An item vector computed from ratings by one ALS half-step against fixed user factors.
-
-    A user's predicted rating of it is μ + b_u + ``bias`` + p_u·``factors``.
-
-    Attributes:
-        factors: q_i (length k).
-        bias: b_i (0 for a model without biases).
-        users: model indices of the users whose ratings it was solved from, ascending.
-        ratings: the rating of each of ``users``.
-    """
-
-    factors: np.ndarray
-    bias: float
-    users: np.ndarray
-    ratings: np.ndarray
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Which of a user's ratings made a prediction what it is.
-
-    The prediction splits as ``prediction = baseline + Σ_j contribution_j + unexplained`` over
-    all the items j the user rated (the user's part b_u + p_u·q_i is a linear function of their
-    ratings, see :meth:`MFModel.explain`); ``items`` lists the n largest contributions.
-
-    Attributes:
-        item: raw id of the item whose prediction is explained.
-        prediction: the predicted rating μ + b_u + b_i + p_u·q_i.
-        baseline: μ + b_i, what every user is predicted before their own ratings count.
-        items: raw ids of the rated items with the largest contributions, largest first.
-        contributions: rating points each of ``items`` adds to the prediction (negative: it
-            lowers it).
-        ratings: the user's rating of each of ``items``.
-        unexplained: the part of the prediction the ratings do not account for: zero up to
-            rounding when the user's vector is the exact solution of its half-step (a fold-in,
-            or training with ``solver="cholesky"``); with the default conjugate-gradient
-            solver, the small gap between its few steps and that solution (typically below
-            0.001 rating points after 15 iterations on ml-100k).
-    """
-
-    item: int
-    prediction: float
-    baseline: float
-    items: np.ndarray
-    contributions: np.ndarray
-    ratings: np.ndarray
-    unexplained: float
-
-
-@dataclass(frozen=True)
-class Groups:
-    """A partition of users or items into groups of similar taste (k-means on directions).
-
-    Attributes:
-        ids: raw ids, in the model's order.
-        labels: group of each id, 0..n_groups-1; group 0 is the largest.
-        centers: (n_groups, k) mean of each group's L2-normalised factors.
-    """
-
-    ids: np.ndarray
-    labels: np.ndarray
-    centers: np.ndarray
-
-    def members(self, group: int) -> np.ndarray:
-        """Raw ids in ``group``, ascending."""
-        return self.ids[self.labels == group]
-
-
-@dataclass(frozen=True)
-class Recommendations:
-    """Items ranked for one user, best first, with their predicted ratings."""
-
-    items: np.ndarray
-    scores: np.ndarray
 
 
 @dataclass(eq=False)
@@ -231,7 +140,8 @@ class MFModel:
     def full_matrix(self) -> np.ndarray:
         """The reconstructed rating matrix R̂ (n_users x n_items): μ + b_u + b_i + P·Qᵀ.
 
-        Meant for small examples (seed 001's ``P.dot(Q.T)``); it has n_users·n_items entries.
+        Meant for small examples (``P.dot(Q.T)`` plus the biases); it has n_users·n_items
+        entries.
         """
         matrix = self.user_factors @ self.item_factors.T
         matrix += self.global_mean + self.user_bias[:, None] + self.item_bias[None, :]
@@ -429,7 +339,7 @@ class MFModel:
 
     def cluster_users(self, n_groups: int, seed: int = 0, restarts: int = 5) -> Groups:
         """Split the users into ``n_groups`` groups of similar taste; see :meth:`cluster_items`."""
-        return _cluster(self.user_factors, self.user_ids, n_groups, seed, restarts)
+        return cluster_rows(self.user_factors, self.user_ids, n_groups, seed, restarts)
 
     def cluster_items(self, n_groups: int, seed: int = 0, restarts: int = 5) -> Groups:
         """Split the items into ``n_groups`` groups by k-means on their L2-normalised factors.
@@ -444,7 +354,7 @@ class MFModel:
             ConfigError: ``n_groups`` is not an integer from 1 to the number of items, or
                 ``restarts`` is below 1.
         """
-        return _cluster(self.item_factors, self.item_ids, n_groups, seed, restarts)
+        return cluster_rows(self.item_factors, self.item_ids, n_groups, seed, restarts)
 
     # ------------------------------------------------------------------ internals
     def _index(self, ids: np.ndarray, raw: Any, what: str) -> int:
@@ -610,27 +520,3 @@ def _last_rating_per_index(index: np.ndarray,
     return unique, values[::-1][last]
 
 
-def _cluster(factors: np.ndarray, ids: np.ndarray, n_groups: int, seed: int,
-             restarts: int) -> Groups:
-    """k-means on the L2-normalised rows, best of ``restarts`` k-means++ runs; groups renumbered
-    by size, largest first."""
-    if not (isinstance(n_groups, (int, np.integer)) and 1 <= n_groups <= len(ids)):
-        raise ConfigError(f"n_groups must be an integer from 1 to {len(ids)}, got {n_groups!r}")
-    if not (isinstance(restarts, (int, np.integer)) and restarts >= 1):
-        raise ConfigError(f"restarts must be an integer >= 1, got {restarts!r}")
-    norms = np.linalg.norm(factors, axis=1, keepdims=True)
-    unit = factors / np.where(norms > 0, norms, 1.0)
-    rng = np.random.default_rng(seed)
-    best = (np.inf, None, None)
-    for _ in range(restarts):  # one k-means run can settle with two centres in one group
-        with warnings.catch_warnings():  # a run that empties a group just loses to the others
-            warnings.filterwarnings("ignore", "One of the clusters is empty")
-            centers, labels = kmeans2(unit, int(n_groups), iter=30, minit="++", seed=rng)
-        spread = float(np.sum(np.square(unit - centers[labels])))
-        if spread < best[0]:
-            best = (spread, centers, labels)
-    _, centers, labels = best
-    by_size = np.argsort(-np.bincount(labels, minlength=n_groups), kind="stable")
-    rank = np.empty(n_groups, dtype=np.int64)
-    rank[by_size] = np.arange(n_groups)
-    return Groups(ids.copy(), rank[labels], centers[by_size])

@@ -1,4 +1,4 @@
-"""Figures: the train and test loss per iteration, as in seed 000's figure.
+"""Figures: the train and test loss per iteration, drawn as training reports them.
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, no display needed), so it works
 on servers and in CI.

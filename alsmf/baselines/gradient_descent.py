@@ -1,6 +1,6 @@
 """Full-batch gradient descent on R ≈ P·Qᵀ: the seed notebooks' method, for small matrices.
 
-The notebooks (seeds 002 and 003) minimise, over the observed entries (r > 0),
+The notebooks (the gradient-descent MF tutorials this project started from) minimise, over the observed entries (r > 0),
 
     e = Σ (r_ij − p_i·q_j)² + (β/2) Σ_(i,j observed) (‖p_i‖² + ‖q_j‖²)
 
@@ -138,9 +138,9 @@ def matrix_factorization(R: np.ndarray, P: np.ndarray, Q: np.ndarray, steps: int
     Args:
         R: (N, M) ratings; entries <= 0 are missing, as in the notebooks.
         P: (N, K) initial user features.
-        Q: (K, M) initial item features (seed 002's layout).
+        Q: (K, M) initial item features (the notebooks' layout).
         steps, alpha, beta: as in the notebooks.
-        min_objective: stop once the objective e falls below it (seed 002's 0.001).
+        min_objective: stop once the objective e falls below it (the notebooks' 0.001).
 
     Returns:
         New (P, Q) arrays in the same layouts; ``P @ Q`` is the reconstructed matrix.

@@ -1,7 +1,7 @@
-"""The ALS training loop: alternate the two half-steps, keep the history, call back, stop.
+"""Explicit-feedback ALS with biases: the settings, and the state the training loop drives.
 
-One iteration follows seed 000: fix the users and solve least squares for every item, then fix
-the items and solve for every user. Each half-step minimises the objective over one side: the
+One iteration fixes the users and solves least squares for every item, then fixes the items
+and solves for every user. Each half-step minimises the objective over one side: the
 default solver takes a few conjugate-gradient steps per row from the previous solution
 (:mod:`alsmf.solvers.cg`, float32), the ``cholesky`` solver solves each row's augmented normal
 equations exactly (:mod:`alsmf.solvers.als`: Gram matrices from float32 products summed in
@@ -12,9 +12,10 @@ float64, Cholesky in float64). Either way the objective
 
 never increases (w = 1, or the row's rating count with weighted regularisation; λ_b = λ unless
 ``reg_bias`` is set): CG steps started from the previous solution only lower each row's
-quadratic. μ is fixed to the training mean; without biases μ = b = 0 and the objective is seed
-001's equation 1.4. With implicit features (:mod:`alsmf.models.implicit_features`) the
-objective gains their terms, and each half-step is preceded by the exact solve of the implicit factors it uses.
+quadratic. μ is fixed to the training mean; without biases μ = b = 0 and the objective is the
+plain regularised squared error of R ≈ P·Qᵀ. With implicit features
+(:mod:`alsmf.models.implicit_features`) the objective gains their terms, and each half-step is
+preceded by the exact solve of the implicit factors it uses.
 
 The loop itself (history, callback, tolerance, Ctrl-C, checkpoints) is the one every method
 runs (:mod:`alsmf.training.loop`); :class:`ALSState` is what it drives.
@@ -51,7 +52,7 @@ WARMUP_REG_SHARE = 0.5
 
 @dataclass(frozen=True)
 class ALS(Trainer):
-    """Explicit-feedback ALS with biases, as in seed 001.
+    """Explicit-feedback ALS with biases: μ + b_u + b_i + p_u·q_i.
 
     Attributes:
         factors: number of latent factors k (1..1024).
@@ -78,10 +79,9 @@ class ALS(Trainer):
             0 turns them off.
         implicit_reg: λ_z of the implicit factors.
         reg_warmup: iterations at the start that solve with half the factors' λ. From their
-            near-zero start the factors grow only slowly while the full λ holds them back:
-            on the ML-20M shape at λ = 0.12, 7 iterations to come within 0.5% of the final
-            test RMSE, 4 with this warm-up. The later iterations minimise the stated
-            objective, which never increases from the last warm-up iteration on; 0 turns the
+            near-zero start the factors grow only slowly while the full λ holds them back, so
+            the first iterations barely move the test RMSE (the README measures it). The
+            later iterations minimise the stated objective, which never increases from the last warm-up iteration on; 0 turns the
             warm-up off (then it never increases at all).
     """
 

@@ -69,16 +69,14 @@ class BayesianMF(Trainer):
         seed: fixes every random draw; the same seed gives the same model for any number of
             threads.
         implicit_weight: w of the implicit features (who rated what,
-            :mod:`alsmf.models.implicit_features`):
-            the binary matrix enters the likelihood as x_ui ~ N(p_u·z_i, 1/w) and
-            N(a_u·q_i, 1/w) over every pair. The implicit factors z_i, a_u are not sampled:
-            each sweep sets them to their conditional mean given the current draw (the ALS
-            z step with prior precision λ_z), a plug-in estimate; drawing them instead let
-            their noise swamp the signal (ml-100k validation RMSE 0.907 against 0.895 at
-            w = 3, λ_z = 1000). 0 turns them off. The default (w = 2, λ_z = 3) is the best of
-            w in 0..3 and λ_z in 1..100 on validation data carved from the ml-100k training
-            folds (``python benchmarks/bayes.py validate``, README): 0.8931 against 0.9052
-            without. The sampler wants a lighter w and a much smaller λ_z than ALS (3, 1000):
+            :mod:`alsmf.models.implicit_features`): the binary matrix enters the likelihood
+            as x_ui ~ N(p_u·z_i, 1/w) and N(a_u·q_i, 1/w) over every pair. The implicit
+            factors z_i, a_u are not sampled: each sweep sets them to their conditional mean
+            given the current draw (the ALS z step with prior precision λ_z), a plug-in
+            estimate; drawing them instead let their noise swamp the signal (README). 0 turns
+            them off. The default (w = 2, λ_z = 3) is the best of w in 0..3 and λ_z in 1..100
+            on validation data carved from the ml-100k training folds
+            (``python benchmarks/bayes.py validate``; figures in the README). The sampler wants a lighter w and a much smaller λ_z than ALS (3, 1000):
             there the implicit term also has to regularise, here the prior does that.
         implicit_reg: λ_z, the prior precision of the implicit factors.
     """

@@ -6,7 +6,7 @@ With item factors Q and biases fixed, user u's vector x_u = [p_u, b_u] minimises
 
 whose normal equations are (Σ y_i y_iᵀ + λ_u I) x_u = Σ (r_ui - μ - b_i) y_i with y_i = [q_i, 1]
 (the "augmented system": the bias is one more unknown, solved in the same step). Without biases
-y_i = q_i and μ = b_i = 0, which is seed 001's equation 1.5.1. λ_u is λ, or λ·|I(u)| with
+y_i = q_i and μ = b_i = 0 (plain ridge regression of the row's ratings). λ_u is λ, or λ·|I(u)| with
 weighted regularisation (ALS-WR). The item half-step is the same with the roles swapped, on the
 ratings stored by item.
 

@@ -8,7 +8,7 @@ and mean ``m`` (weighted by ``scale``), find
     x = (G + scale * P)^-1 (b + scale * P m).
 
 For ALS, ``P`` is the identity, ``m`` is zero and ``scale`` is λ (or λ·n_ratings for ALS-WR):
-the regularised normal equations of seed 001. :func:`solve_row` solves it by Cholesky and leaves
+the regularised normal equations of an ALS row. :func:`solve_row` solves it by Cholesky and leaves
 the factor ``L`` in place so that a sampler can draw ``x + L^-T z`` without factoring again.
 
 The functions are numba-compiled so the parallel half-step kernels can call them per row
