@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from alsmf.data.ratings import Ratings
-from alsmf.models.implicit_features import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss
+from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
+                                            implicit_loss)
 from alsmf.model import MFModel
 from alsmf.models.als import ALS, _TrainingState
-from tolerances import EXACT, EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
+from tests.tolerances import EXACT, EXACT_APPROX, EXACT_ATOL
 
 
 def random_ratings(seed=0, n_users=40, n_items=25, density=0.3):

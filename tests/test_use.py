@@ -9,7 +9,7 @@ from alsmf.errors import ConfigError, DataError
 from alsmf.model import FoldedUser, MFModel
 from alsmf.solvers.halfstep import HalfStep
 from alsmf.models.als import ALS
-from tolerances import EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
+from tests.tolerances import EXACT_APPROX, EXACT_ATOL
 
 
 def keep_training_values(model, train):
