@@ -1,7 +1,8 @@
-"""Fixtures the test files share: the real ml-100k release."""
+"""Fixtures the test files share: the real ml-100k release and the command line."""
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -25,3 +26,13 @@ def ml100k_dir() -> Path:
     if not ML100K.is_dir():
         pytest.skip(f"ml-100k not found at {ML100K} (its licence forbids shipping it)")
     return ML100K
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable:
+    """``cli(*args)`` runs ``alsmf ARGS`` in-process and returns typer's result (exit code,
+    output); every argument is passed as text. Imported here, not at the top, so that test
+    runs which never touch the command line do not load it."""
+    from tests.cli_helpers import run
+
+    return run
