@@ -4,20 +4,20 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import pytest
 
-from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.models.als import ALS, TrainingInterrupted, _TrainingState
+from tests.helpers import random_ratings
 
 
-def ratings(seed=0, n_users=50, n_items=30):
-    rng = np.random.default_rng(seed)
-    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.4)
-    return Ratings.from_arrays(users, items, rng.integers(1, 6, len(users)).astype(float))
+ratings = partial(random_ratings, n_users=50, n_items=30, density=0.4, every_user=False,
+                  every_item=False)
+"""50 users x 30 items, each cell rated with probability 0.4 (this file's data)."""
 
 
 def same_state(a: MFModel, b: MFModel) -> bool:
