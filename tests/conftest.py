@@ -1,8 +1,8 @@
 """Fixtures the test files share: the real ml-100k release and the command line."""
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
