@@ -1,8 +1,6 @@
 """The baselines: known answers, the seed notebooks' examples, the SVD lesson, the model
 interface (save/load, fold-in, callback) and their settings checks."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,8 +10,6 @@ from alsmf.baselines import (BASELINES, SGD, BiasOnly, GlobalMean, GradientDesce
 from alsmf.baselines.sgd import sgd_epoch
 from alsmf.data.movielens import load_fold
 from alsmf.data.splits import random_split
-
-ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 
 
 def dense_ratings(matrix: np.ndarray) -> Ratings:
@@ -294,10 +290,8 @@ def test_bad_threads_is_a_config_error(split):
 
 
 # ---------------------------------------------------------------------- real data
-def test_baselines_rank_as_expected_on_ml100k_u1():
-    if not ML100K.is_dir():
-        pytest.skip(f"ml-100k not found at {ML100K} (its licence forbids shipping it)")
-    train, test = load_fold(ML100K, "u1")
+def test_baselines_rank_as_expected_on_ml100k_u1(ml100k_dir):
+    train, test = load_fold(ml100k_dir, "u1")
     rmse = {name: config.fit(train, test).history[-1].test_rmse for name, config in
             [("mean", GlobalMean()), ("bias", BiasOnly()), ("sgd", SGD()),
              ("svd", TruncatedSVD()), ("als", ALS())]}

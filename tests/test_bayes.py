@@ -1,27 +1,23 @@
 """Bayesian MF by Gibbs sampling: the conditional draw, determinism, calibration, the model."""
 
+from functools import partial
+
 import numba
 import numpy as np
 import pytest
 
 from alsmf.models.bayes import BayesianMF, predict_interval
-from alsmf.data.ratings import Ratings
 from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.solvers.gibbs import gibbs_half_step, standard_normals, stream_key
 from alsmf import TrainingInterrupted
 from alsmf.models.als import ALS
+from tests.helpers import random_ratings
 
 
-def small_ratings(seed=0, n_users=50, n_items=40, density=0.3):
-    rng = np.random.default_rng(seed)
-    mask = rng.random((n_users, n_items)) < density
-    mask[:, 0] = True
-    mask[0, :] = True
-    users, items = np.nonzero(mask)
-    values = rng.integers(1, 6, size=len(users)).astype(float)
-    return Ratings.from_arrays(users, items, values)
+small_ratings = partial(random_ratings, n_users=50, n_items=40)
+"""50 users x 40 items, every user and item rated (this file's data)."""
 
 
 def unrounded_synthetic(noise, seed=0):

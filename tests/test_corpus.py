@@ -48,15 +48,10 @@ def binaries(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
+def model_path(tmp_path_factory, cli) -> Path:
     """A tiny model trained on the corpus's valid file, for the ``predict`` cases."""
-    from typer.testing import CliRunner
-
-    from alsmf.cli import app
-
     out = tmp_path_factory.mktemp("model")
-    result = CliRunner().invoke(app, ["train", "--data", str(CORPUS / "good.csv"),
-                                      *TINY_TRAINING, "-o", str(out)])
+    result = cli("train", "--data", CORPUS / "good.csv", *TINY_TRAINING, "-o", out)
     assert result.exit_code == 0, result.output
     return out / "model.npz"
 
@@ -73,15 +68,11 @@ def _input(case: dict, binaries: dict[str, Path]) -> Path | None:
 
 
 # ---------------------------------------------------------------------- running a case
-def _run_cli(case: dict, path: Path | None, model: Path | None, tmp_path: Path):
-    from typer.testing import CliRunner
-
-    from alsmf.cli import app
-
+def _run_cli(cli, case: dict, path: Path | None, model: Path | None, tmp_path: Path):
     args = [arg.format(input=path, corpus=CORPUS, model=model) for arg in case["run"]]
     if args[0] == "train":
-        args += [*TINY_TRAINING, "--json", "-o", str(tmp_path / "out")]
-    return CliRunner().invoke(app, args)
+        args += [*TINY_TRAINING, "--json", "-o", tmp_path / "out"]
+    return cli(*args)
 
 
 def _run_api(case: dict, path: Path, tmp_path: Path):
@@ -121,13 +112,13 @@ def _params() -> list:
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # an overflow or a NaN is a wrong model
 @pytest.mark.parametrize("case", _params())
-def test_corpus_case(case, binaries, model_path, tmp_path):
+def test_corpus_case(case, binaries, model_path, tmp_path, cli):
     path = _input(case, binaries)
     needs_model = isinstance(case["run"], list) and "{model}" in case["run"]
     if isinstance(case["run"], dict):
         _check_api_case(case, path, tmp_path)
     else:
-        result = _run_cli(case, path, model_path if needs_model else None, tmp_path)
+        result = _run_cli(cli, case, path, model_path if needs_model else None, tmp_path)
         assert "Traceback" not in result.output, result.output
         if case["expect"] == "error":
             _check_cli_error(case, path, result)

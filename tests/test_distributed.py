@@ -226,22 +226,17 @@ def test_balanced_bounds_split_ratings_evenly():
     assert balanced_bounds(np.ones(2, dtype=int), 5).tolist() == [0, 1, 2]
 
 
-def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, tmp_path):
-    from typer.testing import CliRunner
-
-    from alsmf.cli import app
+def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, tmp_path, cli):
     from alsmf.model import MFModel
 
-    runner = CliRunner()
     common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k", "--implicit-weight", "0"]
-    here = runner.invoke(app, [*common, "-o", str(tmp_path / "here")])
-    there = runner.invoke(app, [*common, "--scheduler", client.scheduler.address, "-o",
-                                str(tmp_path / "there")])
+    here = cli(*common, "-o", tmp_path / "here")
+    there = cli(*common, "--scheduler", client.scheduler.address, "-o", tmp_path / "there")
     assert here.exit_code == 0 and there.exit_code == 0, there.output
     reference = MFModel.load(tmp_path / "here" / "model.npz")
     model = MFModel.load(tmp_path / "there" / "model.npz")
     assert np.array_equal(model.user_factors, reference.user_factors)
     assert np.array_equal(model.item_bias, reference.item_bias)
-    both = runner.invoke(app, [*common, "--scheduler", client.scheduler.address, "--workers", "2",
-                               "-o", str(tmp_path / "both")])
+    both = cli(*common, "--scheduler", client.scheduler.address, "--workers", 2,
+               "-o", tmp_path / "both")
     assert both.exit_code == 2 and "not both" in both.output

@@ -1,22 +1,21 @@
 """Implicit features and the separate bias λ: exact steps, monotone objective, fold-in, files."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from alsmf.data.ratings import Ratings
-from alsmf.models.implicit_features import IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS, implicit_loss
+from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
+                                            implicit_loss)
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
-from tolerances import EXACT, EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
+from tests import helpers
+from tests.tolerances import EXACT, EXACT_APPROX, EXACT_ATOL
 
 
-def random_ratings(seed=0, n_users=40, n_items=25, density=0.3):
-    rng = np.random.default_rng(seed)
-    mask = rng.random((n_users, n_items)) < density
-    mask[:, 0] = True
-    mask[0, :] = True
-    users, items = np.nonzero(mask)
-    return Ratings.from_arrays(users, items, rng.integers(1, 6, size=len(users)).astype(float))
+random_ratings = partial(helpers.random_ratings, n_users=40, n_items=25)
+"""40 users x 25 items, every user and item rated (this file's data)."""
 
 
 def binary_matrix(train: Ratings) -> np.ndarray:

@@ -25,8 +25,6 @@ from alsmf.data.movielens import (
 )
 from alsmf.errors import ConfigError, DataError
 
-ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
-
 # (user, item, rating, timestamp) rows; 0.5 and 4.5 only where the release has half stars
 WHOLE = [(1, 10, 5, 100), (1, 20, 3, 101), (2, 10, 4, 102), (3, 30, 1, 103)]
 HALF = [(1, 10, 4.5, 100), (1, 20, 0.5, 101), (2, 10, 4, 102), (3, 30, 1, 103)]
@@ -178,13 +176,11 @@ def test_load_ratings_takes_frames_generic_files_and_releases(tmp_path):
         load_ratings(tmp_path / "absent.csv")
 
 
-def test_real_ml100k():
-    if not ML100K.is_dir():
-        pytest.skip(f"ml-100k not found at {ML100K}")
-    ratings = load_ratings(ML100K)
+def test_real_ml100k(ml100k_dir):
+    ratings = load_ratings(ml100k_dir)
     assert (len(ratings), ratings.n_users, ratings.n_items) == (100_000, 943, 1682)
     assert ratings.scale == (1.0, 5.0)
     assert set(np.unique(ratings.values)) == {1, 2, 3, 4, 5}
-    train, test = load_fold(ML100K, "u1")
+    train, test = load_fold(ml100k_dir, "u1")
     assert (len(train), len(test)) == (80_000, 20_000)
     assert train.user_ids is test.user_ids

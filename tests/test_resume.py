@@ -4,23 +4,21 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from alsmf.cli import app
-from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf import TrainingInterrupted
 from alsmf.models.als import ALS, ALSState
+from tests.helpers import random_ratings
 
 
-def ratings(seed=0, n_users=50, n_items=30):
-    rng = np.random.default_rng(seed)
-    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.4)
-    return Ratings.from_arrays(users, items, rng.integers(1, 6, len(users)).astype(float))
+ratings = partial(random_ratings, n_users=50, n_items=30, density=0.4, every_user=False,
+                  every_item=False)
+"""50 users x 30 items, each cell rated with probability 0.4 (this file's data)."""
 
 
 def same_state(a: MFModel, b: MFModel) -> bool:
@@ -72,7 +70,7 @@ def test_ctrl_c_keeps_the_last_finished_iteration(monkeypatch):
     assert same_state(stop.value.model, two)  # the half-finished iteration is rolled back
 
 
-def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+def test_killed_training_resumes_from_its_checkpoint(tmp_path, cli):
     """A real SIGKILL of `alsmf train`, then `alsmf train --resume` with the same options."""
     options = ["train", "-k", "8", "-n", "200", "--checkpoint-every", "1", "-o", str(tmp_path)]
     process = subprocess.Popen([sys.executable, "-c", "from alsmf.cli import main; main()",
@@ -86,12 +84,11 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
     done = len(MFModel.load(checkpoint).history)  # whole and readable: saving is atomic
     assert 1 <= done < 200
-    runner = CliRunner()
-    resumed = runner.invoke(app, [*options, "--resume"])
+    resumed = cli(*options, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert not checkpoint.exists()  # a finished run removes its checkpoint
     resumed_model = MFModel.load(tmp_path / "model.npz")
-    fresh = runner.invoke(app, ["train", "-k", "8", "-n", "200", "-o", str(tmp_path / "fresh")])
+    fresh = cli("train", "-k", "8", "-n", "200", "-o", tmp_path / "fresh")
     assert fresh.exit_code == 0, fresh.output
     assert same_state(resumed_model, MFModel.load(tmp_path / "fresh" / "model.npz"))
     assert len(resumed_model.history) == 200

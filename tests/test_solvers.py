@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from alsmf.solvers import (als_half_step, cg_half_step, conjugate_gradient_row, predict_pairs,
                            solve_row, squared_error)
 from alsmf.solvers.gram import CHUNK, accumulate_normal_equations
-from tolerances import EXACT  # tests/tolerances.py
+from tests.tolerances import EXACT
 
 
 def random_spd(rng, d):

@@ -15,8 +15,6 @@ import pytest
 from alsmf.data.titles import GENRES_100K, find_items, read_titles
 from alsmf.errors import DataError
 
-ML100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
-
 
 def _flags(*on: int) -> str:
     return "|".join("1" if i in on else "0" for i in range(19))
@@ -223,9 +221,8 @@ def test_find_is_not_a_regex(titles):
 
 
 # ---------------------------------------------------------------------- the real ml-100k
-@pytest.mark.skipif(not ML100K.is_dir(), reason="ml-100k is not in the shared data folder")
-def test_real_ml100k():
-    titles = read_titles(ML100K)
+def test_real_ml100k(ml100k_dir):
+    titles = read_titles(ml100k_dir)
     assert len(titles) == 1682
     assert titles["item"].is_unique
     star_wars = titles.set_index("item").loc[50]

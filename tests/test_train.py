@@ -1,5 +1,7 @@
 """The ALS training loop: monotone objective, known answers, history, callbacks, errors."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.errors import NumericalError
 from alsmf.models.als import ALS
+from tests import helpers
 
 # The rating matrix of the seed notebooks (0 = not rated).
 NOTEBOOK_R = np.array([
@@ -24,14 +27,8 @@ def ratings_from_dense(matrix):
     return Ratings.from_arrays(users + 1, items + 1, matrix[users, items].astype(float))
 
 
-def random_ratings(seed=0, n_users=60, n_items=40, density=0.3):
-    rng = np.random.default_rng(seed)
-    mask = rng.random((n_users, n_items)) < density
-    mask[:, 0] = True  # every user has a rating
-    mask[0, :] = True  # every item has a rating
-    users, items = np.nonzero(mask)
-    values = rng.integers(1, 6, size=len(users)).astype(float)
-    return Ratings.from_arrays(users, items, values, np.arange(len(users)))
+random_ratings = partial(helpers.random_ratings, timestamps=True)
+"""60 users x 40 items, every user and item rated, with timestamps (this file's data)."""
 
 
 @pytest.mark.parametrize("solver, tolerance", [("cholesky", 1e-9), ("cg", 1e-6)])

@@ -10,7 +10,8 @@ from alsmf.model import FoldedUser, MFModel
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep
 from alsmf.models.als import ALS
-from tolerances import EXACT_APPROX, EXACT_ATOL  # tests/tolerances.py
+from tests.helpers import random_ratings
+from tests.tolerances import EXACT_APPROX, EXACT_ATOL
 
 
 def keep_training_values(model, train):
@@ -24,12 +25,8 @@ def keep_training_values(model, train):
 
 @pytest.fixture(scope="module")
 def trained():
-    rng = np.random.default_rng(5)
-    mask = rng.random((50, 30)) < 0.35
-    mask[:, 0] = True
-    users, items = np.nonzero(mask)
-    values = rng.integers(1, 6, len(users)).astype(float)
-    train = Ratings.from_arrays(users + 100, items + 1000, values)
+    train = random_ratings(5, n_users=50, n_items=30, density=0.35, every_item=False,
+                           first_user=100, first_item=1000)
     # exact half-steps, so that a trained user's vector is what a fold-in computes
     # the plain model (no implicit features), whose half-step the tests below recompute
     model = ALS(factors=4, iterations=5, reg=0.1, solver="cholesky",
