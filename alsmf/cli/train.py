@@ -1,0 +1,259 @@
+"""``alsmf train``: fit ALS (or Bayesian MF), print the loss per iteration, save the model
+and its figure. Every option is checked before the data is read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from alsmf.cli.options import (DATA_OPTION, DEFAULT_OUTPUT, DUPLICATES_OPTION, ITEM_COL_OPTION,
+                               JSON_OPTION, MIN_ITEM_RATINGS_OPTION, MIN_USER_RATINGS_OPTION,
+                               N_LAST_OPTION, RATING_COL_OPTION, SAMPLE_USERS_OPTION,
+                               SPLIT_OPTION, SYNTHETIC_OPTION, TEST_FILE_OPTION,
+                               TEST_FRACTION_OPTION, THREADS_OPTION, TOP_ITEMS_OPTION,
+                               TOP_USERS_OPTION, TRAIN_FILE_OPTION, USER_COL_OPTION, Duplicates,
+                               Method, Solver, SyntheticShape, user_errors)
+from alsmf.cli.render import IterationPrinter, describe_data
+from alsmf.data.source import DataSource, PreparedData
+from alsmf.errors import ConfigError
+from alsmf.model import MFModel
+from alsmf.models.als import ALS
+from alsmf.models.bayes import BayesianMF
+
+@user_errors
+def train(
+    ctx: typer.Context,
+    data: Optional[Path] = DATA_OPTION,
+    train_file: Optional[Path] = TRAIN_FILE_OPTION,
+    test_file: Optional[Path] = TEST_FILE_OPTION,
+    synthetic: SyntheticShape = SYNTHETIC_OPTION,
+    split: str = SPLIT_OPTION,
+    test_fraction: float = TEST_FRACTION_OPTION,
+    n_last: int = N_LAST_OPTION,
+    min_user_ratings: Optional[int] = MIN_USER_RATINGS_OPTION,
+    min_item_ratings: Optional[int] = MIN_ITEM_RATINGS_OPTION,
+    top_users: Optional[int] = TOP_USERS_OPTION,
+    top_items: Optional[int] = TOP_ITEMS_OPTION,
+    sample_users: Optional[float] = SAMPLE_USERS_OPTION,
+    user_col: str = USER_COL_OPTION,
+    item_col: str = ITEM_COL_OPTION,
+    rating_col: str = RATING_COL_OPTION,
+    duplicates: Duplicates = DUPLICATES_OPTION,
+    method: Method = typer.Option(
+        Method.als, help="als: alternating least squares; bayes: Bayesian MF by Gibbs sampling "
+        "(--sweeps, --burn-in, --samples; predictions average the kept draws; --factors, "
+        "--implicit-weight and --implicit-reg apply when typed, else its own defaults)."),
+    sweeps: int = typer.Option(BayesianMF.sweeps, help="bayes: Gibbs sweeps in all."),
+    burn_in: int = typer.Option(BayesianMF.burn_in, help="bayes: sweeps discarded first."),
+    samples: int = typer.Option(BayesianMF.samples, help="bayes: draws the model keeps."),
+    settings: Optional[Path] = typer.Option(
+        None, "--settings", help="ALS settings from a JSON file ('alsmf tune --save-settings'); "
+        "options given on the command line override it."),
+    factors: int = typer.Option(ALS.factors, "--factors", "-k", help="Number of latent factors k."),
+    reg: float = typer.Option(ALS.reg, help="L2 regularisation λ of the factors."),
+    reg_bias: Optional[float] = typer.Option(
+        ALS.reg_bias, help="L2 regularisation of the biases (default: the value of --reg)."),
+    implicit_weight: float = typer.Option(
+        ALS.implicit_weight, help="Weight of the implicit features (who rated what, "
+        "co-factorized with the ratings); 0 turns them off."),
+    implicit_reg: float = typer.Option(ALS.implicit_reg,
+                                       help="L2 regularisation of the implicit factors."),
+    iterations: int = typer.Option(ALS.iterations, "--iterations", "-n",
+                                   help="Maximum ALS iterations."),
+    no_biases: bool = typer.Option(False, "--no-biases",
+                                   help="Pure P·Qᵀ model, no μ, b_u, b_i."),
+    weighted_reg: bool = typer.Option(
+        True, "--weighted-reg/--plain-reg", help="Scale λ by each row's rating count (ALS-WR)."),
+    solver: Solver = typer.Option(
+        Solver.cg, help="cg: a few conjugate-gradient steps per row (fast, float32); "
+        "cholesky: exact solve of every row (float64, allows --reg 0)."),
+    cg_steps: int = typer.Option(ALS.cg_steps,
+                                 help="Conjugate-gradient steps per row and half-step."),
+    reg_warmup: int = typer.Option(
+        ALS.reg_warmup, help="First iterations solved with half the factors' λ, so that the "
+        "factors leave their near-zero start sooner (0: none)."),
+    checkpoint_every: int = typer.Option(
+        0, help="Write OUTPUT/checkpoint.npz every N iterations (0: only with --resume, at the "
+        "end); a killed run continues from it with --resume."),
+    resume: bool = typer.Option(
+        False, help="Continue from OUTPUT/checkpoint.npz when present (same data and settings; "
+        "the result is identical to an uninterrupted run)."),
+    tol: float = typer.Option(0.0, help="Stop when the objective improves by less than this "
+                              "relative amount in one iteration (0: run all iterations)."),
+    seed: int = typer.Option(0, help="Seed for the data split, sampling and initial factors."),
+    threads: Optional[int] = THREADS_OPTION,
+    scheduler: Optional[str] = typer.Option(
+        None, help="Train on the Dask cluster whose scheduler is at this address "
+        "(tcp://host:8786); the model is the same as in-process."),
+    workers: Optional[int] = typer.Option(
+        None, help="Train on a local Dask cluster of this many worker processes."),
+    output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o",
+                                help="Folder for the model file and the loss figure."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train biased ALS (or Bayesian MF), print the loss per iteration, save the model and the
+    loss figure."""
+    from alsmf.models.als import TrainingInterrupted
+
+    console = Console(stderr=as_json, highlight=False, soft_wrap=True)
+    given = dict(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
+                 weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
+                 cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
+                 implicit_reg=implicit_reg, reg_warmup=reg_warmup)
+    if method is Method.bayes:  # options shared with ALS count only when typed
+        typed = {name: given[name] for name in ("factors", "implicit_weight", "implicit_reg")
+                 if ctx.get_parameter_source(name).name != "DEFAULT"}
+        config = BayesianMF(sweeps=sweeps, burn_in=burn_in, samples=samples, seed=seed, **typed)
+    else:
+        config = ALS(**_with_settings_file(ctx, given, settings))
+    rounds = config.sweeps if method is Method.bayes else config.iterations
+    checkpoint = output / "checkpoint.npz"
+    saving = _checkpoint_arguments(method, checkpoint, checkpoint_every, resume, rounds)
+    _check_cluster(method, scheduler, workers, checkpointing=bool(saving))
+    source = DataSource(
+        data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
+        split=split, test_fraction=test_fraction, n_last=n_last, seed=seed,
+        min_user_ratings=min_user_ratings, min_item_ratings=min_item_ratings,
+        top_users=top_users, top_items=top_items, sample_users=_count_or_fraction(sample_users),
+        user_col=user_col, item_col=item_col, rating_col=rating_col, duplicates=duplicates.value)
+    started = time.perf_counter()
+    prepared = source.train_test()
+    if not as_json:
+        console.print(describe_data(prepared.summary()))
+    interrupted = None
+    with IterationPrinter(console, rounds, show_lines=not as_json) as printer:
+        if scheduler is not None or workers is not None:
+            model = _train_on_dask(config, prepared, printer, scheduler, workers, threads)
+        else:
+            try:
+                model = config.fit(prepared.train, prepared.test, callback=printer,
+                                   threads=threads, **saving)
+            except TrainingInterrupted as stop:
+                model, interrupted = stop.model, stop
+    if interrupted is None:
+        checkpoint.unlink(missing_ok=True)  # finished: a later --resume starts afresh
+    elif not model.history:
+        console.print("interrupted before the first iteration finished; nothing saved")
+        raise typer.Exit(130)
+    prepared.attach_titles(model)
+    model_path = model.save(output / "model.npz")
+    figure_path = _loss_figure(model, config, method, prepared.name, output / "loss.png")
+    final = model.history[-1]
+    if interrupted is not None:
+        console.print(f"{interrupted}; the model of that iteration is saved to {model_path}")
+        raise typer.Exit(130)
+    if as_json:
+        print(json.dumps({
+            "settings": config.params() | {"threads": threads},
+            "data": prepared.summary(),
+            "history": [record.to_dict() for record in model.history],
+            "train_rmse": final.train_rmse,
+            "test_rmse": final.test_rmse,
+            "seconds": time.perf_counter() - started,
+            "model": str(model_path),
+            "figure": str(figure_path),
+        }, indent=2))
+        return
+    console.print(f"final: train RMSE {final.train_rmse:.4f}"
+                  + (f", test RMSE {final.test_rmse:.4f}" if final.test_rmse is not None else ""))
+    console.print(f"model saved to   {model_path}")
+    console.print(f"loss figure in   {figure_path}")
+
+
+def _with_settings_file(ctx: typer.Context, given: dict[str, Any],
+                        settings: Path | None) -> dict[str, Any]:
+    """ALS keyword arguments: the settings file's values, except options typed explicitly."""
+    if settings is None:
+        return given
+    from alsmf.evaluation.settings import load_settings
+
+    option_of = {"biases": "no_biases"}
+    chosen = dict(given)
+    for name, value in load_settings(settings).items():
+        source = ctx.get_parameter_source(option_of.get(name, name))
+        if source is None or source.name == "DEFAULT":  # not typed: the file decides
+            chosen[name] = value
+    return chosen
+
+
+def _checkpoint_arguments(method: Method, checkpoint: Path, every: int, resume: bool,
+                          rounds: int) -> dict[str, Any]:
+    """``fit``'s checkpoint keywords for ``--checkpoint-every`` and ``--resume`` (none when
+    neither is given). Only ALS writes checkpoints so far: this is the one place that says so.
+    """
+    if every < 0:
+        raise ConfigError(f"--checkpoint-every must be >= 0, got {every}")
+    if not (every or resume):
+        return {}
+    if method is not Method.als:
+        raise ConfigError(f"--method {method.value} trains in-process without checkpoints")
+    return dict(checkpoint=checkpoint, checkpoint_every=every or rounds, resume=resume)
+
+
+def _check_cluster(method: Method, scheduler: str | None, workers: int | None,
+                   checkpointing: bool) -> None:
+    """Refuse ``--scheduler``/``--workers`` that cannot work, before any data is read."""
+    if scheduler is None and workers is None:
+        return
+    if method is not Method.als:
+        raise ConfigError(f"--method {method.value} trains in-process without checkpoints")
+    if checkpointing:
+        raise ConfigError("--checkpoint-every and --resume work in-process only; a Dask "
+                          "cluster recomputes what a lost worker held instead")
+    if scheduler is not None and workers is not None:
+        raise ConfigError("give --scheduler (an existing cluster) or --workers (a local one), "
+                          "not both")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+
+
+def _train_on_dask(config: ALS, prepared: PreparedData, printer: IterationPrinter,
+                   scheduler: str | None, workers: int | None, threads: int | None) -> MFModel:
+    """``alsmf train --scheduler/--workers``: the same training on a Dask cluster."""
+    from distributed import Client
+
+    from alsmf.distributed import local_cluster, train_distributed
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as error:
+            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        with client:
+            return train_distributed(config, prepared.train, prepared.test, client=client,
+                                     callback=printer)
+    with local_cluster(workers, threads_per_worker=threads) as cluster, Client(cluster) as client:
+        return train_distributed(config, prepared.train, prepared.test, client=client,
+                                 callback=printer)
+
+
+def _loss_figure(model: MFModel, config: ALS | BayesianMF, method: Method, data_name: str,
+                 path: Path) -> Path:
+    """The loss figure, titled with the method, the data and the main settings."""
+    from alsmf.plots import plot_history
+
+    if method is Method.bayes:
+        return plot_history(model.history, path, step="sweep",
+                            objective_label="squared error of the sweep's draw",
+                            title=f"Bayesian MF (Gibbs) on {data_name}: k={config.factors}, "
+                                  f"burn-in {config.burn_in}")
+    return plot_history(model.history, path,
+                        title=f"ALS on {data_name}: k={config.factors}, λ={config.reg}")
+
+
+def _count_or_fraction(value: float | None) -> int | float | None:
+    """``--sample-users``: a count of users (>= 1) or a fraction of them (< 1)."""
+    if value is None:
+        return None
+    if not value > 0:  # nan too
+        raise ConfigError(f"--sample-users must be > 0, got {value:g}")
+    if value == math.inf:
+        raise ConfigError("--sample-users must be a count or a fraction, got inf")
+    return value if value < 1 else int(value)
