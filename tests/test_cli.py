@@ -212,6 +212,33 @@ def test_bayesian_method_from_the_command_line(ratings_csv, tmp_path):
     assert refused.exit_code == 2 and "without checkpoints" in refused.output
 
 
+@pytest.mark.parametrize("method, settings", [("sgd", ["--set", "epochs=3"]),
+                                              ("bias", ["--set", "epochs=3", "--set", "reg_u=5"])])
+def test_train_fits_every_method_compare_knows(ratings_csv, tmp_path, method, settings):
+    result = run("train", "--data", ratings_csv, "--method", method, *settings, "-o", tmp_path,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["settings"]["method"] == method and len(report["history"]) == 3
+    recommended = run("recommend", "--model", tmp_path / "model.npz", "--user", 1, "-n", 3,
+                      "--json")
+    assert recommended.exit_code == 0, recommended.output
+    expected = MFModel.load(tmp_path / "model.npz").recommend(1, 3)
+    assert [r["item"] for r in json.loads(recommended.stdout)["items"]] == expected.items.tolist()
+
+
+def test_set_fills_the_fields_no_typed_option_sets(ratings_csv, tmp_path):
+    result = run("train", "--data", ratings_csv, "-n", 1, "--reg", 0.2, "--set", "reg=0.3",
+                 "--set", "init_scale=0.2", "-o", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    settings = json.loads(result.stdout)["settings"]
+    assert (settings["reg"], settings["init_scale"]) == (0.2, 0.2)
+    sgd = run("train", "--data", ratings_csv, "--method", "sgd", "-k", 3, "--set", "epochs=1",
+              "--set", "factors=5", "-o", tmp_path, "--json")
+    assert sgd.exit_code == 0, sgd.output
+    assert json.loads(sgd.stdout)["settings"]["factors"] == 3
+
+
 @pytest.fixture
 def no_data(monkeypatch):
     """Every way to read or generate ratings fails the test when called."""
@@ -242,8 +269,13 @@ def no_data(monkeypatch):
     (["train", "--workers", 0], "--workers must be at least 1"),
     (["train", "--workers", 2, "--resume"], "work in-process only"),
     (["train", "--factors", 0], "factors must be an integer from 1"),
-    (["train", "--method", "bayes", "--workers", 2], "--method bayes trains in-process "
+    (["train", "--method", "magic"], "unknown method magic; available: als, bayes"),
+    (["train", "--method", "sgd", "--set", "epochs=0"], "epochs must be an integer from 1"),
+    (["train", "--method", "sgd", "--set", "lambda=1"], "unknown setting(s) lambda for SGD"),
+    (["train", "--method", "svd", "--reg", 0.1], "--method svd does not take --reg"),
+    (["train", "--method", "mean", "--checkpoint-every", 1], "--method mean trains in-process "
      "without checkpoints"),
+    (["train", "--method", "bayes", "--workers", 2], "only --method als trains on a Dask"),
     (["evaluate", "--top", 0], "--top must be at least 1"),
     (["evaluate", "--folds", "u1..u5"], "give --data PATH to ml-100k"),
     (["evaluate", "--set", "lambda=1"], "unknown setting(s) lambda for ALS"),

@@ -47,11 +47,6 @@ class Solver(str, Enum):
     cholesky = "cholesky"
 
 
-class Method(str, Enum):
-    als = "als"
-    bayes = "bayes"
-
-
 class Duplicates(str, Enum):
     error = "error"
     last = "last"

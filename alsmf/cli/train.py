@@ -1,5 +1,12 @@
-"""``alsmf train``: fit ALS (or Bayesian MF), print the loss per iteration, save the model
-and its figure. Every option is checked before the data is read.
+"""``alsmf train``: fit a model, print the loss per iteration, save the model and its figure.
+
+Every method ``alsmf compare`` knows trains here (the names of
+:func:`alsmf.evaluation.methods.available_methods`). ALS takes its settings from its own
+options and an optional settings file; Bayesian MF from ``--sweeps``, ``--burn-in``,
+``--samples`` and, when typed, the options it shares with ALS; the baselines from ``--factors``
+(when typed) and ``--seed`` where they have those fields. ``--set NAME=VALUE`` sets any field
+of any method; an option typed for the same field wins. Every option is checked before the
+data is read. Only ALS trains on a Dask cluster and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -7,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,13 +27,30 @@ from alsmf.cli.options import (DATA_OPTION, DEFAULT_OUTPUT, DUPLICATES_OPTION, I
                                SPLIT_OPTION, SYNTHETIC_OPTION, TEST_FILE_OPTION,
                                TEST_FRACTION_OPTION, THREADS_OPTION, TOP_ITEMS_OPTION,
                                TOP_USERS_OPTION, TRAIN_FILE_OPTION, USER_COL_OPTION, Duplicates,
-                               Method, Solver, SyntheticShape, user_errors)
+                               Solver, SyntheticShape, user_errors)
 from alsmf.cli.render import IterationPrinter, describe_data
 from alsmf.data.source import DataSource, PreparedData
 from alsmf.errors import ConfigError
+from alsmf.evaluation.crossval import Trainer
+from alsmf.evaluation.methods import available_methods
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
 from alsmf.models.bayes import BayesianMF
+
+METHODS = available_methods()
+
+ALS_FIELDS = ("factors", "reg", "iterations", "biases", "weighted_reg", "tol", "seed", "solver",
+              "cg_steps", "reg_bias", "implicit_weight", "implicit_reg", "reg_warmup")
+"""The ALS fields train has an option for (``biases`` is set by ``--no-biases``)."""
+BAYES_FIELDS = ("sweeps", "burn_in", "samples")
+"""The Bayesian MF fields train has an option for, beside those it shares with ALS."""
+SHARED_WITH_BAYES = ("factors", "implicit_weight", "implicit_reg")
+"""ALS options that set Bayesian MF's fields too, but only when typed: its defaults differ."""
+SHARED_FIELDS = ("factors", "seed")
+"""Options every method takes, where it has the field (``--factors`` only when typed)."""
+ROUND_FIELDS = ("iterations", "sweeps", "epochs", "steps")
+"""The fields that count a method's rounds, one history record each."""
+
 
 @user_errors
 def train(
@@ -46,13 +71,18 @@ def train(
     item_col: str = ITEM_COL_OPTION,
     rating_col: str = RATING_COL_OPTION,
     duplicates: Duplicates = DUPLICATES_OPTION,
-    method: Method = typer.Option(
-        Method.als, help="als: alternating least squares; bayes: Bayesian MF by Gibbs sampling "
-        "(--sweeps, --burn-in, --samples; predictions average the kept draws; --factors, "
-        "--implicit-weight and --implicit-reg apply when typed, else its own defaults)."),
+    method: str = typer.Option(
+        "als", help=f"One of {', '.join(METHODS)}. als: alternating least squares; bayes: "
+        "Bayesian MF by Gibbs sampling (--sweeps, --burn-in, --samples; predictions average "
+        "the kept draws; --factors, --implicit-weight and --implicit-reg apply when typed, else "
+        "its own defaults); the others are the baselines of 'alsmf compare' (--factors when "
+        "typed and --seed apply where they have them). Any method: --set NAME=VALUE."),
     sweeps: int = typer.Option(BayesianMF.sweeps, help="bayes: Gibbs sweeps in all."),
     burn_in: int = typer.Option(BayesianMF.burn_in, help="bayes: sweeps discarded first."),
     samples: int = typer.Option(BayesianMF.samples, help="bayes: draws the model keeps."),
+    assignments: Optional[list[str]] = typer.Option(
+        None, "--set", help="Set a field of the method's settings, NAME=VALUE (repeatable), "
+        "e.g. --method sgd --set epochs=40; an option typed for the same field wins."),
     settings: Optional[Path] = typer.Option(
         None, "--settings", help="ALS settings from a JSON file ('alsmf tune --save-settings'); "
         "options given on the command line override it."),
@@ -98,22 +128,18 @@ def train(
                                 help="Folder for the model file and the loss figure."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Train biased ALS (or Bayesian MF), print the loss per iteration, save the model and the
-    loss figure."""
+    """Train biased ALS (or another --method), print the loss per iteration, save the model
+    and the loss figure."""
     from alsmf.models.als import TrainingInterrupted
 
     console = Console(stderr=as_json, highlight=False, soft_wrap=True)
-    given = dict(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
-                 weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
-                 cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
-                 implicit_reg=implicit_reg, reg_warmup=reg_warmup)
-    if method is Method.bayes:  # options shared with ALS count only when typed
-        typed = {name: given[name] for name in ("factors", "implicit_weight", "implicit_reg")
-                 if ctx.get_parameter_source(name).name != "DEFAULT"}
-        config = BayesianMF(sweeps=sweeps, burn_in=burn_in, samples=samples, seed=seed, **typed)
-    else:
-        config = ALS(**_with_settings_file(ctx, given, settings))
-    rounds = config.sweeps if method is Method.bayes else config.iterations
+    values = dict(factors=factors, reg=reg, iterations=iterations, biases=not no_biases,
+                  weighted_reg=weighted_reg, tol=tol, seed=seed, solver=solver.value,
+                  cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
+                  implicit_reg=implicit_reg, reg_warmup=reg_warmup, sweeps=sweeps,
+                  burn_in=burn_in, samples=samples)
+    config = method_config(method, values, _typed_options(ctx), settings, assignments)
+    step, rounds = _rounds(config)
     checkpoint = output / "checkpoint.npz"
     saving = _checkpoint_arguments(method, checkpoint, checkpoint_every, resume, rounds)
     _check_cluster(method, scheduler, workers, checkpointing=bool(saving))
@@ -144,7 +170,7 @@ def train(
         raise typer.Exit(130)
     prepared.attach_titles(model)
     model_path = model.save(output / "model.npz")
-    figure_path = _loss_figure(model, config, method, prepared.name, output / "loss.png")
+    figure_path = _loss_figure(model, config, method, step, prepared.name, output / "loss.png")
     final = model.history[-1]
     if interrupted is not None:
         console.print(f"{interrupted}; the model of that iteration is saved to {model_path}")
@@ -167,23 +193,78 @@ def train(
     console.print(f"loss figure in   {figure_path}")
 
 
-def _with_settings_file(ctx: typer.Context, given: dict[str, Any],
-                        settings: Path | None) -> dict[str, Any]:
-    """ALS keyword arguments: the settings file's values, except options typed explicitly."""
-    if settings is None:
-        return given
+def method_config(method: str, values: dict[str, Any], typed: dict[str, str],
+                  settings_file: Path | None, assignments: list[str] | None) -> Trainer:
+    """The settings object of ``--method`` from train's options.
+
+    Args:
+        method: a name of :func:`~alsmf.evaluation.methods.available_methods`.
+        values: the value of every option that sets a field, by field name.
+        typed: the options typed on the command line: field (or option) name -> flag.
+        settings_file: ``--settings`` (ALS only).
+        assignments: the ``--set NAME=VALUE`` texts; they set the fields no typed option sets.
+
+    Raises:
+        ConfigError: an unknown method, an option the method does not take, an unknown field
+            or a value the method refuses.
+    """
     from alsmf.evaluation.settings import load_settings
+    from alsmf.evaluation.space import configure, parse_assignment
 
-    option_of = {"biases": "no_biases"}
-    chosen = dict(given)
-    for name, value in load_settings(settings).items():
-        source = ctx.get_parameter_source(option_of.get(name, name))
-        if source is None or source.name == "DEFAULT":  # not typed: the file decides
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method}; available: {', '.join(METHODS)}")
+    trainer_class = METHODS[method]
+    if method == "als":
+        chosen = {name: values[name] for name in ALS_FIELDS}
+        if settings_file is not None:  # the file decides what was not typed
+            chosen |= {name: value for name, value in load_settings(settings_file).items()
+                       if name not in typed}
+    elif method == "bayes":  # options shared with ALS count only when typed
+        chosen = {name: values[name] for name in (*BAYES_FIELDS, "seed")}
+        chosen |= {name: values[name] for name in SHARED_WITH_BAYES if name in typed}
+    else:
+        own = [f.name for f in fields(trainer_class)]
+        _refuse_foreign_options(method, own, typed)
+        chosen = {"seed": values["seed"]} if "seed" in own else {}
+        if "factors" in own and "factors" in typed:
+            chosen["factors"] = values["factors"]
+    for name, value in (parse_assignment(text) for text in assignments or []):
+        if name not in typed:
             chosen[name] = value
-    return chosen
+    return configure(trainer_class, chosen)
 
 
-def _checkpoint_arguments(method: Method, checkpoint: Path, every: int, resume: bool,
+def _refuse_foreign_options(method: str, own: list[str], typed: dict[str, str]) -> None:
+    """Of train's method options a baseline takes only :data:`SHARED_FIELDS`; refuse the
+    others, so that a typed --reg or --iterations is not silently ignored."""
+    foreign = [flag for name, flag in typed.items()
+               if name in (*ALS_FIELDS, *BAYES_FIELDS, "settings") and name not in SHARED_FIELDS]
+    if foreign:
+        raise ConfigError(f"--method {method} does not take {', '.join(foreign)}; set its "
+                          f"fields with --set NAME=VALUE ({', '.join(own) or 'it has none'})")
+
+
+def _typed_options(ctx: typer.Context) -> dict[str, str]:
+    """The options typed on the command line, by the field they set, with their flag."""
+    field_of = {"no_biases": "biases"}
+    typed = {}
+    for parameter in ctx.command.params:
+        source = ctx.get_parameter_source(parameter.name)
+        if source is not None and source.name != "DEFAULT":
+            typed[field_of.get(parameter.name, parameter.name)] = parameter.opts[0]
+    return typed
+
+
+def _rounds(config: Trainer) -> tuple[str, int]:
+    """What one history record of the method is ("iteration", "sweep", "epoch", "step") and
+    how many a fit makes at most: the progress bar's total and the figure's x axis."""
+    for name in ROUND_FIELDS:
+        if hasattr(config, name):
+            return name.removesuffix("s"), getattr(config, name)
+    return "iteration", 1  # a closed form (the mean, the SVD): one record
+
+
+def _checkpoint_arguments(method: str, checkpoint: Path, every: int, resume: bool,
                           rounds: int) -> dict[str, Any]:
     """``fit``'s checkpoint keywords for ``--checkpoint-every`` and ``--resume`` (none when
     neither is given). Only ALS writes checkpoints so far: this is the one place that says so.
@@ -192,18 +273,19 @@ def _checkpoint_arguments(method: Method, checkpoint: Path, every: int, resume: 
         raise ConfigError(f"--checkpoint-every must be >= 0, got {every}")
     if not (every or resume):
         return {}
-    if method is not Method.als:
-        raise ConfigError(f"--method {method.value} trains in-process without checkpoints")
+    if method != "als":
+        raise ConfigError(f"--method {method} trains in-process without checkpoints")
     return dict(checkpoint=checkpoint, checkpoint_every=every or rounds, resume=resume)
 
 
-def _check_cluster(method: Method, scheduler: str | None, workers: int | None,
+def _check_cluster(method: str, scheduler: str | None, workers: int | None,
                    checkpointing: bool) -> None:
     """Refuse ``--scheduler``/``--workers`` that cannot work, before any data is read."""
     if scheduler is None and workers is None:
         return
-    if method is not Method.als:
-        raise ConfigError(f"--method {method.value} trains in-process without checkpoints")
+    if method != "als":
+        raise ConfigError(f"--method {method} trains in-process; only --method als trains on a "
+                          "Dask cluster (--scheduler, --workers)")
     if checkpointing:
         raise ConfigError("--checkpoint-every and --resume work in-process only; a Dask "
                           "cluster recomputes what a lost worker held instead")
@@ -234,18 +316,24 @@ def _train_on_dask(config: ALS, prepared: PreparedData, printer: IterationPrinte
                                  callback=printer)
 
 
-def _loss_figure(model: MFModel, config: ALS | BayesianMF, method: Method, data_name: str,
+def _loss_figure(model: MFModel, config: Trainer, method: str, step: str, data_name: str,
                  path: Path) -> Path:
-    """The loss figure, titled with the method, the data and the main settings."""
+    """The loss figure per ``step`` (iteration, sweep, ...), titled with the method, the data
+    and the main settings."""
     from alsmf.plots import plot_history
 
-    if method is Method.bayes:
-        return plot_history(model.history, path, step="sweep",
-                            objective_label="squared error of the sweep's draw",
-                            title=f"Bayesian MF (Gibbs) on {data_name}: k={config.factors}, "
-                                  f"burn-in {config.burn_in}")
-    return plot_history(model.history, path,
-                        title=f"ALS on {data_name}: k={config.factors}, λ={config.reg}")
+    labels: dict[str, str] = {}
+    if method == "als":
+        title = f"ALS on {data_name}: k={config.factors}, λ={config.reg}"
+    elif method == "bayes":
+        title = (f"Bayesian MF (Gibbs) on {data_name}: k={config.factors}, "
+                 f"burn-in {config.burn_in}")
+        labels["objective_label"] = "squared error of the sweep's draw"
+    else:
+        title = f"{type(config).__name__} on {data_name}"
+        if hasattr(config, "factors"):
+            title += f": k={config.factors}"
+    return plot_history(model.history, path, title=title, step=step, **labels)
 
 
 def _count_or_fraction(value: float | None) -> int | float | None:
