@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 from alsmf.data.movielens import canonical_folds
-from alsmf.data.splits import random_split
-from alsmf.data.synthetic import synthetic_ratings
+from alsmf.data.source import DataSource
 from alsmf.models.als import ALS
 
 DEFAULT_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
@@ -61,15 +60,14 @@ def synthetic_table(seeds: int) -> str:
     rows = ["| data | settings | noise σ | best achievable (true model) | alsmf test RMSE "
             f"(median of {seeds} seeds) | ratio to σ |", "|---|---|---|---|---|---|"]
     for like in ("ml-100k", "ml-1m"):
-        data = [synthetic_ratings(like, seed=seed) for seed in range(seeds)]
-        splits = [random_split(g.ratings, test_fraction=0.1, seed=seed)
-                  for seed, g in enumerate(data)]
-        oracle = statistics.median(g.oracle_rmse for g in data)
-        noise = data[0].noise
+        splits = [DataSource(synthetic=like, test_fraction=0.1, seed=seed).train_test()
+                  for seed in range(seeds)]
+        oracle = statistics.median(s.notes["oracle_rmse"] for s in splits)
+        noise = splits[0].notes["noise"]
         for label, params in SYNTHETIC_RUNS:
             median = statistics.median(
-                ALS(seed=seed, **params).fit(train, test).history[-1].test_rmse
-                for seed, (train, test) in enumerate(splits))
+                ALS(seed=seed, **params).fit(s.train, s.test).history[-1].test_rmse
+                for seed, s in enumerate(splits))
             rows.append(f"| synthetic {like} | {label} | {noise:g} | {oracle:.4f} | "
                         f"{median:.4f} | {median / noise:.3f} |")
     return "\n".join(rows)

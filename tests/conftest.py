@@ -1,6 +1,5 @@
 """Fixtures the test files share: the real ml-100k release and the command line."""
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,13 +10,6 @@ TESTS = Path(__file__).resolve().parent
 ML100K = TESTS.parent.parent / "shared" / "data" / "ml-100k"
 """The real ml-100k release, in the shared data folder beside the repository
 (``../shared/data/ml-100k`` from its root)."""
-
-# test_cli.py and test_cli_evaluation.py still import their helpers as the top-level module
-# ``cli_helpers`` (tests/cli_helpers.py), which only resolves with this folder on the path;
-# appended, so that no file here can shadow an installed module. Drop this once they import
-# ``tests.cli_helpers``.
-if str(TESTS) not in sys.path:
-    sys.path.append(str(TESTS))
 
 
 @pytest.fixture(scope="session")

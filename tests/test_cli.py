@@ -11,7 +11,7 @@ import pytest
 from alsmf.models.bayes import BayesianMF
 from alsmf.model import MFModel
 
-from cli_helpers import run, write_ratings_csv  # tests/cli_helpers.py
+from tests.cli_helpers import run, write_ratings_csv
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 
@@ -208,5 +208,79 @@ def test_bayesian_method_from_the_command_line(ratings_csv, tmp_path):
     assert (settings["implicit_weight"], settings["factors"]) == (0, 4)
     assert not MFModel.load(tmp_path / "typed" / "model.npz").extras.keys() & {
         "implicit_item_factors", "implicit_user_factors"}
-    refused = run("train", "--data", ratings_csv, "--method", "bayes", "--resume", "-o", tmp_path)
-    assert refused.exit_code == 2 and "without checkpoints" in refused.output
+
+
+@pytest.mark.parametrize("method, settings", [("sgd", ["--set", "epochs=3"]),
+                                              ("bias", ["--set", "epochs=3", "--set", "reg_u=5"])])
+def test_train_fits_every_method_compare_knows(ratings_csv, tmp_path, method, settings):
+    result = run("train", "--data", ratings_csv, "--method", method, *settings, "-o", tmp_path,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["settings"]["method"] == method and len(report["history"]) == 3
+    recommended = run("recommend", "--model", tmp_path / "model.npz", "--user", 1, "-n", 3,
+                      "--json")
+    assert recommended.exit_code == 0, recommended.output
+    expected = MFModel.load(tmp_path / "model.npz").recommend(1, 3)
+    assert [r["item"] for r in json.loads(recommended.stdout)["items"]] == expected.items.tolist()
+
+
+def test_set_fills_the_fields_no_typed_option_sets(ratings_csv, tmp_path):
+    result = run("train", "--data", ratings_csv, "-n", 1, "--reg", 0.2, "--set", "reg=0.3",
+                 "--set", "init_scale=0.2", "-o", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    settings = json.loads(result.stdout)["settings"]
+    assert (settings["reg"], settings["init_scale"]) == (0.2, 0.2)
+    sgd = run("train", "--data", ratings_csv, "--method", "sgd", "-k", 3, "--set", "epochs=1",
+              "--set", "factors=5", "-o", tmp_path, "--json")
+    assert sgd.exit_code == 0, sgd.output
+    assert json.loads(sgd.stdout)["settings"]["factors"] == 3
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Every way to read or generate ratings fails the test when called."""
+    import alsmf.data.source as source
+    import alsmf.evaluation.folds as folds
+
+    def read(*args, **kwargs):
+        raise AssertionError("data was read before the options were checked")
+
+    for name in ("load_ratings", "load_fold", "synthetic_ratings", "read_titles",
+                 "detect_release"):
+        monkeypatch.setattr(source, name, read)
+    monkeypatch.setattr(folds, "movielens_folds", read)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--train", "x.csv"], "--train and --test go together"),
+    (["train", "--data", "d.csv", "--train", "a.csv", "--test", "b.csv"], "not both"),
+    (["train", "--split", "u1"], "--split u1 is an ml-100k fold: give --data PATH"),
+    (["train", "--split", "sideways"], "unknown split method 'sideways'"),
+    (["train", "--test-fraction", 1], "test_fraction must be between 0 and 1"),
+    (["train", "--split", "temporal", "--n-last", 0], "n_last must be a positive integer"),
+    (["train", "--top-users", 0], "n must be a positive integer"),
+    (["train", "--sample-users", 0], "--sample-users must be > 0, got 0"),
+    (["train", "--sample-users", "nan"], "--sample-users must be > 0, got nan"),
+    (["train", "--checkpoint-every", -1], "--checkpoint-every must be >= 0"),
+    (["train", "--scheduler", "tcp://127.0.0.1:1", "--workers", 2], "not both"),
+    (["train", "--workers", 0], "--workers must be at least 1"),
+    (["train", "--workers", 2, "--resume"], "work in-process only"),
+    (["train", "--factors", 0], "factors must be an integer from 1"),
+    (["train", "--method", "magic"], "unknown method magic; available: als, bayes"),
+    (["train", "--method", "sgd", "--set", "epochs=0"], "epochs must be an integer from 1"),
+    (["train", "--method", "sgd", "--set", "lambda=1"], "unknown setting(s) lambda for SGD"),
+    (["train", "--method", "svd", "--reg", 0.1], "--method svd does not take --reg"),
+    (["train", "--method", "bayes", "--workers", 2], "only --method als trains on a Dask"),
+    (["evaluate", "--top", 0], "--top must be at least 1"),
+    (["evaluate", "--folds", "u1..u5"], "give --data PATH to ml-100k"),
+    (["evaluate", "--set", "lambda=1"], "unknown setting(s) lambda for ALS"),
+    (["tune", "--folds", 1], "--folds must be u1..u5"),
+    (["compare", "--methods", "als,magic"], "unknown method(s) magic"),
+    (["compare", "--split", "sideways"], "unknown split method 'sideways'"),
+])
+def test_options_are_checked_before_any_data_is_read(no_data, args, message):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert result.stdout == ""

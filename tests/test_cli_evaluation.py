@@ -9,7 +9,7 @@ import pytest
 from alsmf.evaluation import load_settings
 from alsmf.models.als import ALS
 
-from cli_helpers import run, write_ratings_csv  # tests/cli_helpers.py
+from tests.cli_helpers import run, write_ratings_csv
 
 ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 

@@ -70,9 +70,16 @@ def test_ctrl_c_keeps_the_last_finished_iteration(monkeypatch):
     assert same_state(stop.value.model, two)  # the half-finished iteration is rolled back
 
 
-def test_killed_training_resumes_from_its_checkpoint(tmp_path, cli):
-    """A real SIGKILL of `alsmf train`, then `alsmf train --resume` with the same options."""
-    options = ["train", "-k", "8", "-n", "200", "--checkpoint-every", "1", "-o", str(tmp_path)]
+@pytest.mark.parametrize("method, options, rounds", [
+    ("als", ["-k", "8", "-n", "200", "--checkpoint-every", "1"], 200),
+    # the sampler's whole state (current draw, kept draws, α, priors) is in its checkpoint
+    ("bayes", ["-k", "4", "--sweeps", "200", "--burn-in", "10", "--samples", "30",
+               "--checkpoint-every", "5"], 200),
+])
+def test_killed_training_resumes_from_its_checkpoint(tmp_path, cli, method, options, rounds):
+    """A real SIGKILL of `alsmf train`, then `alsmf train --resume` with the same options,
+    gives the model of an uninterrupted run bit for bit."""
+    options = ["train", "--method", method, *options, "-o", str(tmp_path)]
     process = subprocess.Popen([sys.executable, "-c", "from alsmf.cli import main; main()",
                                 *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "checkpoint.npz"
@@ -83,15 +90,21 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path, cli):
     process.wait()
     assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
     done = len(MFModel.load(checkpoint).history)  # whole and readable: saving is atomic
-    assert 1 <= done < 200
+    assert 1 <= done < rounds
     resumed = cli(*options, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert not checkpoint.exists()  # a finished run removes its checkpoint
     resumed_model = MFModel.load(tmp_path / "model.npz")
-    fresh = cli("train", "-k", "8", "-n", "200", "-o", tmp_path / "fresh")
+    fresh = cli(*options[:-1], tmp_path / "fresh")  # the same options, another folder
     assert fresh.exit_code == 0, fresh.output
-    assert same_state(resumed_model, MFModel.load(tmp_path / "fresh" / "model.npz"))
-    assert len(resumed_model.history) == 200
+    fresh_model = MFModel.load(tmp_path / "fresh" / "model.npz")
+    assert same_state(resumed_model, fresh_model)
+    assert resumed_model.extras.keys() == fresh_model.extras.keys()
+    assert all(np.array_equal(array, fresh_model.extras[name])
+               for name, array in resumed_model.extras.items())
+    assert len(resumed_model.history) == rounds
+    assert [r.objective for r in resumed_model.history] == \
+        [r.objective for r in fresh_model.history]
 
 
 def test_training_that_cannot_fit_in_memory_is_refused_before_allocating(monkeypatch):

@@ -1,6 +1,7 @@
 """Full-batch gradient descent on R ≈ P·Qᵀ: the seed notebooks' method, for small matrices.
 
-The notebooks (the gradient-descent MF tutorials this project started from) minimise, over the observed entries (r > 0),
+The notebooks (the gradient-descent MF tutorials this project started from) minimise, over
+the observed entries (r > 0),
 
     e = Σ (r_ij − p_i·q_j)² + (β/2) Σ_(i,j observed) (‖p_i‖² + ‖q_j‖²)
 

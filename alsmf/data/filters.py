@@ -30,8 +30,8 @@ def k_core(ratings: Ratings, min_user_ratings: int = 1, min_item_ratings: int = 
         ConfigError: a threshold is not a positive integer.
         DataError: no rating survives.
     """
-    _check_count("min_user_ratings", min_user_ratings)
-    _check_count("min_item_ratings", min_item_ratings)
+    check_count("min_user_ratings", min_user_ratings)
+    check_count("min_item_ratings", min_item_ratings)
     rows = np.arange(len(ratings))
     users, items = ratings.users, ratings.items
     while True:
@@ -47,14 +47,14 @@ def k_core(ratings: Ratings, min_user_ratings: int = 1, min_item_ratings: int = 
 
 def top_users(ratings: Ratings, n: int) -> Ratings:
     """Keep the ratings of the ``n`` users with the most ratings (ties: lower index first)."""
-    _check_count("n", n)
+    check_count("n", n)
     keep = _top(ratings.user_counts(), n)[ratings.users]
     return _keep_rows(ratings, keep, f"top_users (n={n})")
 
 
 def top_items(ratings: Ratings, m: int) -> Ratings:
     """Keep the ratings of the ``m`` most rated items (ties: lower index first)."""
-    _check_count("m", m)
+    check_count("m", m)
     keep = _top(ratings.item_counts(), m)[ratings.items]
     return _keep_rows(ratings, keep, f"top_items (m={m})")
 
@@ -74,7 +74,7 @@ def sample_users(
         raise ConfigError("sample_users: give exactly one of n (a count) or fraction")
     active = np.flatnonzero(ratings.user_counts())
     if n is not None:
-        _check_count("n", n)
+        check_count("n", n)
         size = min(n, len(active))
         what = f"sample_users (n={n})"
     else:
@@ -132,7 +132,7 @@ def shrink(
 _sample_users, _top_users, _top_items = sample_users, top_users, top_items
 
 
-def _check_count(name: str, value: int) -> None:
+def check_count(name: str, value: int) -> None:
     """Refuse a count that is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from alsmf.data.filters import _check_count
+from alsmf.data.filters import check_count
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError, DataError
 
@@ -27,7 +27,7 @@ def random_split(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0) ->
     Users or items may end up only in test; use :func:`user_holdout` when every test user
     must also be in train.
     """
-    _check_fraction(test_fraction)
+    check_fraction(test_fraction)
     n = len(ratings)
     if n < 2:
         raise DataError(f"{ratings.source}: {n} rating(s) cannot be split into train and test")
@@ -51,8 +51,8 @@ def user_holdout(
         ConfigError: ``test_fraction`` outside (0, 1) or ``min_train`` not a positive integer.
         DataError: no user has more than ``min_train`` ratings, so the test set would be empty.
     """
-    _check_fraction(test_fraction)
-    _check_count("min_train", min_train)
+    check_fraction(test_fraction)
+    check_count("min_train", min_train)
     rng = np.random.default_rng(seed)
     counts = ratings.user_counts()
     n_test = np.floor(test_fraction * counts + rng.random(len(counts))).astype(np.int64)
@@ -75,7 +75,7 @@ def temporal_split(ratings: Ratings, n_last: int = 1) -> Split:
     """
     if ratings.timestamps is None:
         raise DataError(f"{ratings.source}: the temporal split needs timestamps, and there are none")
-    _check_count("n_last", n_last)
+    check_count("n_last", n_last)
     counts = ratings.user_counts()
     n_test = np.minimum(n_last, np.maximum(counts - 1, 0))
     # lexsort is stable, so equal timestamps keep row order: the later row counts as later.
@@ -136,11 +136,11 @@ def split(
         raise ConfigError(
             f"unknown split method {method!r}; choose one of {', '.join(SPLIT_METHODS)}"
         )
-    _check_fraction(test_fraction)
+    check_fraction(test_fraction)
     return methods[method]()
 
 
-def _check_fraction(test_fraction: float) -> None:
+def check_fraction(test_fraction: float) -> None:
     """Refuse a test fraction that would leave train or test empty by construction."""
     if not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction}")

@@ -81,8 +81,9 @@ class ALS(Trainer):
         reg_warmup: iterations at the start that solve with half the factors' λ. From their
             near-zero start the factors grow only slowly while the full λ holds them back, so
             the first iterations barely move the test RMSE (the README measures it). The
-            later iterations minimise the stated objective, which never increases from the last warm-up iteration on; 0 turns the
-            warm-up off (then it never increases at all).
+            later iterations minimise the stated objective, which never increases from the
+            last warm-up iteration on; 0 turns the warm-up off (then it never increases at
+            all).
     """
 
     factors: int = 64

@@ -76,8 +76,9 @@ class BayesianMF(Trainer):
             estimate; drawing them instead let their noise swamp the signal (README). 0 turns
             them off. The default (w = 2, λ_z = 3) is the best of w in 0..3 and λ_z in 1..100
             on validation data carved from the ml-100k training folds
-            (``python benchmarks/bayes.py validate``; figures in the README). The sampler wants a lighter w and a much smaller λ_z than ALS (3, 1000):
-            there the implicit term also has to regularise, here the prior does that.
+            (``python benchmarks/bayes.py validate``; figures in the README). The sampler
+            wants a lighter w and a much smaller λ_z than ALS (3, 1000): there the implicit
+            term also has to regularise, here the prior does that.
         implicit_reg: λ_z, the prior precision of the implicit factors.
     """
 

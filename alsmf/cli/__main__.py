@@ -1,0 +1,5 @@
+"""``python -m alsmf.cli``: the ``alsmf`` command."""
+
+from alsmf.cli import main
+
+main()
