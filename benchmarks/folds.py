@@ -3,7 +3,8 @@
     python benchmarks/folds.py                                # every model, ~15-20 min on 2 cores
     python benchmarks/folds.py --only alsmf,cmfrec --out folds-subset
 
-Run it with the peer environment's python (``benchmarks/.venv-peers``, see benchmarks/README.md).
+Run it with the peer environment's python (``benchmarks/.venv-peers``, see benchmarks/README.md);
+one script with every library's runner, so that one command reproduces the README's table.
 Every model fits each fold's ``u*.base`` and predicts every pair of its ``u*.test`` (20,000 per
 fold), read from ``../shared/data/ml-100k`` (``--ml100k PATH``; never copied into the
 repository). Models:

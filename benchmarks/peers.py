@@ -4,7 +4,9 @@
     python benchmarks/peers.py --shape ml-20m --only alsmf,cmfrec,implicit
     python benchmarks/peers.py --shape ml-1m --factors 16,64,128     # one table per k
 
-Run it with the peer environment's python (see benchmarks/README.md). The data are synthetic,
+Run it with the peer environment's python (see benchmarks/README.md). It is one long script
+because each benchmark is one command: every peer's runner, the timing and the tables live
+together so that a figure in the README is reproduced by running this file alone. The data are synthetic,
 drawn with alsmf's generator shaped like the MovieLens release, cached as Parquet under
 ``benchmarks/cache/`` and split 90/10 at random (seed 0); test pairs whose user or item has no
 training rating are dropped so every library is scored on the same pairs.

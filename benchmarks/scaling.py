@@ -4,7 +4,8 @@
     python benchmarks/scaling.py --solver cholesky    # the exact solver (much longer at k=256)
     python benchmarks/scaling.py --factors-ratings 20M
 
-Two sweeps, alsmf only, ``--threads`` threads (default 2):
+One script (the sweeps, the timing, the tables and the figures together) so that one command
+reproduces the README's figures. Two sweeps, alsmf only, ``--threads`` threads (default 2):
 
 (a) ratings: 1M, 5M, 10M and 20M ratings at k = 64;
 (b) factors: k = 16, 32, 64, 128, 256 at a fixed size (5M ratings; ``--factors-ratings 20M``).

@@ -19,11 +19,11 @@ from alsmf.checks import json_ready
 from alsmf.data.ratings import Ratings
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
-from alsmf.training.loop import InPlaceArrays, generator_state, set_generator_state
+from alsmf.training.loop import LiveModelState, generator_state, set_generator_state
 from alsmf.training.scoring import TestPairs, rmse_from_sse, score_test, training_sse
 
 
-class BaselineState(InPlaceArrays):
+class BaselineState(LiveModelState):
     """A baseline's run: its model, updated in place by ``update``, and how it is scored.
 
     Args:
@@ -77,17 +77,8 @@ class BaselineState(InPlaceArrays):
         arrays, self.live.global_mean = snapshot
         super().roll_back(arrays)
 
-    def progress(self, history: list[IterationRecord]) -> MFModel:
-        return self.model(history)
-
-    def model(self, history: list[IterationRecord]) -> MFModel:
-        self.live.history = history
-        return self.live
-
-    def checkpoint(self, history: list[IterationRecord]
-                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
-        arrays = {} if self.rng is None else {"generator": generator_state(self.rng)}
-        return self.model(history), arrays
+    def checkpoint_extras(self) -> dict[str, np.ndarray]:
+        return {} if self.rng is None else {"generator": generator_state(self.rng)}
 
     def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
         for target, source in zip(self.changing_arrays(),

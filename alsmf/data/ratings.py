@@ -7,6 +7,10 @@ raw ids convert both ways. Raw ids are kept sorted, so raw -> index is a binary 
 
 Splits keep the id maps of the set they came from (train and test share one index space);
 filters call :meth:`Ratings.compact` to drop ids that no longer have ratings.
+
+The module is longer than most because the type's validation (ids, ratings, repeated pairs)
+and its views (by user, by item, subsets, frames) belong with it: every reader, filter and
+trainer relies on the invariants checked here.
 """
 
 from __future__ import annotations

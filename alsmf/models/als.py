@@ -39,7 +39,7 @@ from alsmf.resources import check_fits, training_bytes
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import ROW_SOLVERS, HalfStep, check_solved
 from alsmf.training.builder import model_over, training_mean
-from alsmf.training.loop import InPlaceArrays
+from alsmf.training.loop import LiveModelState
 from alsmf.training.scoring import TestPairs, rmse_from_sse, score_test, training_sse
 from alsmf.training.trainer import Trainer
 
@@ -173,7 +173,7 @@ class ALS(Trainer):
         return ALSState.start(self, train.compact(), test)
 
 
-class ALSState(InPlaceArrays):
+class ALSState(LiveModelState):
     """One ALS run as the training loop drives it: the model being trained and the arrays
     the half-steps need, prepared once.
 
@@ -235,17 +235,6 @@ class ALSState(InPlaceArrays):
         model = self.live
         return (model.user_factors, model.item_factors, model.user_bias, model.item_bias,
                 *model.extras.values())
-
-    def progress(self, history: list[IterationRecord]) -> MFModel:
-        return self.model(history)
-
-    def model(self, history: list[IterationRecord]) -> MFModel:
-        self.live.history = history
-        return self.live
-
-    def checkpoint(self, history: list[IterationRecord]
-                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
-        return self.model(history), {}  # the model holds the whole state
 
     def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
         model = self.live

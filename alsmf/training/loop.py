@@ -205,6 +205,29 @@ class InPlaceArrays:
             target[...] = saved
 
 
+class LiveModelState(InPlaceArrays):
+    """A state whose iterations update its model's own arrays in place (``live``): the model
+    as it stands is that object, and a checkpoint is that model plus
+    :meth:`checkpoint_extras`."""
+
+    live: MFModel
+
+    def progress(self, history: list[IterationRecord]) -> MFModel:
+        return self.model(history)
+
+    def model(self, history: list[IterationRecord]) -> MFModel:
+        self.live.history = history
+        return self.live
+
+    def checkpoint(self, history: list[IterationRecord]
+                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
+        return self.model(history), self.checkpoint_extras()
+
+    def checkpoint_extras(self) -> dict[str, np.ndarray]:
+        """State that the model's arrays do not hold (none unless a subclass has some)."""
+        return {}
+
+
 def generator_state(rng: np.random.Generator) -> np.ndarray:
     """A PCG64 generator's state as four uint64 words and its cached 32-bit draw, so that a
     checkpoint of a method that draws as it goes (SGD's shuffles) resumes the same stream."""
