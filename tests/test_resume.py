@@ -76,12 +76,13 @@ def test_ctrl_c_keeps_the_last_finished_iteration(monkeypatch):
     ("bayes", ["-k", "4", "--sweeps", "200", "--burn-in", "10", "--samples", "30",
                "--checkpoint-every", "5"], 200),
 ])
-def test_killed_training_resumes_from_its_checkpoint(tmp_path, cli, method, options, rounds):
+def test_killed_training_resumes_from_its_checkpoint(tmp_path, method, options, rounds):
     """A real SIGKILL of `alsmf train`, then `alsmf train --resume` with the same options,
-    gives the model of an uninterrupted run bit for bit."""
+    gives the model of an uninterrupted run bit for bit. Every run is a process of its own,
+    as a user's would be."""
     options = ["train", "--method", method, *options, "-o", str(tmp_path)]
-    process = subprocess.Popen([sys.executable, "-c", "from alsmf.cli import main; main()",
-                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(alsmf_command(*options), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "checkpoint.npz"
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -91,20 +92,26 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path, cli, method, opti
     assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
     done = len(MFModel.load(checkpoint).history)  # whole and readable: saving is atomic
     assert 1 <= done < rounds
-    resumed = cli(*options, "--resume")
-    assert resumed.exit_code == 0, resumed.output
+    resumed = subprocess.run(alsmf_command(*options, "--resume"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
     assert not checkpoint.exists()  # a finished run removes its checkpoint
     resumed_model = MFModel.load(tmp_path / "model.npz")
-    fresh = cli(*options[:-1], tmp_path / "fresh")  # the same options, another folder
-    assert fresh.exit_code == 0, fresh.output
+    fresh = subprocess.run(alsmf_command(*options[:-1], str(tmp_path / "fresh")),
+                           capture_output=True, text=True)  # the same options, another folder
+    assert fresh.returncode == 0, fresh.stderr
     fresh_model = MFModel.load(tmp_path / "fresh" / "model.npz")
-    assert same_state(resumed_model, fresh_model)
+    assert same_state(resumed_model, fresh_model), f"resumed after {done} iterations"
     assert resumed_model.extras.keys() == fresh_model.extras.keys()
     assert all(np.array_equal(array, fresh_model.extras[name])
                for name, array in resumed_model.extras.items())
     assert len(resumed_model.history) == rounds
     assert [r.objective for r in resumed_model.history] == \
         [r.objective for r in fresh_model.history]
+
+
+def alsmf_command(*arguments: str) -> list[str]:
+    """The command line that runs ``alsmf ARGUMENTS`` with this interpreter."""
+    return [sys.executable, "-c", "from alsmf.cli import main; main()", *arguments]
 
 
 def test_training_that_cannot_fit_in_memory_is_refused_before_allocating(monkeypatch):
