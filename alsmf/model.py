@@ -33,7 +33,7 @@ from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import DataError
 from alsmf.history import IterationRecord
 from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
-                                            row_terms)
+                                            gram64, row_terms)
 from alsmf.results import (Explanation, FoldedItem, FoldedUser, Groups,  # noqa: F401 (the
                            Recommendations)  # model's results are importable from here too)
 from alsmf.rowsystem import RowSystem
@@ -118,7 +118,8 @@ class MFModel:
         user_idx = np.atleast_1d(lookup_ids(self.user_ids, users))
         item_idx = np.atleast_1d(lookup_ids(self.item_ids, items))
         if user_idx.shape != item_idx.shape:
-            raise ValueError(f"users and items differ in length ({user_idx.size} vs {item_idx.size})")
+            raise ValueError(f"users and items differ in length ({user_idx.size} vs "
+                             f"{item_idx.size})")
         return self.predict_indices(user_idx, item_idx)
 
     def predict_one(self, user: int, item: int) -> float:
@@ -186,8 +187,9 @@ class MFModel:
             item_idx = np.concatenate([old_items, item_idx])
             values = np.concatenate([old_values, values])
         item_idx, values = _last_rating_per_index(item_idx, values)
-        factors, bias = self._solve_one(self.item_factors, self.item_bias, item_idx, values,
-                                        self._implicit_terms(IMPLICIT_ITEM_FACTORS, item_idx))
+        factors, bias = self._solve_one(
+            self.item_factors, self.item_bias, item_idx, values,
+            self._row_terms(IMPLICIT_ITEM_FACTORS, self.item_factors, item_idx))
         return FoldedUser(factors, bias, item_idx, values)
 
     def fold_in_item(self, users: Any, ratings: Any, *, item: Any = None) -> FoldedItem:
@@ -212,8 +214,9 @@ class MFModel:
             user_idx = np.concatenate([old_users, user_idx])
             values = np.concatenate([self._seen_values()[positions].astype(np.float64), values])
         user_idx, values = _last_rating_per_index(user_idx, values)
-        factors, bias = self._solve_one(self.user_factors, self.user_bias, user_idx, values,
-                                        self._implicit_terms(IMPLICIT_USER_FACTORS, user_idx))
+        factors, bias = self._solve_one(
+            self.user_factors, self.user_bias, user_idx, values,
+            self._row_terms(IMPLICIT_USER_FACTORS, self.user_factors, user_idx))
         return FoldedItem(factors, bias, user_idx, values)
 
     def explain(self, user: Any, item: Any, n: int = 5) -> Explanation:
@@ -253,18 +256,19 @@ class MFModel:
             factors, bias = self.user_factors[row], float(self.user_bias[row])
         augmented = self._augmented(self.item_factors[rated])
         system = augmented.T @ augmented + np.diag(self._ridge(len(rated)))
-        implicit = self._implicit_terms(IMPLICIT_ITEM_FACTORS, rated)
-        if implicit:  # rating j also adds w·z_j to the right-hand side (implicit features)
+        terms = self._row_terms(IMPLICIT_ITEM_FACTORS, self.item_factors, rated)
+        if terms:
             d = system.shape[0]
-            system += implicit["extra_gram"][:d, :d]
+            system += terms["extra_gram"][:d, :d]
         target = self._augmented(self.item_factors[column:column + 1])[0]
         try:
             direction = np.linalg.solve(system, target)  # A⁻¹ y_i (A is symmetric)
         except np.linalg.LinAlgError:
             raise DataError(f"the user's system is singular (reg={self._system().reg})") from None
-        contributions = (augmented @ direction) * (values - self.global_mean
+        targets = self._system().targets(values)
+        contributions = (augmented @ direction) * (targets - self.global_mean
                                                    - self.item_bias[rated])
-        if implicit:
+        if IMPLICIT_ITEM_FACTORS in self.extras:  # rating j also adds w·z_j to the right side
             z = self.extras[IMPLICIT_ITEM_FACTORS][rated].astype(np.float64)
             contributions += self._system().implicit_weight * (z @ direction[:self.factors])
         order = np.lexsort((rated, -contributions))[:max(n, 0)]
@@ -386,6 +390,22 @@ class MFModel:
         """The diagonal a user or item row with ``count`` ratings adds to its system."""
         return self._system().ridge(count, self.factors)
 
+    def _row_terms(self, implicit_name: str, fixed_factors: np.ndarray,
+                   rated: np.ndarray) -> dict[str, np.ndarray]:
+        """What a row that rated ``rated`` adds to its ratings' normal equations: the implicit
+        features' terms (``implicit_name``: Z for a user, A for an item) and the unobserved
+        part of implicit-feedback ALS, g·(fixed_factors)ᵀ(fixed_factors); none for a plain
+        rating model."""
+        system = self._system()
+        terms = self._implicit_terms(implicit_name, rated)
+        if system.gram_weight > 0:
+            k = self.factors
+            gram = np.zeros((k + 1, k + 1))
+            gram[:k, :k] = system.gram_weight * gram64(fixed_factors)
+            terms = ({"extra_gram": terms["extra_gram"] + gram, "extra_rhs": terms["extra_rhs"]}
+                     if terms else {"extra_gram": gram, "extra_rhs": np.zeros((1, k + 1))})
+        return terms
+
     def _implicit_terms(self, name: str, rated: np.ndarray) -> dict[str, np.ndarray]:
         """The implicit-feature terms of a row that rated ``rated`` (none without them).
 
@@ -412,7 +432,8 @@ class MFModel:
         factors, bias = np.zeros((1, self.factors)), np.zeros(1)
         with _calling_thread_only():
             status = HalfStep(self._system()).run(
-                np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32), values,
+                np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32),
+                self._system().targets(values),
                 fixed_factors, fixed_bias, self.global_mean, factors, bias, **extra)
         if status[0]:
             raise DataError(f"the fold-in system is singular (reg={self._system().reg}); "

@@ -20,9 +20,14 @@ import numpy as np
 class RowSystem:
     """One row's system: minimise over x = [p, b]
 
-        Σ_j (r_j − μ − b_j − b − p·q_j)² + w (λ‖p‖² + λ_b b²) + (implicit terms)
+        Σ_j (t_j − μ − b_j − b − p·q_j)² + w (λ‖p‖² + λ_b b²) + g Σ_all columns (p·q)²
+            + (implicit terms)
 
-    over the row's ratings r_j of columns j with factors q_j and biases b_j.
+    over the row's ratings of columns j with factors q_j and biases b_j, where the target
+    t_j is the rating r_j, or one constant ``target`` for implicit feedback (where a rated
+    column means "used", whatever the value). The term over all columns, weighted by
+    ``gram_weight`` g, is implicit-feedback ALS's unobserved part: it adds g QᵀQ to every
+    row's Gram matrix.
 
     Attributes:
         reg: λ, the L2 weight on the row's factors.
@@ -32,7 +37,9 @@ class RowSystem:
         implicit_weight: weight of the implicit-feature terms (who rated what) in this
             system's units; 0 when the model has none (:mod:`alsmf.models.implicit_features`).
         rating_scale: (lowest, highest) rating of the training data, or None when unknown
-            (models saved before alsmf recorded it).
+            (models saved before alsmf recorded it, implicit-feedback models).
+        gram_weight: g, the weight of the other side's whole Gram matrix (0: none).
+        target: the target of every rated column (None: the ratings themselves).
     """
 
     reg: float
@@ -41,12 +48,20 @@ class RowSystem:
     biases: bool
     implicit_weight: float = 0.0
     rating_scale: tuple[float, float] | None = None
+    gram_weight: float = 0.0
+    target: float | None = None
 
     def ridge(self, count: int, factors: int) -> np.ndarray:
         """The diagonal a row with ``count`` ratings adds to its k (+1 with biases) unknowns."""
         weight = count if self.weighted_reg else 1
         ridge = np.r_[np.full(factors, self.reg), [self.reg_bias]] * weight
         return ridge if self.biases else ridge[:factors]
+
+    def targets(self, values: np.ndarray) -> np.ndarray:
+        """What a row's rated columns are fitted to: ``values`` (float64), or ``target`` for
+        each of them."""
+        values = np.asarray(values, dtype=np.float64)
+        return values if self.target is None else np.full(values.shape, self.target)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the scale as a two-element list or None)."""
@@ -60,12 +75,14 @@ class RowSystem:
         if not isinstance(fields, dict):
             raise ValueError(f"the row system is {type(fields).__name__}, not an object")
         expected = {"reg", "reg_bias", "weighted_reg", "biases", "implicit_weight",
-                    "rating_scale"}
+                    "rating_scale", "gram_weight", "target"}
         if set(fields) != expected:
             raise ValueError(f"the row system has fields {sorted(fields)}, expected "
                              f"{sorted(expected)}")
-        for name in ("reg", "reg_bias", "implicit_weight"):
+        for name in ("reg", "reg_bias", "implicit_weight", "gram_weight", "target"):
             value = fields[name]
+            if name == "target" and value is None:
+                continue
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)
                     and math.isfinite(value) and value >= 0):
                 raise ValueError(f"the row system's {name} is {value!r}, not a number >= 0")
@@ -79,9 +96,12 @@ class RowSystem:
                             and math.isfinite(v) for v in scale) and scale[0] <= scale[1]):
                 raise ValueError(f"the row system's rating_scale is {scale!r}, not [low, high]")
             scale = (float(scale[0]), float(scale[1]))
+        target = fields["target"]
         return cls(reg=float(fields["reg"]), reg_bias=float(fields["reg_bias"]),
                    weighted_reg=fields["weighted_reg"], biases=fields["biases"],
-                   implicit_weight=float(fields["implicit_weight"]), rating_scale=scale)
+                   implicit_weight=float(fields["implicit_weight"]), rating_scale=scale,
+                   gram_weight=float(fields["gram_weight"]),
+                   target=None if target is None else float(target))
 
 
 def rating_scale(values: np.ndarray) -> tuple[float, float] | None:

@@ -48,6 +48,7 @@ METHODS = {
     # which sweeps are kept depends on ``sweeps``, so a resumed run keeps the same count
     "bayes": Method({"factors": 2, "sweeps": 8, "burn_in": 2}, "sweeps"),
     # μ alone: reg is 0 and the one factor column is zero, so the fold-in system is singular
+    "ials": Method({"factors": 3, "iterations": 4}, "iterations"),
     "mean": Method({}, None, fold_in_error=DataError),
     "bias": Method({"epochs": 4}, "epochs"),
     "sgd": Method({"factors": 3, "epochs": 4}, "epochs"),

@@ -150,8 +150,8 @@ def compare_methods(
     rating_col: str = RATING_COL_OPTION,
     duplicates: Duplicates = DUPLICATES_OPTION,
     methods: Optional[str] = typer.Option(
-        None, help="Comma-separated methods: als, bayes, sgd, svd, bias, mean, gd (default: als, "
-        "sgd, svd, bias)."),
+        None, help="Comma-separated methods: als, bayes, ials, sgd, svd, bias, mean, gd "
+        "(default: als, sgd, svd, bias)."),
     factors: Optional[int] = typer.Option(None, "--factors", "-k", help="k for every method "
                                           "with factors (default: each method's own)."),
     assignments: Optional[list[str]] = typer.Option(

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from alsmf.baselines import BASELINES
 from alsmf.models.bayes import BayesianMF
+from alsmf.models.implicit_als import ImplicitALS
 from alsmf.errors import ConfigError
 from alsmf.evaluation.crossval import Trainer
 from alsmf.evaluation.space import configure
@@ -21,8 +22,9 @@ DEFAULT_METHODS = ("als", "sgd", "svd", "bias")
 
 
 def available_methods() -> dict[str, type]:
-    """Method name -> trainer class: ``als``, ``bayes``, then the baselines."""
-    return {"als": ALS, "bayes": BayesianMF} | dict(BASELINES)
+    """Method name -> trainer class: ``als``, ``bayes``, ``ials`` (implicit feedback), then
+    the baselines."""
+    return {"als": ALS, "bayes": BayesianMF, "ials": ImplicitALS} | dict(BASELINES)
 
 
 def make_trainers(names: list[str], factors: int | None = None,
