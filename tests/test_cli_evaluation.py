@@ -31,6 +31,25 @@ def test_evaluate_json_keeps_every_fold_and_stdout_is_pure_json(ratings_csv):
     assert report["k"] == 5 and 0 <= report["mean"]["ndcg"] <= 1
 
 
+def test_evaluate_cross_validates_any_method(ratings_csv):
+    """``--method`` picks any method compare knows; its own fields take --factors and --set,
+    and an option it has no field for is refused."""
+    result = run("evaluate", "--data", ratings_csv, "--folds", 2, "--method", "ials", "-k", 3,
+                 "--set", "iterations=3", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["settings"]["method"] == "ials" and report["settings"]["factors"] == 3
+    assert [f["iterations"] for f in report["folds"]] == [3, 3]
+    assert 0 <= report["mean"]["ndcg"] <= 1
+    assert "rmse" not in report["mean"]  # it predicts preferences, not ratings
+    table = run("evaluate", "--data", ratings_csv, "--folds", 2, "--method", "bias")
+    assert table.exit_code == 0 and "bias on" in table.stdout
+    refused = run("evaluate", "--data", ratings_csv, "--method", "mean", "--factors", 3)
+    assert refused.exit_code == 2 and "--method mean does not take --factors" in refused.output
+    unknown = run("evaluate", "--data", ratings_csv, "--method", "magic")
+    assert unknown.exit_code == 2 and "unknown method magic; available: als" in unknown.output
+
+
 def test_evaluate_prints_a_table_of_folds(ratings_csv):
     result = run("evaluate", "--data", ratings_csv, "--folds", 2, "-k", 2, "-n", 2)
     assert result.exit_code == 0, result.output

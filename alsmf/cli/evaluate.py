@@ -21,8 +21,8 @@ from alsmf.errors import ConfigError
 from alsmf.models.als import ALS
 
 SET_OPTION = typer.Option(
-    None, "--set", help="Set any ALS field, NAME=VALUE (repeatable), e.g. --set reg_bias=0.05 "
-    "--set weighted_reg=false.")
+    None, "--set", help="Set any field of the method (ALS unless --method says otherwise), "
+    "NAME=VALUE (repeatable), e.g. --set reg_bias=0.05 --set weighted_reg=false.")
 
 
 @user_errors
@@ -35,6 +35,10 @@ def evaluate(
     item_col: str = ITEM_COL_OPTION,
     rating_col: str = RATING_COL_OPTION,
     duplicates: Duplicates = DUPLICATES_OPTION,
+    method: str = typer.Option(
+        "als", help="The method to cross-validate: a name 'alsmf compare' knows (als, bayes, "
+        "ials, the baselines); its fields by --set, --factors/--reg/--iterations where it has "
+        "them."),
     settings: Optional[Path] = SETTINGS_OPTION,
     factors: Optional[int] = typer.Option(None, "--factors", "-k", help="Latent factors k "
                                           f"(default {ALS.factors})."),
@@ -49,13 +53,15 @@ def evaluate(
     threads: Optional[int] = THREADS_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Cross-validate ALS: RMSE, MAE and top-N ranking metrics per fold, with mean and std."""
+    """Cross-validate ALS (or another --method): RMSE, MAE and top-N ranking metrics per fold,
+    with mean and std."""
     from alsmf.evaluation.crossval import cross_validate
     from alsmf.evaluation.tables import crossval_table
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
-    config = _als_config(settings, assignments, factors=factors, reg=reg, iterations=iterations)
+    config = _method_config(method, settings, assignments, factors=factors, reg=reg,
+                            iterations=iterations)
     source = DataSource(data=data, synthetic=synthetic.value, noise=noise, folds=folds,
                         seed=seed, user_col=user_col, item_col=item_col, rating_col=rating_col,
                         duplicates=duplicates.value)
@@ -67,7 +73,8 @@ def evaluate(
         print(json.dumps({"data": description, "k": top, "threshold": threshold}
                          | result.to_dict(), indent=2))
         return
-    Console().print(crossval_table(result, top, f"ALS on {description['source']}"))
+    label = "ALS" if method == "als" else method
+    Console().print(crossval_table(result, top, f"{label} on {description['source']}"))
 
 
 @user_errors
@@ -193,13 +200,31 @@ def compare_methods(
 def _als_config(settings_file: Path | None, assignments: list[str] | None,
                 **explicit: Any) -> ALS:
     """ALS from a settings file, then ``--set`` fields, then the options given explicitly."""
-    from alsmf.evaluation.settings import load_settings
-    from alsmf.evaluation.space import configure, parse_assignment
+    return _method_config("als", settings_file, assignments, **explicit)
 
+
+def _method_config(method: str, settings_file: Path | None, assignments: list[str] | None,
+                   **explicit: Any) -> Any:
+    """The settings of ``method`` from a settings file, then ``--set`` fields, then the options
+    given explicitly (None: not given); an option the method has no field for is refused."""
+    from alsmf.evaluation.methods import available_methods
+    from alsmf.evaluation.settings import load_settings
+    from alsmf.evaluation.space import configure, field_names, parse_assignment
+
+    methods = available_methods()
+    if method not in methods:
+        raise ConfigError(f"unknown method {method}; available: {', '.join(methods)}")
+    cls = methods[method]
+    given = {name: value for name, value in explicit.items() if value is not None}
+    foreign = sorted(name for name in given if name not in field_names(cls))
+    if foreign:
+        raise ConfigError(f"--method {method} does not take "
+                          f"{', '.join('--' + name for name in foreign)}; set its fields with "
+                          "--set NAME=VALUE")
     chosen = load_settings(settings_file) if settings_file is not None else {}
     chosen |= dict(parse_assignment(text) for text in assignments or [])
-    chosen |= {name: value for name, value in explicit.items() if value is not None}
-    return configure(ALS, chosen, "ALS settings")
+    chosen |= given
+    return configure(cls, chosen, "ALS settings" if method == "als" else f"{method} settings")
 
 
 def _method_settings(assignments: list[str] | None) -> dict[str, dict[str, Any]]:

@@ -93,13 +93,25 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
 
 def evaluate_model(model: MFModel, test: Ratings, *, k: int | None = 10,
                    threshold: float = 4.0) -> dict[str, float]:
-    """Rating metrics of ``model`` on ``test``, and ranking metrics at ``k`` unless k is None."""
-    metrics = rating_metrics(model, test)
+    """Rating metrics of ``model`` on ``test``, and ranking metrics at ``k`` unless k is None.
+
+    A model of implicit feedback predicts preferences (used or not), not ratings, so it gets
+    the ranking metrics alone.
+    """
+    predicts_ratings = model.system is None or model.system.target is None
+    metrics = rating_metrics(model, test) if predicts_ratings else {}
     if k is not None:
         ranking = ranking_metrics(model, test, k, threshold)
         metrics |= {name: getattr(ranking, name) for name in
                     ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")}
     return metrics
+
+
+def _summary(fold: str, metrics: dict[str, float]) -> str:
+    """One fold's headline figure for the progress line: its test RMSE, or its NDCG."""
+    if "rmse" in metrics:
+        return f"{fold}: test RMSE {metrics['rmse']:.4f}"
+    return f"{fold}: NDCG {metrics.get('ndcg', float('nan')):.4f}"
 
 
 def cross_validate(trainer: Trainer, folds: Iterable[Fold], *, k: int | None = 10,
@@ -134,5 +146,5 @@ def cross_validate(trainer: Trainer, folds: Iterable[Fold], *, k: int | None = 1
             test_ratings=len(fold.test),
         ))
         if progress is not None:
-            progress(f"{fold.name}: test RMSE {result.folds[-1].metrics['rmse']:.4f}")
+            progress(_summary(fold.name, result.folds[-1].metrics))
     return result
