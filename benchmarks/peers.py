@@ -52,6 +52,7 @@ RESULTS = HERE / "results"
 LIBRARIES: dict[str, tuple[str, bool]] = {
     "alsmf": ("alsmf (default solver)", True),
     "alsmf-chol": ("alsmf, exact Cholesky (solver=\"cholesky\")", True),
+    "alsmf-ials": ("alsmf ImplicitALS, CG (implicit feedback; speed only)", False),
     "cmfrec-cg": ("cmfrec CMF, ALS + CG", True),
     "cmfrec-chol": ("cmfrec CMF, ALS + Cholesky", True),
     "implicit": ("implicit CPU ALS, CG (speed only)", False),
@@ -211,6 +212,30 @@ def worker_alsmf(a, solver: str = "cg") -> dict:
                     f"fit_s); fit set-up {setup_s:.2f} s"
                     + ("; time to 0.5% = cumulative solve seconds (evaluation and set-up "
                        "excluded)" if a.convergence else "")}
+
+
+def worker_alsmf_ials(a) -> dict:
+    """alsmf's implicit-feedback ALS on the same pairs, timed as ``worker_alsmf`` times ALS:
+    the speed peer of implicit's ALS (both fit who rated what; no test RMSE)."""
+    import alsmf
+    from alsmf import ImplicitALS
+    from alsmf.data.readers import read_table
+
+    t0 = time.perf_counter()
+    train = read_table(a.train)
+    load_s = time.perf_counter() - t0
+    model = ImplicitALS(factors=a.factors, reg=a.reg, iterations=a.iterations)
+    t0 = time.perf_counter()
+    fitted = model.fit(train, callback=lambda rec, m: None, threads=a.threads)
+    fit_s = time.perf_counter() - t0
+    seconds = [r.solve_seconds for r in fitted.history]
+    evaluation = statistics.median(r.seconds - r.solve_seconds for r in fitted.history[1:])
+    return {"version": getattr(alsmf, "__version__", "?"), "load_s": load_s, "fit_s": fit_s,
+            "iter_s": seconds[1:], "first_iter_s": seconds[0],
+            "method": "IterationRecord.solve_seconds, median of it. 2..n", "rmse": None,
+            "note": f"{model.cg_steps} CG steps, α {model.alpha}, unobserved weight "
+                    f"{model.unobserved_weight}, reg {a.reg}; s/iter is the two half-steps; "
+                    f"the per-iteration objective adds {evaluation:.2f} s (in fit_s)"}
 
 
 class _IterationStamps:
@@ -486,6 +511,7 @@ def _dist_version(name: str) -> str:
 
 WORKERS = {
     "alsmf": worker_alsmf, "alsmf-chol": lambda a: worker_alsmf(a, "cholesky"),
+    "alsmf-ials": worker_alsmf_ials,
     "cmfrec-cg": worker_cmfrec_cg, "cmfrec-chol": worker_cmfrec_chol,
     "implicit": worker_implicit, "lenskit": worker_lenskit, "libmf": worker_libmf,
     "spark": worker_spark,
@@ -521,7 +547,7 @@ def worker_env(name: str, threads: int) -> dict:
         env["OMP_NUM_THREADS"] = str(threads)
     if name == "lenskit":
         env.update({"LK_NUM_THREADS": str(threads), "LK_NUM_BACKEND_THREADS": "1"})
-    if name in ("alsmf", "alsmf-chol"):
+    if name in ("alsmf", "alsmf-chol", "alsmf-ials"):
         env["NUMBA_NUM_THREADS"] = str(max(threads, os.cpu_count() or 1))
     return env
 
