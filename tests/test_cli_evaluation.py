@@ -75,6 +75,19 @@ def test_tune_saves_settings_that_evaluate_and_als_reuse(ratings_csv, tmp_path):
     assert json.loads(reused.stdout)["settings"] == report["settings"]
 
 
+def test_tune_any_method_by_a_ranking_metric(ratings_csv):
+    result = run("tune", "--data", ratings_csv, "--folds", 2, "--method", "ials", "-p",
+                 "factors=2,4", "-p", "iterations=2,3", "--metric", "ndcg", "--top", 5, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["metric"] == "ndcg" and report["settings"]["method"] == "ials"
+    assert 0 <= report["test_ndcg"]["mean"] <= 1
+    assert all("validation_ndcg" in fold for fold in report["folds"])
+    table = run("tune", "--data", ratings_csv, "--folds", 2, "-p", "factors=2", "-p",
+                "iterations=2", "--metric", "precision")
+    assert table.exit_code == 0 and "P@10" in table.stdout and "RMSE" in table.stdout
+
+
 def test_random_tune_on_synthetic_data_reports_the_noise_floor():
     result = run("tune", "--synthetic", "ml-100k", "--noise", 0.5, "--folds", 2, "--search",
                  "random", "--trials", 2, "-p", "reg=log:0.05:0.5", "-p", "factors=int:4:8",
@@ -108,6 +121,10 @@ def test_compare_json_and_figure(ratings_csv, tmp_path):
     (("tune", "-p", "lambda=1,2"), "unknown setting 'lambda' for ALS; valid settings:"),
     (("tune", "-p", "reg=log:0.01:1"), "grid search needs lists"),
     (("tune", "-p", "reg"), "expected NAME=V1,V2"),
+    (("tune", "--metric", "auc"), "metric must be one of rmse, ndcg, precision, recall"),
+    (("tune", "--method", "sgd"), "give the fields of --method sgd to search with -p"),
+    (("tune", "--method", "ials", "-p", "factors=2", "--save-settings", "x.json"),
+     "--save-settings writes ALS settings"),
     (("tune", "--settings", "/nonexistent/best.json"), "no such settings file"),
     (("compare", "--methods", "als,magic"), "unknown method(s) magic"),
     (("compare", "--set", "sgd-epochs=3"), "expected METHOD.NAME=VALUE"),

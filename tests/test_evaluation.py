@@ -195,6 +195,31 @@ def test_tuned_iterations_are_read_off_one_fit_per_setting():
         assert trial["validation_rmse"][0] == pytest.approx(separate.rmse(validation), rel=1e-6)
 
 
+def test_tuning_by_a_ranking_metric_maximises_it_on_validation_data():
+    """Chosen by NDCG: every trial's validation score is the NDCG of the model after that many
+    iterations (scored as it trains, one fit per setting), and each fold picks the highest."""
+    from alsmf import ImplicitALS
+    from alsmf.evaluation.metrics import ranking_metrics
+
+    ratings = small_data().ratings
+    folds = random_folds(ratings, 2, seed=0)
+    tuner = Tuner(ImplicitALS(), {"factors": [2, 8], "iterations": [1, 3]}, metric="ndcg",
+                  validation_fraction=0.2, seed=4)
+    result = tuner.run(folds)
+    inner, validation = random_split(folds[0].train, 0.2, seed=4)
+    for trial in result.trials:
+        separate = ImplicitALS(**trial["settings"]).fit(inner)
+        assert trial["validation_ndcg"][0] == pytest.approx(
+            ranking_metrics(separate, validation).ndcg, rel=1e-9)
+    for n, fold in enumerate(result.folds):
+        assert fold.validation == max(t["validation_ndcg"][n] for t in result.trials)
+        assert set(fold.test) == {"ndcg"}  # a model of preferences: no rating errors
+    report = result.to_dict()
+    assert report["metric"] == "ndcg" and "test_ndcg" in report and "test_rmse" not in report
+    best = max(result.trials, key=lambda t: np.mean(t["validation_ndcg"]))
+    assert result.best == best["settings"]
+
+
 def test_search_space_errors_name_the_problem():
     base = ALS()
     with pytest.raises(ConfigError, match="unknown setting 'lambda'.*valid settings: factors, "

@@ -87,11 +87,21 @@ def tune(
     item_col: str = ITEM_COL_OPTION,
     rating_col: str = RATING_COL_OPTION,
     duplicates: Duplicates = DUPLICATES_OPTION,
+    method: str = typer.Option(
+        "als", help="The method to tune: a name 'alsmf compare' knows; give its fields to "
+        "search with -p (ALS has a default space)."),
     params: Optional[list[str]] = typer.Option(
-        None, "--param", "-p", help="An ALS field to search (repeatable): NAME=V1,V2,... or, for "
+        None, "--param", "-p", help="A field to search (repeatable): NAME=V1,V2,... or, for "
         "--search random, NAME=log:LOW:HIGH (log-uniform), uniform:LOW:HIGH or int:LOW:HIGH. "
-        "'iterations' takes a list of counts, all scored by one fit. Default: k, λ and "
+        "'iterations' takes a list of counts, all scored by one fit. Default (ALS): k, λ and "
         "iterations."),
+    metric: str = typer.Option(
+        "rmse", help="What to choose by on the validation data: rmse (lowest), or the top-N "
+        "ranking metrics ndcg, precision, recall (highest)."),
+    top: int = typer.Option(10, "--top", help="Length k of the top-N lists a ranking metric "
+                            "scores."),
+    threshold: float = typer.Option(4.0, help="A held-out rating >= this makes the item "
+                                    "relevant to the user."),
     search: Search = typer.Option(Search.grid, help="grid: every combination; random: "
                                   "--trials draws."),
     trials: int = typer.Option(20, help="Settings drawn by a random search."),
@@ -100,13 +110,14 @@ def tune(
     settings: Optional[Path] = SETTINGS_OPTION,
     assignments: Optional[list[str]] = SET_OPTION,
     save_settings: Optional[Path] = typer.Option(
-        None, "--save-settings", help="Write the settings of lowest mean validation RMSE to "
+        None, "--save-settings", help="Write the ALS settings of best mean validation score to "
         "this JSON file, for 'alsmf train --settings FILE'."),
     seed: int = typer.Option(0, help="Seed for the folds, validation splits, draws and data."),
     threads: Optional[int] = THREADS_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Nested tuning: choose ALS settings on validation data, report their test RMSE.
+    """Nested tuning: choose settings (of ALS or another --method) on validation data by RMSE
+    or a ranking metric, report their test scores.
 
     The validation data is carved from each training fold; the fold's test part never reaches
     training and scores only the chosen settings.
@@ -118,9 +129,15 @@ def tune(
     from alsmf.evaluation.tables import trials_table, tuning_table
     from alsmf.evaluation.tuning import DEFAULT_SPACES, Tuner
 
-    base = _als_config(settings, assignments)
+    base = _method_config(method, settings, assignments)
+    if not params and method != "als":
+        raise ConfigError(f"give the fields of --method {method} to search with -p NAME=V1,V2")
+    if save_settings is not None and method != "als":
+        raise ConfigError("--save-settings writes ALS settings (for 'alsmf train --settings'); "
+                          f"--method {method} prints its best settings instead")
     space = dict(parse_setting(text) for text in params) if params else DEFAULT_SPACES[search.value]
-    tuner = Tuner(base, space, search.value, trials, validation_fraction, seed)
+    tuner = Tuner(base, space, search.value, trials, validation_fraction, seed, metric=metric,
+                  top=top, threshold=threshold)
     source = DataSource(data=data, synthetic=synthetic.value, noise=noise, folds=folds,
                         seed=seed, user_col=user_col, item_col=item_col, rating_col=rating_col,
                         duplicates=duplicates.value)
@@ -132,14 +149,14 @@ def tune(
     if save_settings is not None:
         report["settings_file"] = str(write_settings(save_settings, best, {
             "data": description, "method": search.value, "space": report["space"],
-            "best": result.best, "nested_test_rmse": report["test_rmse"]}))
+            "best": result.best, f"nested_test_{metric}": report[f"test_{metric}"]}))
     if as_json:
         print(json.dumps(report | {"settings": best}, indent=2))
         return
     console = Console()
     console.print(tuning_table(result, f"nested {search.value} search on "
-                                       f"{description['source']}"))
-    console.print(trials_table(result, 5, "best settings by mean validation RMSE"))
+                                       f"{description['source']}", top))
+    console.print(trials_table(result, 5, f"best settings by mean validation {metric}"))
     if "settings_file" in report:
         console.print(f"settings saved to {report['settings_file']}")
 

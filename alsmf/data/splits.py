@@ -74,7 +74,8 @@ def temporal_split(ratings: Ratings, n_last: int = 1) -> Split:
         ConfigError: ``n_last`` is not a positive integer.
     """
     if ratings.timestamps is None:
-        raise DataError(f"{ratings.source}: the temporal split needs timestamps, and there are none")
+        raise DataError(f"{ratings.source}: the temporal split needs timestamps, and there are "
+                        "none")
     check_count("n_last", n_last)
     counts = ratings.user_counts()
     n_test = np.minimum(n_last, np.maximum(counts - 1, 0))

@@ -30,33 +30,45 @@ def crossval_table(result: CrossValidation, k: int | None, title: str) -> Table:
     return table
 
 
-def tuning_table(result: TuningResult, title: str) -> Table:
+def tuning_table(result: TuningResult, title: str, k: int = 10) -> Table:
     """One row per outer fold: the settings chosen on validation data and their test scores."""
     table = Table("fold", title=title, min_width=len(title))
     table.add_column("chosen on validation", overflow="fold")
-    for heading in ("validation RMSE", "test RMSE", "test MAE", "seconds"):
+    names = list(result.folds[0].test) if result.folds else ["rmse", "mae"]
+    headings = [f"validation {_heading(result.metric, k)}",
+                *(f"test {_heading(name, k)}" for name in names), "seconds"]
+    for heading in headings:
         table.add_column(heading)
     for fold in result.folds:
-        table.add_row(fold.fold, describe(fold.chosen), f"{fold.validation_rmse:.4f}",
-                      f"{fold.test_rmse:.4f}", f"{fold.test_mae:.4f}", f"{fold.seconds:.1f}")
+        table.add_row(fold.fold, describe(fold.chosen), f"{fold.validation:.4f}",
+                      *(f"{fold.test[name]:.4f}" for name in names), f"{fold.seconds:.1f}")
     summary = result.to_dict()
-    table.add_row("mean ± std", "", "", f"[bold]{summary['test_rmse']['mean']:.4f}[/] ± "
-                  f"{summary['test_rmse']['std']:.4f}", f"{summary['test_mae']['mean']:.4f}", "")
+    cells = []
+    for name in names:
+        mean, std = summary[f"test_{name}"]["mean"], summary[f"test_{name}"]["std"]
+        cells.append(f"[bold]{mean:.4f}[/] ± {std:.4f}" if name == result.metric
+                     else f"{mean:.4f}")
+    table.add_row("mean ± std", "", "", *cells, "")
     return table
 
 
 def trials_table(result: TuningResult, rows: int, title: str) -> Table:
-    """The ``rows`` best trials by mean validation RMSE over the folds."""
-    trials = sorted(result.to_dict()["trials"], key=lambda t: t["mean_validation_rmse"])[:rows]
+    """The ``rows`` best trials by mean validation score over the folds."""
+    key = result.validation_key
+    sign = 1.0 if result.metric == "rmse" else -1.0
+    trials = sorted(result.to_dict()["trials"], key=lambda t: sign * t[f"mean_{key}"])[:rows]
     table = Table(title=title, min_width=len(title))
     table.add_column("settings", overflow="fold")
     for heading in (*result.fold_names, "mean"):
         table.add_column(heading)
     for trial in trials:
-        table.add_row(describe(trial["settings"]),
-                      *(f"{v:.4f}" for v in trial["validation_rmse"]),
-                      f"{trial['mean_validation_rmse']:.4f}")
+        table.add_row(describe(trial["settings"]), *(f"{v:.4f}" for v in trial[key]),
+                      f"{trial[f'mean_{key}']:.4f}")
     return table
+
+
+def _heading(metric: str, k: int) -> str:
+    return _HEADINGS[metric].format(k=k)
 
 
 def comparison_table(runs: Sequence[MethodRun], title: str) -> Table:
