@@ -29,7 +29,8 @@ Protocol (the same for every row):
   training ratings (seed 0) in validation, with the same relevance, candidates (the remaining
   training items the user did not rate) and metric code. The settings with the best
   validation NDCG@10 (the first of equals, in grid order) are refitted on the whole training
-  fold and scored on the test fold; the table lists the choice per fold.
+  fold and scored on the test fold; the table lists the choice per fold. The grids' ranges
+  were placed by looking at validation scores (of folds u1 and u3) only, never at test scores.
 - Fit s: wall time of the row's fit function on the whole training fold (conversion of the
   ratings into the library's form included; ranking and tuning excluded), median over the
   folds. Every row first fits once, untimed, on a tenth of ``u1.base`` with its first
@@ -47,7 +48,7 @@ and tuned; LensKit's ``ImplicitMFScorer`` and ``ItemKNNScorer`` tuned; alsmf's `
 what (every training rating counts as 1), except LensKit's item k-NN in its explicit mode, a
 grid choice, which centres the rating values.
 
-Adding a row is one entry in ``ROWS``: ``Row(name, description, library, fit, grid)``.
+Adding a row is one entry in ``ROWS``: ``Row(name, description, library, fit, grid, note)``.
 ``fit(train, threads, **settings)`` fits on a training :class:`~alsmf.Ratings` and returns a
 :data:`Recommend`: a function from a sorted array of raw user ids (all of them training users)
 to a (users x 10) array of raw item ids, best first, the user's training items excluded, -1 in
@@ -57,7 +58,12 @@ builds the product of a few axes). For an alsmf model, ``alsmf_fit(config)`` is 
 function: it fits ``dataclasses.replace(config, **settings)`` and ranks by ``recommend_all``::
 
     Row("alsmf-als-k32", "alsmf ALS() with k 32", "alsmf", alsmf_fit(ALS()),
-        ({"factors": 32},)),
+        ({"factors": 32},), note="ranked by MFModel.recommend_all"),
+    Row("alsmf-als-tuned", "alsmf ALS(), tuned", "alsmf", alsmf_fit(ALS()),
+        grid(factors=(32, 64), reg=(0.05, 0.12))),
+
+A new alsmf model class needs nothing else if its config is a dataclass whose ``fit(train,
+threads=...)`` returns an :class:`~alsmf.MFModel`; otherwise write its own fit function.
 
 The table (one row per model: mean P@10, R@10, NDCG@10, coverage@10, NDCG of each fold,
 median fit s, the settings chosen per fold) is printed and written, with the machine, the date
@@ -346,33 +352,45 @@ class Row:
     """``fit(train, threads, **settings)``: see the module docstring."""
     grid: tuple[dict[str, Any], ...] = ({},)
     """One settings dict (fixed) or several (tuned on validation)."""
+    note: str = ""
+    """How the library is called, for the notes under the table."""
 
 
 ROWS: tuple[Row, ...] = (
-    Row("popularity", "Most-rated unseen training items", "numpy", fit_popularity),
+    Row("popularity", "Popularity (most-rated unseen items)", "numpy", fit_popularity),
     Row("implicit-als", "implicit ALS, reference setting", "implicit", fit_implicit_als,
-        ({"factors": 32, "regularization": 0.05, "alpha": 1.0, "iterations": 15},)),
+        ({"factors": 32, "regularization": 0.05, "alpha": 1.0, "iterations": 15},),
+        "CPU, conjugate gradient; confidence = alpha x the binary matrix"),
     Row("implicit-als-tuned", "implicit ALS, tuned", "implicit", fit_implicit_als,
-        grid(factors=(32, 64, 128), regularization=(0.5, 5.0, 20.0, 50.0), alpha=(1.0, 3.0, 10.0),
-             iterations=(15, 30))),
+        grid(factors=(32, 64, 128), regularization=(3.0, 10.0, 30.0, 100.0),
+             alpha=(1.0, 3.0, 10.0), iterations=(15, 30)),
+        "as the reference row"),
     Row("implicit-bpr", "implicit BPR, tuned", "implicit", fit_implicit_bpr,
-        grid(factors=(64, 128), learning_rate=(0.005, 0.01, 0.02),
-             regularization=(0.001, 0.01, 0.1), iterations=(50, 100))),
-    Row("ease-300", "EASE, λ 300", "numpy", fit_ease, ({"lam": 300.0},)),
+        grid(factors=(8, 16, 32, 64), learning_rate=(0.003, 0.01),
+             regularization=(0.001, 0.01), iterations=(100,)),
+        "CPU; its threads update the factors without locks, so it varies a little from run "
+        "to run"),
+    Row("ease-300", "EASE, λ 300", "numpy", fit_ease, ({"lam": 300.0},),
+        "closed form in numpy (this script), BLAS on one thread"),
     Row("ease", "EASE, tuned", "numpy", fit_ease,
-        grid(lam=(50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 2000.0))),
+        grid(lam=(50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 2000.0)), "as EASE λ 300"),
     Row("lenskit-implicit-mf", "LensKit ImplicitMFScorer, tuned", "lenskit",
         fit_lenskit_implicit_mf,
-        grid(embedding_size=(16, 32, 64), weight=(2.0, 5.0, 20.0),
-             regularization=(0.03, 0.1, 0.3), epochs=(10,))),
+        grid(embedding_size=(16, 32, 64), weight=(1.0, 3.0, 10.0),
+             regularization=(3.0, 10.0, 30.0, 100.0), epochs=(10,)),
+        "confidence 1 + weight; every item scored by the trained user embedding (the "
+        "scorer's user_embeddings=\"prefer\"; by default it solves the embedding again from "
+        "the history in the query), seen items masked here"),
     # the explicit mode (LensKit's default) ranks by predicted rating: one setting of it
     Row("lenskit-item-knn", "LensKit ItemKNNScorer, tuned", "lenskit", fit_lenskit_item_knn,
         ({"feedback": "explicit", "max_nbrs": 20},)
-        + grid(feedback=("implicit",), max_nbrs=(20, 50, 100, 200, 400))),
-    Row("alsmf-als", "alsmf ALS() defaults (rating model), recommend_all", "alsmf",
-        alsmf_fit(ALS())),
-    Row("alsmf-bayes", "alsmf BayesianMF() defaults (rating model), recommend_all", "alsmf",
-        alsmf_fit(BayesianMF())),
+        + grid(feedback=("implicit",), max_nbrs=(20, 50, 100, 200, 400)),
+        "called per user with the user's training history on every item, seen items masked "
+        "here; an item with no neighbour in the history gets no score and is not listed"),
+    Row("alsmf-als", "alsmf ALS() defaults", "alsmf", alsmf_fit(ALS()),
+        note="a rating model (fits the rating values); ranked by MFModel.recommend_all"),
+    Row("alsmf-bayes", "alsmf BayesianMF() defaults", "alsmf", alsmf_fit(BayesianMF()),
+        note="a rating model (Gibbs sampling); ranked by MFModel.recommend_all"),
 )
 
 
@@ -450,38 +468,55 @@ def _version(library: str) -> str:
         return "?"
 
 
+def value_text(value: Any) -> str:
+    """A setting's value as the tables show it (floats without trailing zeros)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def settings_text(settings: dict[str, Any]) -> str:
     """``factors 64, alpha 5`` (``defaults`` when empty)."""
-    return ", ".join(f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
-                     for key, value in settings.items()) or "defaults"
+    return ", ".join(f"{key} {value_text(value)}" for key, value in settings.items()) or "defaults"
 
 
 def chosen_text(result: dict[str, Any]) -> str:
-    """The settings per fold, once when every fold has the same."""
-    per_fold = [(f["fold"], settings_text(f["settings"])) for f in result["folds"]]
-    if len({text for _, text in per_fold}) == 1:
-        return per_fold[0][1] + (" (every fold)" if result["tuned"] else "")
-    return "; ".join(f"{fold}: {text}" for fold, text in per_fold)
+    """The settings chosen per fold: a value once when every fold chose it, else the folds'
+    values in fold order (``factors 32/64/64/128/64``)."""
+    chosen = [f["settings"] for f in result["folds"]]
+    keys = dict.fromkeys(key for settings in chosen for key in settings)
+    if not keys:
+        return "defaults"
+    parts = []
+    for key in keys:
+        values = [value_text(settings.get(key, "–")) for settings in chosen]
+        parts.append(f"{key} " + (values[0] if len(set(values)) == 1 else "/".join(values)))
+    return ", ".join(parts)
 
 
 def table(results: dict[str, dict], rows: list[Row], folds: list[str]) -> str:
     """The markdown table: one line per row."""
     lines = ["| model | version | P@10 | R@10 | NDCG@10 | coverage@10 | "
-             + " | ".join(f"NDCG {fold}" for fold in folds) + " | median fit s | settings |",
+             + " | ".join(f"NDCG {fold}" for fold in folds) + " | median fit s | settings (a/b: "
+             "per fold) |",
              "|---|---|---|---|---|---|" + "---|" * len(folds) + "---|---|"]
     for row in rows:
         r = results[row.name]
         if r.get("status", "ok") != "ok":
-            lines.append(f"| {row.description} | {_version(row.library)} | "
+            lines.append(f"| {row.description} (`{row.name}`) | {_version(row.library)} | "
                          + "– | " * (5 + len(folds)) + f"{r['status']} |")
             continue
         by_fold = {f["fold"]: f["ndcg"] for f in r["folds"]}
         cells = [fmt(r[name], ".3f") for name in METRICS]
         cells[2] = f"**{cells[2]}**"
-        lines.append(f"| {row.description} | {r['version']} | " + " | ".join(cells) + " | "
+        lines.append(f"| {row.description} (`{row.name}`) | {r['version']} | "
+                     + " | ".join(cells) + " | "
                      + " | ".join(fmt(by_fold.get(fold), ".3f") for fold in folds)
                      + f" | {fmt(r['median_fit_s'], '.2f')} | {chosen_text(r)} |")
     return "\n".join(lines) + "\n"
+
+
+def notes_text(rows: list[Row]) -> str:
+    """How each row's library is called."""
+    return "Notes:\n\n" + "".join(f"- `{row.name}`: {row.note}\n" for row in rows if row.note)
 
 
 def grids_text(rows: list[Row]) -> str:
@@ -496,7 +531,7 @@ def grids_text(rows: list[Row]) -> str:
         if all(s.keys() == axes.keys() for s in row.grid) and len(row.grid) == int(
                 np.prod([len(values) for values in axes.values()])):
             text = "every combination of " + "; ".join(
-                f"{key} " + "/".join(settings_text({"": v}).strip() for v in values)
+                f"{key} " + "/".join(value_text(v) for v in values)
                 for key, values in axes.items())
         else:
             text = " | ".join(settings_text(s) for s in row.grid)
@@ -515,7 +550,9 @@ carved from each training fold (user_holdout: {VALIDATION_FRACTION:.0%} of each 
 ratings, seed {VALIDATION_SEED}; best validation NDCG@{N}), then refitted on the whole training
 fold; the test folds never choose a setting. The peers see every training rating as 1 (who
 rated what), except LensKit's item k-NN in explicit mode. Fit s: wall time of the row's fit on
-the whole training fold, data conversion included, median over the folds."""
+the whole training fold, data conversion included, median over the folds. Every row is seeded;
+implicit's BPR still varies a little from run to run, since its threads update the factors
+without locks."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -580,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         PROTOCOL.replace("\n", " "),
         "",
         table(results, rows, fold_names),
+        notes_text(rows),
         grids_text(rows),
         f"Metric path check: on u1, an alsmf ALS() model scored through the "
         f"generic path (its recommend_all lists as raw ids) gave exactly ranking_metrics's "
