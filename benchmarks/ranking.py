@@ -33,8 +33,9 @@ Protocol (the same for every row):
   were placed by looking at validation scores (of folds u1 and u3) only, never at test scores.
 - Fit s: wall time of the row's fit function on the whole training fold (conversion of the
   ratings into the library's form included; ranking and tuning excluded), median over the
-  folds. Every row first fits once, untimed, on a tenth of ``u1.base`` with its first
-  settings, so numba compilation and first imports are not in it.
+  folds, with the process CPU time of the same call beside it (it shows how many cores the
+  threads got on a shared machine). Every row first fits once, untimed, on a tenth of
+  ``u1.base`` with its first settings, so numba compilation and first imports are not in it.
 
 Threads: ``--threads`` for the libraries that take a thread count (alsmf's ``threads``,
 implicit's ``num_threads``, LensKit's ``LK_NUM_THREADS``), BLAS single-threaded (set below,
@@ -66,7 +67,7 @@ A new alsmf model class needs nothing else if its config is a dataclass whose ``
 threads=...)`` returns an :class:`~alsmf.MFModel`; otherwise write its own fit function.
 
 The table (one row per model: mean P@10, R@10, NDCG@10, coverage@10, NDCG of each fold,
-median fit s, the settings chosen per fold) is printed and written, with the machine, the date
+median fit wall and CPU s, the settings chosen per fold) is printed and written, with the machine, the date
 and this protocol, to ``benchmarks/results/STEM.md`` (``--out``, default ``ranking-ml-100k``)
 and ``STEM.json`` (per fold: the metrics, the fit time and every validation score). A row that
 fails is listed with the reason and the others go on.
@@ -109,7 +110,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DEFAULT_ML100K = HERE.parents[1] / "shared" / "data" / "ml-100k"
 sys.path.insert(0, str(HERE))
-from peers import fmt, machine  # noqa: E402
+from peers import fmt, loadavg, machine  # noqa: E402
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
 N = 10
@@ -437,7 +438,7 @@ def tune(row: Row, fold: Fold, threads: int) -> tuple[dict[str, Any], list[list]
 
 def run_row(row: Row, folds: list[Fold], threads: int) -> dict[str, Any]:
     """Tune (if the row has a grid), fit and score ``row`` on every fold."""
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), loadavg()
     warm = folds[0].train
     row.fit(warm.subset(np.arange(len(warm) // 10)).compact(), threads, **row.grid[0])
     result: dict[str, Any] = {"description": row.description, "library": row.library,
@@ -447,18 +448,26 @@ def run_row(row: Row, folds: list[Fold], threads: int) -> dict[str, Any]:
         chosen, validation = row.grid[0], None
         if len(row.grid) > 1:
             chosen, validation = tune(row, fold, threads)
-        fit_started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         recommend = row.fit(fold.train, threads, **chosen)
-        fit_s = time.perf_counter() - fit_started
+        fit_s, fit_cpu_s = time.perf_counter() - wall, time.process_time() - cpu
         metrics = score_lists(recommend(fold.test.users), fold.test, fold.train.n_items)
         result["folds"].append({"fold": fold.name, "users": len(fold.test.users),
-                                "settings": chosen, "fit_s": fit_s, **metrics,
-                                "validation_ndcg": validation})
+                                "settings": chosen, "fit_s": fit_s, "fit_cpu_s": fit_cpu_s,
+                                **metrics, "validation_ndcg": validation})
     for name in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage"):
         result[name] = statistics.fmean(f[name] for f in result["folds"])
-    result["median_fit_s"] = statistics.median(f["fit_s"] for f in result["folds"])
+    for name in ("fit_s", "fit_cpu_s"):
+        result[f"median_{name}"] = statistics.median(f[name] for f in result["folds"])
     result["wall_s"] = time.perf_counter() - started
+    result["load"] = [load_before, loadavg()]
     return result
+
+
+def load_range(results: dict[str, dict]) -> str:
+    """The smallest and largest load average recorded around the rows."""
+    loads = [load for r in results.values() for load in r.get("load", []) if load is not None]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "unknown"
 
 
 def _version(library: str) -> str:
@@ -495,14 +504,14 @@ def chosen_text(result: dict[str, Any]) -> str:
 def table(results: dict[str, dict], rows: list[Row], folds: list[str]) -> str:
     """The markdown table: one line per row."""
     lines = ["| model | version | P@10 | R@10 | NDCG@10 | coverage@10 | "
-             + " | ".join(f"NDCG {fold}" for fold in folds) + " | median fit s | settings (a/b: "
-             "per fold) |",
-             "|---|---|---|---|---|---|" + "---|" * len(folds) + "---|---|"]
+             + " | ".join(f"NDCG {fold}" for fold in folds) + " | median fit s | median fit CPU s "
+             "| settings (a/b: per fold) |",
+             "|---|---|---|---|---|---|" + "---|" * len(folds) + "---|---|---|"]
     for row in rows:
         r = results[row.name]
         if r.get("status", "ok") != "ok":
             lines.append(f"| {row.description} (`{row.name}`) | {_version(row.library)} | "
-                         + "– | " * (5 + len(folds)) + f"{r['status']} |")
+                         + "– | " * (6 + len(folds)) + f"{r['status']} |")
             continue
         by_fold = {f["fold"]: f["ndcg"] for f in r["folds"]}
         cells = [fmt(r[name], ".3f") for name in METRICS]
@@ -510,7 +519,8 @@ def table(results: dict[str, dict], rows: list[Row], folds: list[str]) -> str:
         lines.append(f"| {row.description} (`{row.name}`) | {r['version']} | "
                      + " | ".join(cells) + " | "
                      + " | ".join(fmt(by_fold.get(fold), ".3f") for fold in folds)
-                     + f" | {fmt(r['median_fit_s'], '.2f')} | {chosen_text(r)} |")
+                     + f" | {fmt(r['median_fit_s'], '.2f')} | {fmt(r['median_fit_cpu_s'], '.2f')}"
+                     f" | {chosen_text(r)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -550,9 +560,10 @@ carved from each training fold (user_holdout: {VALIDATION_FRACTION:.0%} of each 
 ratings, seed {VALIDATION_SEED}; best validation NDCG@{N}), then refitted on the whole training
 fold; the test folds never choose a setting. The peers see every training rating as 1 (who
 rated what), except LensKit's item k-NN in explicit mode. Fit s: wall time of the row's fit on
-the whole training fold, data conversion included, median over the folds. Every row is seeded;
-implicit's BPR still varies a little from run to run, since its threads update the factors
-without locks."""
+the whole training fold, data conversion included, median over the folds; fit CPU s: the
+process CPU time of the same call (near threads x wall time when every thread had a core of its
+own). Every row is seeded; implicit's BPR still varies a little from run to run, since its
+threads update the factors without locks."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -611,8 +622,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine()}  ",
         f"Command: `{' '.join(['python benchmarks/ranking.py', *(argv or sys.argv[1:])])}` "
         f"(peer environment); {a.threads} threads where the library has threads, BLAS "
-        "single-threaded, every row in one process. Other jobs share this machine: compare "
-        "fit times within one run.",
+        "single-threaded, every row in one process. Other jobs share this machine (1-minute "
+        f"load average {load_range(results)} at the rows' starts and ends): fit times are "
+        "only roughly comparable, even within this run.",
         "",
         PROTOCOL.replace("\n", " "),
         "",
