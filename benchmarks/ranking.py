@@ -99,7 +99,7 @@ from typing import Any, Callable  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
-from alsmf import ALS, Ratings  # noqa: E402
+from alsmf import ALS, ImplicitALS, Ratings  # noqa: E402
 from alsmf.data.movielens import load_fold  # noqa: E402
 from alsmf.data.splits import user_holdout  # noqa: E402
 from alsmf.evaluation.metrics import (ranking_from_hits, ranking_metrics,  # noqa: E402
@@ -392,6 +392,13 @@ ROWS: tuple[Row, ...] = (
         note="a rating model (fits the rating values); ranked by MFModel.recommend_all"),
     Row("alsmf-bayes", "alsmf BayesianMF() defaults", "alsmf", alsmf_fit(BayesianMF()),
         note="a rating model (Gibbs sampling); ranked by MFModel.recommend_all"),
+    Row("alsmf-ials", "alsmf ImplicitALS() defaults", "alsmf", alsmf_fit(ImplicitALS()),
+        note="implicit-feedback ALS on who rated what (k 32, λ 0.05, α 1, 15 it.); ranked by "
+        "MFModel.recommend_all"),
+    Row("alsmf-ials-tuned", "alsmf ImplicitALS(), tuned", "alsmf", alsmf_fit(ImplicitALS()),
+        grid(factors=(64, 128, 256), reg=(10.0, 20.0, 50.0, 100.0), alpha=(0.5, 1.0, 2.0),
+             iterations=(5, 15)),
+        "as the defaults row; the grid of the README's nested alsmf tune run"),
 )
 
 
