@@ -173,11 +173,13 @@ class MFModel:
         trained with ``solver="cholesky"``, since training ends with the user half-step).
 
         Raises:
-            DataError: items and ratings differ in length, none of the items is known (new
-                user), ``user`` is unknown, the model keeps no training ratings (``user``
+            DataError: items and ratings differ in length, a rating is not finite or lies
+                outside the scale of the model's training ratings, none of the items is known
+                (new user), ``user`` is unknown, the model keeps no training ratings (``user``
                 given, model file from an older alsmf), or the system is singular.
         """
         item_idx, values = _known_pairs(self.item_ids, items, ratings, "items")
+        self._check_new_ratings(values)
         if user is None:
             if not len(item_idx):
                 raise DataError("none of the rated items is known to the model")
@@ -204,6 +206,7 @@ class MFModel:
             DataError: as :meth:`fold_in`, for items.
         """
         user_idx, values = _known_pairs(self.user_ids, users, ratings, "users")
+        self._check_new_ratings(values)
         if item is None:
             if not len(user_idx):
                 raise DataError("none of the rating users is known to the model")
@@ -379,6 +382,21 @@ class MFModel:
         values = self._seen_values()
         span = slice(self.seen_indptr[row], self.seen_indptr[row + 1])
         return self.seen_indices[span].astype(np.int64), values[span].astype(np.float64)
+
+    def _check_new_ratings(self, values: np.ndarray) -> None:
+        """Refuse new ratings the model cannot take: a value that is not a finite number, or,
+        for a model of ratings, one outside the scale of its training ratings (a 7 on a 1..5
+        scale would pull the user's vector far outside what training ever saw)."""
+        if not np.isfinite(values).all():
+            raise DataError("a rating is not a finite number (NaN or infinite)")
+        system = self.system
+        if system is None or system.target is not None or system.rating_scale is None:
+            return  # implicit feedback uses no values; an old model file knows no scale
+        low, high = system.rating_scale
+        outside = values[(values < low) | (values > high)]
+        if len(outside):
+            raise DataError(f"rating {outside[0]:g} is outside the model's rating scale "
+                            f"{low:g} to {high:g} (its training ratings' range)")
 
     def _system(self) -> RowSystem:
         if self.system is None:

@@ -78,6 +78,8 @@ def test_similar_and_rate_by_id_without_titles(synthetic_model):
     (["similar", "--item", "Toy Story"], "has no titles"),
     (["similar"], "exactly one of --item or --user"),
     (["rate", "3=abc"], "expected ITEM=RATING"),
+    (["rate", "3=7"], "rating 7 is outside the model's rating scale 0.5 to 5"),
+    (["rate", "3=1e9"], "outside the model's rating scale"),
     (["recommend", "--user", 1, "-n", 0], "-n must be at least 1"),
 ])
 def test_bad_use_is_one_clear_line(synthetic_model, args, fragment):

@@ -342,3 +342,21 @@ def test_clusters_refuse_bad_settings(n_groups, restarts, message):
     model, _ = planted_model()
     with pytest.raises(ConfigError, match=message):
         model.cluster_items(n_groups, restarts=restarts)
+
+
+def test_fold_in_refuses_ratings_outside_the_training_scale(trained):
+    """The model records its training ratings' range; a new rating outside it (or not a number)
+    is refused, for users and items alike, and a rating at either end is taken."""
+    train, model = trained
+    low, high = float(train.values.min()), float(train.values.max())
+    assert model.system.rating_scale == (low, high)
+    item, user = model.item_ids[0], model.user_ids[0]
+    for value, message in ((high + 2, f"rating {high + 2:g} is outside the model's rating "
+                                      f"scale {low:g} to {high:g}"),
+                           (low - 0.5, "outside the model's rating scale"),
+                           (float("nan"), "not a finite number")):
+        with pytest.raises(DataError, match=message):
+            model.fold_in([item], [value])
+        with pytest.raises(DataError, match=message):
+            model.fold_in_item([user], [value])
+    assert np.isfinite(model.fold_in([item, model.item_ids[1]], [low, high]).factors).all()
