@@ -264,6 +264,21 @@ def test_ctrl_c_rolls_back_to_the_last_finished_iteration(name, when, split, mon
         assert [r.objective for r in stopped.history] == [r.objective for r in reference.history]
 
 
+def test_ctrl_c_in_the_callback_keeps_the_finished_iteration(name, split):
+    """Ctrl-C that lands after an iteration is scored (while its callback runs, as when a
+    progress line is printed) ends training with that iteration kept, not lost."""
+    def interrupt_after_two(record, model):
+        if record.iteration == min(2, iterations(name)):
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        config_of(name).fit(split[0], callback=interrupt_after_two)
+    kept = min(2, iterations(name))
+    reference = config_of(name).fit(split[0], callback=stop_after(kept))
+    assert len(stopped.value.model.history) == kept
+    assert_same_arrays(stopped.value.model, reference)
+
+
 def test_resuming_a_checkpoint_is_bit_identical_to_an_uninterrupted_fit(name, split, tmp_path):
     """A fit that checkpoints every iteration and stops halfway, then a fit with the full
     count resumed from that checkpoint, equals an uninterrupted fit bit for bit. The first

@@ -116,7 +116,10 @@ def run_training(state: TrainingState, iterations: int, *, callback: Callback | 
     """Run ``state`` for up to ``iterations`` iterations; return its model.
 
     Iterations stop early when the callback returns True or the state's :meth:`stops` says
-    so. Ctrl-C rolls the half-finished iteration back and raises :class:`TrainingInterrupted`.
+    so. Ctrl-C rolls a half-finished iteration back and raises :class:`TrainingInterrupted`
+    with the model of the last finished one (the iteration in progress, once it is scored:
+    Ctrl-C while its checkpoint is written or its callback runs keeps it; the checkpoint
+    file is then the previous one, or the new one whole, never a part).
 
     Raises:
         ConfigError: a checkpoint to resume from that comes from other settings or data, or
@@ -141,11 +144,14 @@ def run_training(state: TrainingState, iterations: int, *, callback: Callback | 
         record = IterationRecord(iteration, float(objective), float(train_rmse), test_rmse,
                                  time.perf_counter() - started, stepped - started)
         history.append(record)
-        if checkpoints is not None and iteration % checkpoints.every == 0:
-            model, arrays = state.checkpoint(history)
-            store.save_dataclass(model, checkpoints.path, state=arrays)
-        if callback is not None and callback(record, state.progress(history)):
-            break
+        try:  # the iteration is finished: Ctrl-C from here on keeps it
+            if checkpoints is not None and iteration % checkpoints.every == 0:
+                model, arrays = state.checkpoint(history)
+                store.save_dataclass(model, checkpoints.path, state=arrays)
+            if callback is not None and callback(record, state.progress(history)):
+                break
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(state.model(history)) from None
         if state.stops(record, previous):
             break
         previous = objective
