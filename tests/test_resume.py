@@ -133,3 +133,15 @@ def test_memory_estimate_covers_the_training_arrays():
     # implicit features: A and Z twice (~85 MB), each side's right-hand-side terms (~43 MB)
     assert 0.1e9 < training_bytes(20_000_263, 138_493, 26_744, 64, 4, implicit=True) - estimate \
         < 0.15e9
+
+
+def test_resume_without_a_checkpoint_says_it_starts_from_the_first_iteration(tmp_path, cli):
+    """After a finished run (which removes its checkpoint) --resume trains again from
+    iteration 1, and says so rather than resuming silently from nothing."""
+    options = ["train", "-k", "2", "-n", "2", "-o", tmp_path]
+    assert cli(*options).exit_code == 0
+    again = cli(*options, "--resume")
+    assert again.exit_code == 0, again.output
+    assert "holds no checkpoint: its last run finished (model.npz)" in again.stderr
+    fresh = cli(*options[:-1], tmp_path / "new", "--resume")
+    assert "no checkpoint in" in fresh.stderr and fresh.exit_code == 0

@@ -154,6 +154,8 @@ def train(
     prepared = source.train_test()
     if not as_json:
         console.print(describe_data(prepared.summary()))
+    if resume and not checkpoint.exists():
+        Console(stderr=True, highlight=False, soft_wrap=True).print(_nothing_to_resume(output))
     interrupted = None
     with IterationPrinter(console, rounds, show_lines=not as_json) as printer:
         if scheduler is not None or workers is not None:
@@ -273,6 +275,14 @@ def _checkpoint_arguments(checkpoint: Path, every: int, resume: bool,
     if not (every or resume):
         return {}
     return dict(checkpoint=checkpoint, checkpoint_every=every or rounds, resume=resume)
+
+
+def _nothing_to_resume(output: Path) -> str:
+    """What ``--resume`` says when ``output`` holds no checkpoint: it trains from the start."""
+    if (output / "model.npz").exists():
+        return (f"note: {output} holds no checkpoint: its last run finished (model.npz) or "
+                "never wrote one; training from iteration 1")
+    return f"note: no checkpoint in {output}; training from iteration 1"
 
 
 def _check_cluster(method: str, scheduler: str | None, workers: int | None,
