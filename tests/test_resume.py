@@ -145,3 +145,21 @@ def test_resume_without_a_checkpoint_says_it_starts_from_the_first_iteration(tmp
     assert "holds no checkpoint: its last run finished (model.npz)" in again.stderr
     fresh = cli(*options[:-1], tmp_path / "new", "--resume")
     assert "no checkpoint in" in fresh.stderr and fresh.exit_code == 0
+
+
+def test_a_failed_final_save_keeps_the_checkpoint_and_says_where_it_is(tmp_path, cli,
+                                                                       monkeypatch):
+    """A full disk at the end loses nothing: the checkpoint stays until the model is written,
+    and the one-line error names it."""
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(MFModel, "save", full_disk)
+    result = cli("train", "-k", "2", "-n", "3", "--checkpoint-every", "1", "-o", tmp_path)
+    assert result.exit_code == 2
+    assert "cannot write the model" in result.output and "No space left on device" in \
+        result.output
+    checkpoint = tmp_path / "checkpoint.npz"
+    assert f"the last checkpoint is kept in {checkpoint}" in result.output.replace("\n", "")
+    monkeypatch.undo()
+    assert len(MFModel.load(checkpoint).history) == 3

@@ -31,7 +31,7 @@ from alsmf.cli.options import (DATA_OPTION, DEFAULT_OUTPUT, DUPLICATES_OPTION, I
                                Solver, SyntheticShape, user_errors)
 from alsmf.cli.render import IterationPrinter, describe_data
 from alsmf.data.source import DataSource, PreparedData
-from alsmf.errors import ConfigError
+from alsmf.errors import AlsmfError, ConfigError
 from alsmf.evaluation.crossval import Trainer
 from alsmf.evaluation.methods import available_methods
 from alsmf.model import MFModel
@@ -166,13 +166,13 @@ def train(
                                    threads=threads, **saving)
             except TrainingInterrupted as stop:
                 model, interrupted = stop.model, stop
-    if interrupted is None:
-        checkpoint.unlink(missing_ok=True)  # finished: a later --resume starts afresh
-    elif not model.history:
+    if interrupted is not None and not model.history:
         console.print("interrupted before the first iteration finished; nothing saved")
         raise typer.Exit(130)
     prepared.attach_titles(model)
-    model_path = model.save(output / "model.npz")
+    model_path = _save_model(model, output / "model.npz", checkpoint)
+    if interrupted is None:
+        checkpoint.unlink(missing_ok=True)  # finished and saved: a later --resume starts afresh
     figure_path = _loss_figure(model, config, method, step, prepared.name, output / "loss.png")
     final = model.history[-1]
     if interrupted is not None:
@@ -275,6 +275,18 @@ def _checkpoint_arguments(checkpoint: Path, every: int, resume: bool,
     if not (every or resume):
         return {}
     return dict(checkpoint=checkpoint, checkpoint_every=every or rounds, resume=resume)
+
+
+def _save_model(model: MFModel, path: Path, checkpoint: Path) -> Path:
+    """Write the model; a filesystem error (a full disk, say) is one line that says where the
+    last good state is, and the checkpoint is kept until the model is safely written."""
+    try:
+        return model.save(path)
+    except OSError as error:
+        kept = (f"; the last checkpoint is kept in {checkpoint} (--resume continues from it)"
+                if checkpoint.exists() else "")
+        raise AlsmfError(f"cannot write the model to {path}: {error.strerror or error}"
+                         f"{kept}") from None
 
 
 def _nothing_to_resume(output: Path) -> str:
