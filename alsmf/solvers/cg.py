@@ -8,7 +8,8 @@ where the rows of ``Y`` are the fixed side's vectors y_j = [q_j, 1] over the row
 ``t_j = r_j - μ - b_j``, and ``E``, ``e`` are the optional implicit-feature terms. Forming
 ``YᵀY`` costs n·d²/2 multiply-adds and the Cholesky factorisation d³/3 more; conjugate
 gradient only multiplies by ``YᵀY`` as ``Yᵀ(Y v)``, 2·n·d multiply-adds a step, and started
-from the row's previous solution two or three steps per half-step give the exact solver's final test RMSE (implicit and cmfrec use the same method).
+from the row's previous solution two or three steps per half-step give the exact solver's
+final test RMSE (implicit and cmfrec use the same method).
 
 Speed comes from the memory layout: each row's vectors are gathered once into a contiguous
 block (the fixed side's factor matrix is scattered in memory and larger than the caches, so the
