@@ -284,3 +284,15 @@ def test_options_are_checked_before_any_data_is_read(no_data, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert result.stdout == ""
+
+
+def test_an_output_that_cannot_be_a_folder_is_refused_before_any_data_is_read(no_data,
+                                                                               tmp_path):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("not a folder")
+    for output, message in ((blocker, "is a file, not a folder"),
+                            (blocker / "run", f"{blocker} is a file, not a folder")):
+        result = run("train", "-o", output)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and result.stderr.count("\n") == 1
+    assert blocker.read_text() == "not a folder"

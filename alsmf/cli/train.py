@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -144,6 +145,7 @@ def train(
     checkpoint = output / "checkpoint.npz"
     saving = _checkpoint_arguments(checkpoint, checkpoint_every, resume, rounds)
     _check_cluster(method, scheduler, workers, checkpointing=bool(saving))
+    _check_output(output)
     source = DataSource(
         data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
         split=split, test_fraction=test_fraction, n_last=n_last, seed=seed,
@@ -287,6 +289,19 @@ def _save_model(model: MFModel, path: Path, checkpoint: Path) -> Path:
                 if checkpoint.exists() else "")
         raise AlsmfError(f"cannot write the model to {path}: {error.strerror or error}"
                          f"{kept}") from None
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an output folder that cannot be written, before any data is read or trained:
+    a path that is a file, or a folder (or the nearest existing parent) without write
+    permission."""
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output} is a file, not a folder")
+    existing = next(parent for parent in (output, *output.parents) if parent.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--output {output}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output {output}: {existing} is not writable")
 
 
 def _nothing_to_resume(output: Path) -> str:
