@@ -12,6 +12,7 @@ from typing import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from alsmf.files import replace_atomically
 from alsmf.model import IterationRecord
 
 
@@ -49,6 +50,5 @@ def plot_history(history: Sequence[IterationRecord], path: str | Path,
     objective_axes.grid(alpha=0.3)
 
     figure.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
+    return replace_atomically(path, lambda handle: figure.savefig(
+        handle, dpi=110, format=path.suffix.lstrip(".") or "png"))

@@ -3,9 +3,8 @@
 The file is a NumPy zip archive of plain arrays plus one JSON document (``meta``) holding the
 format version, the model's scalar fields, its history and row system, and a SHA-256 digest
 of every array. Loading uses ``allow_pickle=False``, so a model file can never run code; it
-refuses unknown versions and files whose arrays do not match their digests. Saving writes a
-temporary file in the target folder, flushes it to disk and renames it over the target, so a
-crash never leaves a half-written model.
+refuses unknown versions and files whose arrays do not match their digests. Saving replaces
+the target atomically (:mod:`alsmf.files`), so a crash never leaves a half-written model.
 
 What is saved, and how, comes from the model's own fields: each dataclass field carries one of
 the metadata markers below (``field(metadata=store.ARRAY)``), so a field added to the model is
@@ -20,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from alsmf.errors import ModelFileError
+from alsmf.files import replace_atomically
 from alsmf.history import IterationRecord
 from alsmf.rowsystem import RowSystem
 
@@ -123,17 +121,7 @@ def _header_value(stored: str, value: Any) -> Any:
 
 
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray], meta: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, meta=meta, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda handle: np.savez(handle, meta=meta, **arrays))
 
 
 def load_dataclass(cls: type[Model], path: str | Path) -> Model:

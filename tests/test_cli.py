@@ -296,3 +296,19 @@ def test_an_output_that_cannot_be_a_folder_is_refused_before_any_data_is_read(no
         assert result.exit_code == 2, result.output
         assert message in result.stderr and result.stderr.count("\n") == 1
     assert blocker.read_text() == "not a folder"
+
+
+def test_outputs_replace_a_symlink_instead_of_writing_through_it(tmp_path):
+    """A link planted at OUTPUT/loss.png (or model.npz) is replaced by the new file; the file
+    it points to, outside the output folder, is left as it was."""
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    output = tmp_path / "out"
+    output.mkdir()
+    for name in ("loss.png", "model.npz"):
+        (output / name).symlink_to(outside)
+    result = run("train", "-k", 2, "-n", 2, "-o", output)
+    assert result.exit_code == 0, result.output
+    assert outside.read_text() == "keep me"
+    for name in ("loss.png", "model.npz"):
+        assert not (output / name).is_symlink() and (output / name).stat().st_size > 1000

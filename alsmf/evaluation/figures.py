@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from alsmf.evaluation.compare import MethodRun
+from alsmf.files import replace_atomically
 
 
 def plot_comparison(runs: Sequence[MethodRun], path: str | Path,
@@ -52,6 +53,5 @@ def plot_comparison(runs: Sequence[MethodRun], path: str | Path,
         axes.grid(alpha=0.3)
     by_iteration.legend(title="method (final test RMSE)")
     figure.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
+    return replace_atomically(path, lambda handle: figure.savefig(
+        handle, dpi=110, format=path.suffix.lstrip(".") or "png"))
