@@ -81,6 +81,8 @@ def test_similar_and_rate_by_id_without_titles(synthetic_model):
     (["rate", "3=7"], "rating 7 is outside the model's rating scale 0.5 to 5"),
     (["rate", "3=1e9"], "outside the model's rating scale"),
     (["recommend", "--user", 1, "-n", 0], "-n must be at least 1"),
+    (["recommend", "--user", 1, "-n", 10**12], "-n must be at most 100,000"),
+    (["rate", "²=5"], "no titles to search"),
 ])
 def test_bad_use_is_one_clear_line(synthetic_model, args, fragment):
     result = run(*args, "--model", synthetic_model)

@@ -16,6 +16,7 @@ from alsmf.cli.options import (DATA_OPTION, DEFAULT_OUTPUT, DUPLICATES_OPTION, F
                                TRAIN_FILE_OPTION, USER_COL_OPTION, Duplicates, Search,
                                SyntheticShape, user_errors)
 from alsmf.cli.render import describe_data, fit_progress
+from alsmf.cli.use import MAX_LIST
 from alsmf.data.source import DataSource
 from alsmf.errors import ConfigError
 from alsmf.models.als import ALS
@@ -58,8 +59,8 @@ def evaluate(
     from alsmf.evaluation.crossval import cross_validate
     from alsmf.evaluation.tables import crossval_table
 
-    if top < 1:
-        raise ConfigError(f"--top must be at least 1, got {top}")
+    if not 1 <= top <= MAX_LIST:
+        raise ConfigError(f"--top must be from 1 to {MAX_LIST:,}, got {top:,}")
     config = _method_config(method, settings, assignments, factors=factors, reg=reg,
                             iterations=iterations)
     source = DataSource(data=data, synthetic=synthetic.value, noise=noise, folds=folds,

@@ -117,15 +117,23 @@ def rate(
     print_items(model, result, title, as_json, because=because)
 
 
+MAX_LIST = 100_000
+"""The longest list a command prints: beyond it a list is a data export, not a recommendation."""
+
+
 def check_count(n: int) -> None:
+    """Refuse a list length below 1 or above :data:`MAX_LIST`."""
     if n < 1:
         raise ConfigError(f"-n must be at least 1, got {n}")
+    if n > MAX_LIST:
+        raise ConfigError(f"-n must be at most {MAX_LIST:,}, got {n:,}")
 
 
 def _resolve_item(model: MFModel, text: str) -> int:
     """A raw item id from an id or, when the model has titles, a title fragment."""
     text = text.strip()
-    if text.lstrip("-").isdigit() and int(text) in model.item_ids:
+    digits = text.removeprefix("-")
+    if digits.isascii() and digits.isdigit() and int(text) in model.item_ids:
         return int(text)
     if model.item_titles is None:
         raise ConfigError(f"unknown item {text!r} (this model has no titles to search)")
