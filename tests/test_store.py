@@ -2,6 +2,7 @@
 
 import json
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -129,3 +130,34 @@ def test_extras_must_be_numeric(trained, tmp_path):
             trained.save(tmp_path / "m.npz")
     finally:
         del trained.extras["labels"]
+
+
+def test_the_row_system_round_trips_and_version_1_files_derive_it(trained, tmp_path):
+    """Version 2 saves the row system; a version-1 file, which kept it inside the trainer's
+    settings, loads with the same system (its rating scale unknown) and folds in alike."""
+    path = trained.save(tmp_path / "model.npz")
+    assert MFModel.load(path).system == trained.system
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["version"] = 1
+    del meta["system"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    old = MFModel.load(path)
+    assert old.system == replace(trained.system, rating_scale=None)
+    items, ratings = trained.item_ids[:3], [5.0, 3.0, 1.0]
+    np.testing.assert_array_equal(old.fold_in(items, ratings).factors,
+                                  trained.fold_in(items, ratings).factors)
+
+
+def test_a_bad_row_system_in_the_header_is_one_clear_error(trained, tmp_path):
+    path = trained.save(tmp_path / "model.npz")
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["system"]["reg"] = "a lot"
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match="the row system's reg is 'a lot', not a number"):
+        MFModel.load(path)
