@@ -40,6 +40,11 @@ def check_settings(checks: Sequence[tuple[bool, str]]) -> None:
             raise ConfigError(message)
 
 
+def method_params(method: str, settings: Any) -> dict[str, Any]:
+    """A method's settings as a JSON-ready dict, its name first as ``"method"``."""
+    return {"method": method} | json_ready(settings)
+
+
 def json_ready(settings: Any) -> dict[str, Any]:
     """A settings dataclass's fields as a JSON-ready dict (numpy scalars become Python's)."""
     fields = settings if isinstance(settings, dict) else asdict(settings)

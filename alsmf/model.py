@@ -98,6 +98,12 @@ class MFModel:
         return self.user_factors.shape[1]
 
     @property
+    def predicts_ratings(self) -> bool:
+        """Whether predictions are ratings; False for a model of implicit feedback, whose
+        predictions are preferences (used or not), fitted to one target whatever the value."""
+        return self.system is None or self.system.target is None
+
+    @property
     def n_users(self) -> int:
         return len(self.user_ids)
 
@@ -389,10 +395,9 @@ class MFModel:
         scale would pull the user's vector far outside what training ever saw)."""
         if not np.isfinite(values).all():
             raise DataError("a rating is not a finite number (NaN or infinite)")
-        system = self.system
-        if system is None or system.target is not None or system.rating_scale is None:
+        if not self.predicts_ratings or self.system.rating_scale is None:
             return  # implicit feedback uses no values; an old model file knows no scale
-        low, high = system.rating_scale
+        low, high = self.system.rating_scale
         outside = values[(values < low) | (values > high)]
         if len(outside):
             raise DataError(f"rating {outside[0]:g} is outside the model's rating scale "

@@ -94,8 +94,8 @@ def save_dataclass(model: Any, path: str | Path,
             meta[name] = _header_value(stored, value)
     arrays |= _named(_STATE_PREFIX, state or {}, "training state")
     meta["sha256"] = {name: _digest(array) for name, array in arrays.items()}
-    _write_atomically(path, arrays, np.frombuffer(json.dumps(meta).encode("utf-8"),
-                                                  dtype=np.uint8))
+    meta_bytes = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    replace_atomically(path, lambda handle: np.savez(handle, meta=meta_bytes, **arrays))
     return path
 
 
@@ -118,10 +118,6 @@ def _header_value(stored: str, value: Any) -> Any:
     if stored == "row_system":
         return None if value is None else value.to_dict()
     return value
-
-
-def _write_atomically(path: Path, arrays: dict[str, np.ndarray], meta: np.ndarray) -> None:
-    replace_atomically(path, lambda handle: np.savez(handle, meta=meta, **arrays))
 
 
 def load_dataclass(cls: type[Model], path: str | Path) -> Model:

@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from alsmf.checks import json_ready
 from alsmf.data.ratings import Ratings
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
@@ -88,11 +87,6 @@ class BaselineState(LiveModelState):
         self.live.global_mean = saved.global_mean
         if self.rng is not None:
             set_generator_state(self.rng, arrays["generator"])
-
-
-def method_params(method: str, settings: Any) -> dict[str, Any]:
-    """A baseline's settings as a JSON-ready dict, its method's name first."""
-    return {"method": method} | json_ready(settings)
 
 
 def weighted_norms(train: Ratings, model: MFModel) -> tuple[float, float]:

@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numba import njit
 
-from alsmf.baselines.fitting import BaselineState, method_params
-from alsmf.checks import check_settings, is_int_in, is_number
+from alsmf.baselines.fitting import BaselineState
+from alsmf.checks import check_settings, is_int_in, is_number, method_params
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.rowsystem import RowSystem

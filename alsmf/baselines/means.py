@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from alsmf.baselines.fitting import BaselineState, method_params
-from alsmf.checks import check_settings, is_int_in, is_number
+from alsmf.baselines.fitting import BaselineState
+from alsmf.checks import check_settings, is_int_in, is_number, method_params
 from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
 from alsmf.rowsystem import RowSystem

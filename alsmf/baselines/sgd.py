@@ -25,8 +25,8 @@ from typing import ClassVar
 import numpy as np
 from numba import njit
 
-from alsmf.baselines.fitting import BaselineState, method_params, weighted_norms
-from alsmf.checks import check_settings, is_int_in, is_number
+from alsmf.baselines.fitting import BaselineState, weighted_norms
+from alsmf.checks import check_settings, is_int_in, is_number, method_params
 from alsmf.data.ratings import Ratings
 from alsmf.rowsystem import RowSystem
 from alsmf.training.builder import model_over, training_mean

@@ -23,9 +23,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from alsmf.baselines.fitting import BaselineState, method_params
+from alsmf.baselines.fitting import BaselineState
 from alsmf.baselines.means import BiasOnly
-from alsmf.checks import check_settings, is_int_in, is_number
+from alsmf.checks import check_settings, is_int_in, is_number, method_params
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel

@@ -215,12 +215,6 @@ def compare_methods(
     console.print(f"figure in {figure}")
 
 
-def _als_config(settings_file: Path | None, assignments: list[str] | None,
-                **explicit: Any) -> ALS:
-    """ALS from a settings file, then ``--set`` fields, then the options given explicitly."""
-    return _method_config("als", settings_file, assignments, **explicit)
-
-
 def _method_config(method: str, settings_file: Path | None, assignments: list[str] | None,
                    **explicit: Any) -> Any:
     """The settings of ``method`` from a settings file, then ``--set`` fields, then the options

@@ -98,8 +98,7 @@ def evaluate_model(model: MFModel, test: Ratings, *, k: int | None = 10,
     A model of implicit feedback predicts preferences (used or not), not ratings, so it gets
     the ranking metrics alone.
     """
-    predicts_ratings = model.system is None or model.system.target is None
-    metrics = rating_metrics(model, test) if predicts_ratings else {}
+    metrics = rating_metrics(model, test) if model.predicts_ratings else {}
     if k is not None:
         ranking = ranking_metrics(model, test, k, threshold)
         metrics |= {name: getattr(ranking, name) for name in

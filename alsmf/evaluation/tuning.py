@@ -230,7 +230,7 @@ class Tuner:
     def _test_scores(self, model, test) -> dict[str, float]:
         """RMSE and MAE of a model that predicts ratings, and the ranking metric chosen by."""
         scores = {}
-        if model.system is None or model.system.target is None:
+        if model.predicts_ratings:
             scores |= rating_metrics(model, test)
         if self.metric != "rmse":
             scores[self.metric] = self._ranking_score(model, test)

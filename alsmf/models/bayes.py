@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from alsmf.checks import check_settings, is_finite_number, is_int_in, is_number, json_ready
+from alsmf.checks import (check_settings, is_finite_number, is_int_in, is_number,
+                          method_params)
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
@@ -126,7 +127,7 @@ class BayesianMF(Trainer):
 
     def params(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict, with ``"method": "bayes"``."""
-        return {"method": "bayes"} | json_ready(self)
+        return method_params("bayes", self)
 
     def kept_sweeps(self) -> np.ndarray:
         """The sweep numbers (1-based, ascending) whose draws the model keeps."""

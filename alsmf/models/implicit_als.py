@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from alsmf.checks import check_settings, is_int_in, is_number, json_ready
+from alsmf.checks import check_settings, is_int_in, is_number, method_params
 from alsmf.data.ratings import Ratings
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
@@ -117,7 +117,7 @@ class ImplicitALS(Trainer):
 
     def params(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict, with ``"method": "ials"``."""
-        return {"method": "ials"} | json_ready(self)
+        return method_params("ials", self)
 
     def row_system(self) -> RowSystem:
         """Every row's system divided by c − α₀: the explicit row system with target
@@ -155,6 +155,10 @@ class ImplicitALSState(LiveModelState):
         self.by_user = train.by_user()
         self.by_item = train.by_item()
         self.targets = np.full(len(train), self.system.target, dtype=np.float32)
+        # the objective's two sums over the used pairs, Σ (1 − p·q)² and Σ (p·q)², are the
+        # squared errors against these values
+        self.ones = np.ones(len(train), dtype=np.float32)
+        self.zeros = np.zeros(len(train), dtype=np.float32)
         self.user_weight = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
         self.item_weight = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
         k = config.factors
@@ -218,10 +222,9 @@ class ImplicitALSState(LiveModelState):
         """The objective, the used training pairs' RMSE and the held-out pairs' RMSE."""
         model, config, matrix = self.live, self.config, self.by_user
         zeros_u, zeros_i = model.user_bias, model.item_bias
-        ones = np.ones(matrix.nnz, dtype=np.float32)
-        used_error = squared_error(matrix.indptr, matrix.indices, ones, model.user_factors,
+        used_error = squared_error(matrix.indptr, matrix.indices, self.ones, model.user_factors,
                                    model.item_factors, zeros_u, zeros_i, 0.0)
-        used_square = squared_error(matrix.indptr, matrix.indices, np.zeros_like(ones),
+        used_square = squared_error(matrix.indptr, matrix.indices, self.zeros,
                                     model.user_factors, model.item_factors, zeros_u, zeros_i,
                                     0.0)
         every_square = float(np.sum(gram64(model.user_factors) * gram64(model.item_factors)))
