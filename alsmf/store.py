@@ -52,10 +52,13 @@ JSON = {"stored": "json"}
 HISTORY = {"stored": "history"}
 """A list of :class:`IterationRecord` in the JSON header."""
 ROW_SYSTEM = {"stored": "row_system"}
-"""A :class:`RowSystem` or None in the JSON header."""
+"""A :class:`RowSystem` or None in the JSON header (a version-1 file derives it)."""
+OPTIONAL_ROW_SYSTEM = {"stored": "optional_row_system"}
+"""A :class:`RowSystem` or None in the JSON header, None in files written without it."""
 
 _STATE_PREFIX = "state_"
-_HEADER_KINDS = ("number", "flag", "json", "history", "row_system")
+_HEADER_KINDS = ("number", "flag", "json", "history", "row_system",
+                 "optional_row_system")
 
 Model = TypeVar("Model")
 
@@ -115,7 +118,7 @@ def _header_value(stored: str, value: Any) -> Any:
         return bool(value)
     if stored == "history":
         return [record.to_dict() for record in value]
-    if stored == "row_system":
+    if stored in ("row_system", "optional_row_system"):
         return None if value is None else value.to_dict()
     return value
 
@@ -161,6 +164,9 @@ def load_with_state(cls: type[Model], path: str | Path) -> tuple[Model, dict[str
                 values[name] = (_legacy_system(meta) if meta["version"] == 1
                                 else None if meta[name] is None
                                 else RowSystem.from_dict(meta[name]))
+            elif stored == "optional_row_system":
+                found = meta.get(name)
+                values[name] = None if found is None else RowSystem.from_dict(found)
     except KeyError as missing:
         raise ModelFileError(f"{path}: {missing} is missing; the file was altered or "
                              "damaged") from None
