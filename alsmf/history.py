@@ -17,7 +17,8 @@ class IterationRecord:
     Attributes:
         iteration: 1-based iteration number.
         objective: the training loss (squared error plus the L2 penalty) after the iteration.
-        train_rmse: RMSE on the training ratings.
+        train_rmse: RMSE on the training ratings of the fit the objective measures (before
+            predictions are clipped to the rating scale).
         test_rmse: RMSE on the test ratings, or ``None`` without a test set.
         seconds: wall time of the iteration (both half-steps and the evaluation).
         solve_seconds: wall time of the two half-steps alone (what other ALS libraries report

@@ -5,7 +5,12 @@ A rating is predicted as μ + b_u + b_i + p_u·q_i; a model trained without bias
 
 Unknown users or items (raw ids the model was not trained on) never give NaN: their factors
 and bias count as zero, so the prediction falls back to the training mean plus the known bias
-(for a model without biases: the training mean of the ratings).
+(for a model without biases: the training mean of the ratings). A model of ratings never
+predicts outside its rating scale (the training ratings' range): predictions are clipped to it.
+
+Lists are ranked by the model's ranking score (:mod:`alsmf.ranking`): for a model with a
+ranking head, the head's preference times the predicted rating's place on the scale; for one
+without, the predicted rating.
 
 Using the model needs no training data: it keeps each user's training ratings, so it can
 recommend unseen items, fold new ratings in by one ALS half-step (the kernel training uses),
@@ -34,6 +39,8 @@ from alsmf.errors import DataError
 from alsmf.history import IterationRecord
 from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
                                             gram64, row_terms)
+from alsmf.ranking import (RANKING_ITEM_FACTORS, RANKING_USER_FACTORS, check_rank_by,
+                           clip_to_scale)
 from alsmf.results import (Explanation, FoldedItem, FoldedUser, Groups,  # noqa: F401 (the
                            Recommendations)  # model's results are importable from here too)
 from alsmf.rowsystem import RowSystem
@@ -65,10 +72,14 @@ class MFModel:
         item_titles, item_genres: per item (aligned with ``item_ids``) when the data came with
             a movies file, else None; commands show them and accept title fragments.
         extras: named numeric arrays that a model variant adds (saved and checksummed with
-            the model), for example the implicit-feature item factors.
+            the model), for example the implicit-feature item factors or the ranking head's
+            vectors.
         system: the least-squares system each row solves (:class:`RowSystem`), which fold-in,
             updates and explanations solve again; None for a model built by hand without one
             (those three then refuse).
+        ranking_system: the row system of the ranking head (implicit-feedback rows over the
+            head's vectors in ``extras``), which fold-in solves for a new user's preference
+            vector; None for a model without a ranking head.
 
     How each field is saved is in its metadata (:mod:`alsmf.store` reads it).
     """
@@ -91,6 +102,7 @@ class MFModel:
     item_genres: np.ndarray | None = field(default=None, metadata=store.OPTIONAL_TEXT)
     extras: dict[str, np.ndarray] = field(default_factory=dict, metadata=store.NAMED_ARRAYS)
     system: RowSystem | None = field(default=None, metadata=store.ROW_SYSTEM)
+    ranking_system: RowSystem | None = field(default=None, metadata=store.OPTIONAL_ROW_SYSTEM)
 
     @property
     def factors(self) -> int:
@@ -102,6 +114,19 @@ class MFModel:
         """Whether predictions are ratings; False for a model of implicit feedback, whose
         predictions are preferences (used or not), fitted to one target whatever the value."""
         return self.system is None or self.system.target is None
+
+    @property
+    def has_ranking_head(self) -> bool:
+        """Whether lists are ranked by a ranking head's preferences (:mod:`alsmf.ranking`)."""
+        return self.ranking_system is not None and RANKING_USER_FACTORS in self.extras
+
+    @property
+    def rating_scale(self) -> tuple[float, float] | None:
+        """(lowest, highest) rating predictions are clipped to; None for a model of implicit
+        feedback or one that does not know its scale (saved before alsmf recorded it)."""
+        if not self.predicts_ratings or self.system is None:
+            return None
+        return self.system.rating_scale
 
     @property
     def n_users(self) -> int:
@@ -133,7 +158,8 @@ class MFModel:
         return float(self.predict(user, item)[0])
 
     def predict_indices(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """Predicted ratings for model indices; -1 marks an unknown user or item."""
+        """Predicted ratings for model indices (clipped to the rating scale); -1 marks an
+        unknown user or item."""
         scores = predict_pairs(
             _index_array(user_idx), _index_array(item_idx),
             self.user_factors, self.item_factors, self.user_bias, self.item_bias,
@@ -142,17 +168,18 @@ class MFModel:
         if not self.biases:  # nothing known about one side: the training mean
             unknown = (user_idx < 0) | (item_idx < 0)
             scores[unknown] = self.fallback_mean
-        return scores
+        return clip_to_scale(scores, self.rating_scale)
 
     def full_matrix(self) -> np.ndarray:
-        """The reconstructed rating matrix R̂ (n_users x n_items): μ + b_u + b_i + P·Qᵀ.
+        """The reconstructed rating matrix R̂ (n_users x n_items): μ + b_u + b_i + P·Qᵀ,
+        clipped to the rating scale.
 
         Meant for small examples (``P.dot(Q.T)`` plus the biases); it has n_users·n_items
         entries.
         """
         matrix = self.user_factors @ self.item_factors.T
         matrix += self.global_mean + self.user_bias[:, None] + self.item_bias[None, :]
-        return matrix
+        return clip_to_scale(matrix, self.rating_scale)
 
     def rmse(self, ratings: Ratings) -> float:
         """Root mean squared error on ratings with raw ids (unknown ids use the fallback)."""
@@ -170,7 +197,8 @@ class MFModel:
         what that user half-step of training gives a user with these ratings; the default
         conjugate-gradient solver approaches the same solution by a few steps per iteration.
         Items the model does not know are ignored; an item given twice counts once, with its
-        last rating.
+        last rating. With a ranking head, the user's preference vector is solved the same
+        way, from the head's row system over the same items.
 
         With ``user`` (a raw id the model was trained on), the user's training ratings are
         updated instead: the new ratings are merged into them (a new rating of an item the
@@ -198,7 +226,14 @@ class MFModel:
         factors, bias = self._solve_one(
             self.item_factors, self.item_bias, item_idx, values,
             self._row_terms(IMPLICIT_ITEM_FACTORS, self.item_factors, item_idx))
-        return FoldedUser(factors, bias, item_idx, values)
+        preference = None
+        if self.has_ranking_head:
+            head_items = self.extras[RANKING_ITEM_FACTORS]
+            preference, _ = self._solve_one(
+                head_items, np.zeros(self.n_items), item_idx, values,
+                self._row_terms(None, head_items, item_idx, self.ranking_system),
+                self.ranking_system)
+        return FoldedUser(factors, bias, item_idx, values, preference)
 
     def fold_in_item(self, users: Any, ratings: Any, *, item: Any = None) -> FoldedItem:
         """A vector and bias for an item from (user, rating) pairs, by one ALS half-step.
@@ -294,52 +329,74 @@ class MFModel:
         )
 
     def recommend(self, user: Any, n: int = 10, *, exclude_seen: bool = True,
-                  candidates: Any = None) -> Recommendations:
+                  candidates: Any = None, rank_by: str = "score") -> Recommendations:
         """The top-n items for a raw user id or a :class:`FoldedUser`, best first.
 
         Items the user rated in training (or at fold-in) are left out unless
         ``exclude_seen`` is False; ``candidates`` restricts the list to those raw item ids.
-        An unknown user id gets the most popular-by-bias items (the fallback model).
+        ``rank_by="score"`` ranks by the ranking score (:mod:`alsmf.ranking`), ``"rating"``
+        by the predicted rating alone. An unknown user id gets the fallback: the ranking of a
+        user with no vector of their own (the items' biases, and with a ranking head the
+        average user's preferences).
         """
+        check_rank_by(rank_by)
         if isinstance(user, FoldedUser):
             factors, bias, seen = user.factors[None, :], np.array([user.bias]), user.items
+            preference = None if user.preference is None else user.preference[None, :]
+            rows = None
         else:
             index = int(lookup_ids(self.user_ids, user))
-            if index < 0:
-                factors, bias, seen = np.zeros((1, self.factors)), np.zeros(1), np.empty(0)
-            else:
-                factors = self.user_factors[index:index + 1]
-                bias = self.user_bias[index:index + 1]
-                seen = self.seen_indices[self.seen_indptr[index]:self.seen_indptr[index + 1]]
+            rows = np.array([index])
+            factors, bias, preference = self._query_vectors(rows)
+            seen = (np.empty(0) if index < 0 else
+                    self.seen_indices[self.seen_indptr[index]:self.seen_indptr[index + 1]])
         excluded = seen if exclude_seen else np.empty(0)
         with _calling_thread_only():
             items, scores = top_n_items(
                 factors, bias, self.item_factors, self.item_bias, self.global_mean,
                 np.array([0, len(excluded)], dtype=np.int64), excluded.astype(np.int64),
-                self._candidate_mask(candidates), n)
+                self._candidate_mask(candidates), n,
+                self._ranking(preference, rank_by))
         found = items[0] >= 0
-        return Recommendations(self.item_ids[items[0][found]], scores[0][found])
+        chosen = items[0][found]
+        ratings = None
+        if self.predicts_ratings:
+            ratings = clip_to_scale(factors[0].astype(np.float64) @ self.item_factors[chosen].T
+                                    .astype(np.float64) + self.global_mean + bias[0]
+                                    + self.item_bias[chosen], self.rating_scale)
+            if not self.biases and rows is not None and rows[0] < 0:
+                ratings[:] = self.fallback_mean
+        listed = scores[0][found]
+        if rank_by == "rating" or not self.has_ranking_head:
+            listed = ratings if ratings is not None else listed
+        return Recommendations(self.item_ids[chosen], listed, ratings)
 
     def recommend_all(self, users: Any = None, n: int = 10, *, exclude_seen: bool = True,
-                      candidates: Any = None) -> tuple[np.ndarray, np.ndarray]:
+                      candidates: Any = None,
+                      rank_by: str = "score") -> tuple[np.ndarray, np.ndarray]:
         """Top-n raw item ids and scores for many users at once (default: every user).
 
         Returns arrays of shape (users, n), best first; slots without a candidate hold item
-        id -1 and score -inf. Unknown user ids get the fallback ranking.
+        id -1 and score -inf. Ranked as :meth:`recommend` ranks (``rank_by``); scores that are
+        predicted ratings are clipped to the rating scale. Unknown user ids get the fallback
+        ranking.
         """
+        check_rank_by(rank_by)
         rows = np.arange(self.n_users) if users is None else np.atleast_1d(
             lookup_ids(self.user_ids, users))
         known = rows >= 0
         safe = np.where(known, rows, 0)
-        factors = np.where(known[:, None], self.user_factors[safe], 0.0)
-        bias = np.where(known, self.user_bias[safe], 0.0)
+        factors, bias, preference = self._query_vectors(rows)
         if exclude_seen:
             indptr, indices = _csr_rows(self.seen_indptr, self.seen_indices, safe, known)
         else:
             indptr, indices = np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int64)
         items, scores = top_n_items(factors, bias, self.item_factors, self.item_bias,
                                     self.global_mean, indptr.astype(np.int64),
-                                    indices.astype(np.int64), self._candidate_mask(candidates), n)
+                                    indices.astype(np.int64), self._candidate_mask(candidates), n,
+                                    self._ranking(preference, rank_by))
+        if rank_by == "rating" or not self.has_ranking_head:
+            clip_to_scale(scores, self.rating_scale)
         return np.where(items >= 0, self.item_ids[np.maximum(items, 0)], -1), scores
 
     def similar_items(self, item: Any, n: int = 10) -> Recommendations:
@@ -413,16 +470,16 @@ class MFModel:
         """The diagonal a user or item row with ``count`` ratings adds to its system."""
         return self._system().ridge(count, self.factors)
 
-    def _row_terms(self, implicit_name: str, fixed_factors: np.ndarray,
-                   rated: np.ndarray) -> dict[str, np.ndarray]:
+    def _row_terms(self, implicit_name: str | None, fixed_factors: np.ndarray,
+                   rated: np.ndarray, system: RowSystem | None = None) -> dict[str, np.ndarray]:
         """What a row that rated ``rated`` adds to its ratings' normal equations: the implicit
-        features' terms (``implicit_name``: Z for a user, A for an item) and the unobserved
-        part of implicit-feedback ALS, g·(fixed_factors)ᵀ(fixed_factors); none for a plain
-        rating model."""
-        system = self._system()
-        terms = self._implicit_terms(implicit_name, rated)
+        features' terms (``implicit_name``: Z for a user, A for an item; None: none) and the
+        unobserved part of implicit-feedback ALS, g·(fixed_factors)ᵀ(fixed_factors); none for
+        a plain rating model. ``system``: the rows' system (default: the model's)."""
+        system = system or self._system()
+        terms = self._implicit_terms(implicit_name, rated) if implicit_name else {}
         if system.gram_weight > 0:
-            k = self.factors
+            k = fixed_factors.shape[1]
             gram = np.zeros((k + 1, k + 1))
             gram[:k, :k] = system.gram_weight * gram64(fixed_factors)
             terms = ({"extra_gram": terms["extra_gram"] + gram, "extra_rhs": terms["extra_rhs"]}
@@ -449,19 +506,48 @@ class MFModel:
         return np.hstack([factors, np.ones((len(factors), 1))])
 
     def _solve_one(self, fixed_factors: np.ndarray, fixed_bias: np.ndarray,
-                   indices: np.ndarray, values: np.ndarray,
-                   extra: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
-        """One row's half-step against the fixed side: the kernel training uses."""
-        factors, bias = np.zeros((1, self.factors)), np.zeros(1)
+                   indices: np.ndarray, values: np.ndarray, extra: dict[str, np.ndarray],
+                   system: RowSystem | None = None) -> tuple[np.ndarray, float]:
+        """One row's half-step against the fixed side: the kernel training uses.
+
+        ``system``: the row's system (default: the model's; the ranking head's has no biases
+        and no global mean).
+        """
+        system = system or self._system()
+        mean = self.global_mean if system is self.system else 0.0
+        factors, bias = np.zeros((1, fixed_factors.shape[1])), np.zeros(1)
         with _calling_thread_only():
-            status = HalfStep(self._system()).run(
+            status = HalfStep(system).run(
                 np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32),
-                self._system().targets(values),
-                fixed_factors, fixed_bias, self.global_mean, factors, bias, **extra)
+                system.targets(values), fixed_factors, fixed_bias, mean, factors, bias,
+                **extra)
         if status[0]:
-            raise DataError(f"the fold-in system is singular (reg={self._system().reg}); "
+            raise DataError(f"the fold-in system is singular (reg={system.reg}); "
                             "give more ratings or use a model trained with reg > 0")
         return factors[0], float(bias[0])
+
+    def _query_vectors(self, rows: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """User factors, biases and ranking-head vectors of model rows; a row of -1 (an
+        unknown user) gets zeros and, with a ranking head, the average user's vector."""
+        known = rows >= 0
+        safe = np.where(known, rows, 0)
+        factors = np.where(known[:, None], self.user_factors[safe], 0.0)
+        bias = np.where(known, self.user_bias[safe], 0.0)
+        preference = None
+        if self.has_ranking_head:
+            head = self.extras[RANKING_USER_FACTORS]
+            average = head.mean(axis=0, dtype=np.float64)
+            preference = np.where(known[:, None], head[safe], average)
+        return factors, bias, preference
+
+    def _ranking(self, preference: np.ndarray | None,
+                 rank_by: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float]] | None:
+        """What :func:`top_n_items` ranks by: the ranking head's terms, or None (by rating)."""
+        if rank_by == "rating" or preference is None or not self.has_ranking_head:
+            return None
+        scale = self.rating_scale or (0.0, 0.0)  # no scale known: rank by preference alone
+        return preference, self.extras[RANKING_ITEM_FACTORS], scale
 
     def _candidate_mask(self, candidates: Any) -> np.ndarray:
         if candidates is None:

@@ -21,12 +21,15 @@ class FoldedUser:
         items: model indices of the rated items, ascending (skipped when recommending).
         ratings: the rating of each of ``items``, the data the vector was solved from (kept
             so that :meth:`MFModel.explain` can split a prediction into their contributions).
+        preference: the user's ranking-head vector x_u, solved from the same items (None for
+            a model without a ranking head).
     """
 
     factors: np.ndarray
     bias: float
     items: np.ndarray
     ratings: np.ndarray
+    preference: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,16 @@ class Groups:
 
 @dataclass(frozen=True)
 class Recommendations:
-    """Items ranked for one user, best first, with their predicted ratings."""
+    """Items ranked for one user (or like one item), best first.
+
+    Attributes:
+        items: raw item ids.
+        scores: what the list is ranked by: the ranking score, the predicted rating, or for
+            similar items the cosine similarity.
+        ratings: the predicted rating of each item (within the model's rating scale), or None
+            where it does not apply (similar items, a model of implicit feedback).
+    """
 
     items: np.ndarray
     scores: np.ndarray
+    ratings: np.ndarray | None = None

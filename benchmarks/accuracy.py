@@ -25,7 +25,7 @@ from alsmf.data.source import DataSource
 from alsmf.models.als import ALS
 
 DEFAULT_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
-PLAIN = {"reg_bias": None, "implicit_weight": 0.0, "iterations": 15}
+PLAIN = {"reg_bias": None, "implicit_weight": 0.0, "rank_factors": 0, "iterations": 15}
 """The plain biased ALS of the k x λ grid: one λ, no implicit features (the earlier defaults)."""
 
 

@@ -41,7 +41,7 @@ import time
 import traceback
 from pathlib import Path
 
-PLAIN = {"reg_bias": None, "implicit_weight": 0.0}
+PLAIN = {"reg_bias": None, "implicit_weight": 0.0, "rank_factors": 0}
 """alsmf's settings for the model the peers fit: plain biased ALS, one λ, no implicit features."""
 
 HERE = Path(__file__).resolve().parent

@@ -45,9 +45,10 @@ runs in this one process, one after the other: ml-100k is small.
 Rows (``ROWS``): most-popular items; implicit's ALS on the binary "rated" matrix at a fixed
 reference setting and tuned; implicit's BPR tuned; EASE (closed form in numpy, below) at λ 300
 and tuned; LensKit's ``ImplicitMFScorer`` and ``ItemKNNScorer`` tuned; alsmf's ``ALS()`` and
-``BayesianMF()`` defaults, ranked by ``MFModel.recommend_all``. The peers see only who rated
-what (every training rating counts as 1), except LensKit's item k-NN in its explicit mode, a
-grid choice, which centres the rating values.
+``BayesianMF()`` defaults, ranked by ``MFModel.recommend_all`` (by the ranking score, and by
+predicted rating alone), and ``ImplicitALS()`` at its defaults and tuned. The peers see only
+who rated what (every training rating counts as 1), except LensKit's item k-NN in its explicit
+mode, a grid choice, which centres the rating values.
 
 Adding a row is one entry in ``ROWS``: ``Row(name, description, library, fit, grid, note)``.
 ``fit(train, threads, **settings)`` fits on a training :class:`~alsmf.Ratings` and returns a
@@ -67,10 +68,10 @@ A new alsmf model class needs nothing else if its config is a dataclass whose ``
 threads=...)`` returns an :class:`~alsmf.MFModel`; otherwise write its own fit function.
 
 The table (one row per model: mean P@10, R@10, NDCG@10, coverage@10, NDCG of each fold,
-median fit wall and CPU s, the settings chosen per fold) is printed and written, with the machine, the date
-and this protocol, to ``benchmarks/results/STEM.md`` (``--out``, default ``ranking-ml-100k``)
-and ``STEM.json`` (per fold: the metrics, the fit time and every validation score). A row that
-fails is listed with the reason and the others go on.
+median fit wall and CPU s, the settings chosen per fold) is printed and written, with the
+machine, the date and this protocol, to ``benchmarks/results/STEM.md`` (``--out``, default
+``ranking-ml-100k``) and ``STEM.json`` (per fold: the metrics, the fit time and every
+validation score). A row that fails is listed with the reason and the others go on.
 """
 
 from __future__ import annotations
@@ -326,12 +327,13 @@ def fit_lenskit_item_knn(train: Ratings, threads: int, feedback: str,
     return dense_recommender(train, score_rows)
 
 
-def alsmf_fit(config: Any) -> Callable[..., Recommend]:
+def alsmf_fit(config: Any, rank_by: str = "score") -> Callable[..., Recommend]:
     """The fit function of an alsmf trainer config (``ALS()``, ``BayesianMF()``, ...): fits
-    ``dataclasses.replace(config, **settings)`` and ranks by ``MFModel.recommend_all``."""
+    ``dataclasses.replace(config, **settings)`` and ranks by ``MFModel.recommend_all``
+    (``rank_by``: its ranking score, or the predicted rating alone)."""
     def fit(train: Ratings, threads: int, **settings: Any) -> Recommend:
         model = dataclasses.replace(config, **settings).fit(train, threads=threads)
-        return lambda users: model.recommend_all(users, n=N)[0]
+        return lambda users: model.recommend_all(users, n=N, rank_by=rank_by)[0]
 
     return fit
 
@@ -389,9 +391,18 @@ ROWS: tuple[Row, ...] = (
         "called per user with the user's training history on every item, seen items masked "
         "here; an item with no neighbour in the history gets no score and is not listed"),
     Row("alsmf-als", "alsmf ALS() defaults", "alsmf", alsmf_fit(ALS()),
-        note="a rating model (fits the rating values); ranked by MFModel.recommend_all"),
+        note="a rating model (fits the rating values) with its ranking head; ranked by "
+        "MFModel.recommend_all's ranking score (head preference x the predicted rating's "
+        "place on the scale)"),
+    Row("alsmf-als-rating", "alsmf ALS() defaults, --rank-by rating", "alsmf",
+        alsmf_fit(ALS(), rank_by="rating"),
+        note="the same model ranked by predicted rating alone"),
     Row("alsmf-bayes", "alsmf BayesianMF() defaults", "alsmf", alsmf_fit(BayesianMF()),
-        note="a rating model (Gibbs sampling); ranked by MFModel.recommend_all"),
+        note="a rating model (Gibbs sampling) with its ranking head; ranked by the ranking "
+        "score, with the posterior mean rating"),
+    Row("alsmf-bayes-rating", "alsmf BayesianMF() defaults, --rank-by rating", "alsmf",
+        alsmf_fit(BayesianMF(), rank_by="rating"),
+        note="the same model ranked by posterior mean rating alone"),
     Row("alsmf-ials", "alsmf ImplicitALS() defaults", "alsmf", alsmf_fit(ImplicitALS()),
         note="implicit-feedback ALS on who rated what (k 32, λ 0.05, α 1, 15 it.); ranked by "
         "MFModel.recommend_all"),

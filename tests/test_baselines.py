@@ -170,8 +170,12 @@ def test_gradient_descent_fills_seed_003_like_the_notebook():
         filled = model.full_matrix()
         assert model.history[-1].train_rmse < 0.15
         assert filled.shape == (6, 4) and np.all(filled > -0.5)
-        assert np.sqrt(np.mean((filled - SEED_003_R)[observed] ** 2)) == \
+        unclipped = (model.user_factors @ model.item_factors.T + model.global_mean
+                     + model.user_bias[:, None] + model.item_bias[None, :])
+        assert np.sqrt(np.mean((unclipped - SEED_003_R)[observed] ** 2)) == \
             pytest.approx(model.history[-1].train_rmse)
+        low, high = model.rating_scale  # the filled matrix is clipped to the ratings' range
+        np.testing.assert_array_equal(filled, np.clip(unclipped, low, high))
 
 
 def test_gradient_descent_fit_follows_the_dense_function():

@@ -138,13 +138,13 @@ def test_model_predicts_the_mean_of_the_kept_draws_and_history_matches_it():
 
     def record(rec, current):
         assert current.factors == 3  # the callback sees the current draw
-        draws[rec.iteration] = current.predict(*pairs)
+        draws[rec.iteration] = unclipped_predictions(current, *pairs)
 
     model = config.fit(train, test, callback=record)
     kept = config.kept_sweeps()
     assert list(kept) == [8, 10, 13, 15]
     assert model.factors == 3 * len(kept) and model.params["kept_samples"] == 4
-    expected = np.mean([draws[s] for s in kept], axis=0)
+    expected = np.clip(np.mean([draws[s] for s in kept], axis=0), *model.rating_scale)
     np.testing.assert_allclose(model.predict(*pairs), expected, rtol=0, atol=1e-10)
     assert [r.iteration for r in model.history] == list(range(1, 16))
     assert model.history[-1].test_rmse == pytest.approx(model.rmse(test), abs=1e-12)
@@ -253,3 +253,13 @@ def test_params_are_json_ready_and_name_the_method():
     params = BayesianMF(factors=np.int64(5)).params()
     assert params["method"] == "bayes" and params["factors"] == 5
     assert type(params["factors"]) is int
+
+
+def unclipped_predictions(model, users, items):
+    """μ + b_u + b_i + p_u·q_i of raw ids, before the model clips it to its rating scale."""
+    from alsmf.data.ratings import lookup_ids
+    from alsmf.solvers.predict import predict_pairs
+    return predict_pairs(lookup_ids(model.user_ids, users).astype(np.int64),
+                         lookup_ids(model.item_ids, items).astype(np.int64),
+                         model.user_factors, model.item_factors, model.user_bias,
+                         model.item_bias, model.global_mean)

@@ -21,6 +21,9 @@ distributed = pytest.importorskip("distributed")
 from alsmf.distributed import local_cluster, train_distributed  # noqa: E402
 from alsmf.distributed.cluster import worker_addresses  # noqa: E402
 
+# what Dask trains today: no implicit features, no ranking head
+PLAIN = {"implicit_weight": 0.0, "rank_factors": 0}
+
 
 @pytest.fixture(scope="module")
 def client():
@@ -51,7 +54,7 @@ def assert_same_model(model, reference):
 
 @pytest.mark.parametrize("solver, reg_bias", [("cg", None), ("cholesky", None), ("cg", 0.02)])
 def test_same_model_as_in_process_for_any_number_of_blocks(client, split, solver, reg_bias):
-    config = ALS(implicit_weight=0.0, factors=8, iterations=4, solver=solver, reg_bias=reg_bias)
+    config = ALS(**PLAIN, factors=8, iterations=4, solver=solver, reg_bias=reg_bias)
     reference = config.fit(split[0], split[1])
     for n_blocks in (None, 3):  # None: one block per worker
         assert_same_model(train_distributed(config, split[0], split[1], client=client,
@@ -63,7 +66,7 @@ def test_workers_are_asked_of_the_scheduler_not_the_clients_record(client, split
     # landing mid-call made it list no workers (a ZeroDivisionError in placing the blocks)
     monkeypatch.setattr(client, "scheduler_info", lambda *args, **kwargs: {"workers": {}})
     assert len(worker_addresses(client)) == 2
-    config = ALS(implicit_weight=0.0, factors=4, iterations=2)
+    config = ALS(**PLAIN, factors=4, iterations=2)
     assert_same_model(train_distributed(config, split[0], split[1], client=client),
                       config.fit(split[0], split[1]))
 
@@ -75,7 +78,7 @@ def test_parquet_folder_is_read_by_the_workers(client, split, tmp_path):
     half = len(frame) // 2
     frame.iloc[:half].to_parquet(folder / "part-0.parquet", index=False)
     frame.iloc[half:].to_parquet(folder / "part-1.parquet", index=False)
-    config = ALS(implicit_weight=0.0, factors=6, iterations=3, biases=False)
+    config = ALS(**PLAIN, factors=6, iterations=3, biases=False)
     model = train_distributed(config, folder, split[1], client=client, n_blocks=2)
     assert_same_model(model, config.fit(split[0], split[1]))
 
@@ -87,7 +90,7 @@ def test_callback_stops_and_sees_progress(client, split):
         seen.append((record.iteration, len(progress.history), progress.planned_bytes))
         return record.iteration == 2
 
-    config = ALS(implicit_weight=0.0, factors=4, iterations=5, solver="cholesky")
+    config = ALS(**PLAIN, factors=4, iterations=5, solver="cholesky")
     model = train_distributed(config, split[0], client=client, callback=stop_after_two)
     assert [s[:2] for s in seen] == [(1, 1), (2, 2)]
     assert seen[0][2] > 0
@@ -95,7 +98,7 @@ def test_callback_stops_and_sees_progress(client, split):
 
 
 def test_killed_worker_mid_training_gives_the_same_model(client, split):
-    config = ALS(implicit_weight=0.0, factors=8, iterations=6)
+    config = ALS(**PLAIN, factors=8, iterations=6)
     reference = config.fit(split[0], split[1])
     pids = client.run(os.getpid)
     killed = {}
@@ -146,7 +149,7 @@ def test_bytes_sent_per_half_step_are_the_routing_plan(client):
                                 min_per_user=2, seed=3).ratings
     k, n_blocks = 8, 4
     client.run(_clear_transfer_log)
-    model = train_distributed(ALS(implicit_weight=0.0, factors=k, iterations=2), ratings,
+    model = train_distributed(ALS(**PLAIN, factors=k, iterations=2), ratings,
                               client=client, n_blocks=n_blocks)
     moved = {}
     for log in client.run(_transfer_log).values():
@@ -198,19 +201,19 @@ def test_repeated_pairs_in_parquet_are_refused(client, tmp_path):
                           "rating": [4.0, 3.0, 2.0, 5.0]})
     frame.to_parquet(tmp_path / "r.parquet", index=False)
     with pytest.raises(DataError, match="pair is rated twice"):
-        train_distributed(ALS(implicit_weight=0.0, factors=2, iterations=1),
+        train_distributed(ALS(**PLAIN, factors=2, iterations=1),
                           tmp_path / "r.parquet", client=client)
 
 
 def test_parquet_without_the_columns_is_refused(client, tmp_path):
     pd.DataFrame({"user": [1], "movie": [2], "rating": [3.0]}).to_parquet(tmp_path / "r.parquet")
     with pytest.raises(DataError, match="missing column.*'item'"):
-        train_distributed(ALS(implicit_weight=0.0), tmp_path / "r.parquet", client=client)
+        train_distributed(ALS(**PLAIN), tmp_path / "r.parquet", client=client)
 
 
 def test_bad_block_count_is_refused(client, split):
     with pytest.raises(ConfigError, match="n_blocks"):
-        train_distributed(ALS(implicit_weight=0.0), split[0], client=client, n_blocks=0)
+        train_distributed(ALS(**PLAIN), split[0], client=client, n_blocks=0)
 
 
 def test_initial_factors_drawn_in_chunks_are_the_in_process_draw():
@@ -229,7 +232,8 @@ def test_balanced_bounds_split_ratings_evenly():
 def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, tmp_path, cli):
     from alsmf.model import MFModel
 
-    common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k", "--implicit-weight", "0"]
+    common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k", "--implicit-weight", "0",
+              "--set", "rank_factors=0"]
     here = cli(*common, "-o", tmp_path / "here")
     there = cli(*common, "--scheduler", client.scheduler.address, "-o", tmp_path / "there")
     assert here.exit_code == 0 and there.exit_code == 0, there.output

@@ -50,7 +50,8 @@ def dense_objective(model: MFModel, train: Ratings, config: ALS) -> float:
 def test_objective_matches_the_dense_formula_and_never_increases(solver, weighted_reg):
     train = random_ratings()
     config = ALS(factors=4, reg=0.05, reg_bias=0.01, weighted_reg=weighted_reg, solver=solver,
-                 implicit_weight=0.3, implicit_reg=0.5, seed=2, reg_warmup=0)
+                 implicit_weight=0.3, implicit_reg=0.5, seed=2, reg_warmup=0,
+                 rank_factors=0)
     state = config.start(train)
     objectives = [state.evaluate()[0]]
     for iteration in range(1, 7):
@@ -81,7 +82,7 @@ def test_implicit_steps_and_half_steps_are_the_exact_minimisers():
     """Each is compared with a numpy solve of the dense problem, every pair of X included."""
     train = random_ratings(1)
     config = ALS(factors=3, reg=0.1, reg_bias=0.02, weighted_reg=False, solver="cholesky",
-                 implicit_weight=0.5, implicit_reg=0.7, reg_warmup=0)
+                 implicit_weight=0.5, implicit_reg=0.7, reg_warmup=0, rank_factors=0)
     state = config.start(train)
     model, x = state.live, binary_matrix(train)
     ridge = [0.1, 0.1, 0.1, 0.02]

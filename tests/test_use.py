@@ -55,23 +55,43 @@ def with_ratings(train, users, items, values):
                                frame["rating"].to_numpy())
 
 
-def brute_force_top(model, user_index, n, exclude):
-    scores = model.full_matrix()[user_index].copy()
+def unclipped_ratings(model, user_index):
+    """μ + b_u + b_i + p_u·q_i of one user and every item, before clipping to the scale."""
+    return (model.global_mean + model.user_bias[user_index] + model.item_bias
+            + model.item_factors.astype(np.float64) @ model.user_factors[user_index])
+
+
+def brute_force_top(model, user_index, n, exclude, rank_by="rating"):
+    """The top n of one user by a dense computation of the documented ranking."""
+    ratings = unclipped_ratings(model, user_index)
+    low, high = model.rating_scale
+    if rank_by == "rating":
+        scores = ratings.copy()
+    else:
+        preference = (model.extras["ranking_item_factors"].astype(np.float64)
+                      @ model.extras["ranking_user_factors"][user_index])
+        scores = np.maximum(preference, 0) * (np.clip(ratings, low, high) - low) / (high - low)
     scores[exclude] = -np.inf
     order = np.lexsort((np.arange(len(scores)), -scores))[:n]
-    return model.item_ids[order], scores[order]
+    listed = np.clip(ratings[order], low, high) if rank_by == "rating" else scores[order]
+    return model.item_ids[order], listed
 
 
-def test_recommend_matches_brute_force_and_skips_seen_items(trained):
+@pytest.mark.parametrize("rank_by", ["rating", "score"])
+def test_recommend_matches_brute_force_and_skips_seen_items(trained, rank_by):
     train, model = trained
+    assert model.has_ranking_head
     seen = train.by_user()[7].indices
-    items, scores = brute_force_top(model, 7, 5, seen)
-    result = model.recommend(model.user_ids[7], n=5)
+    items, scores = brute_force_top(model, 7, 5, seen, rank_by)
+    result = model.recommend(model.user_ids[7], n=5, rank_by=rank_by)
     assert np.array_equal(result.items, items)
-    np.testing.assert_allclose(result.scores, scores)
+    np.testing.assert_allclose(result.scores, scores, rtol=1e-6)
+    low, high = model.rating_scale
+    np.testing.assert_allclose(result.ratings, np.clip(
+        unclipped_ratings(model, 7)[np.searchsorted(model.item_ids, result.items)], low, high))
     assert not set(result.items) & set(model.item_ids[seen])
-    with_seen = model.recommend(model.user_ids[7], n=5, exclude_seen=False)
-    expected, _ = brute_force_top(model, 7, 5, [])
+    with_seen = model.recommend(model.user_ids[7], n=5, exclude_seen=False, rank_by=rank_by)
+    expected, _ = brute_force_top(model, 7, 5, [], rank_by)
     assert np.array_equal(with_seen.items, expected)
 
 
@@ -90,7 +110,8 @@ def test_recommend_all_equals_one_by_one(trained):
     for row in (0, 13, 49):
         single = model.recommend(model.user_ids[row], n=4)
         assert np.array_equal(items[row], single.items)
-        np.testing.assert_allclose(scores[row], single.scores)
+        # float32 preference products: one row and a block of rows round differently
+        np.testing.assert_allclose(scores[row], single.scores, rtol=1e-6)
     subset_items, _ = model.recommend_all([model.user_ids[13], 99999], n=4)
     assert np.array_equal(subset_items[0], items[13])
     assert np.array_equal(subset_items[1], model.recommend(99999, n=4).items)

@@ -20,6 +20,7 @@ from alsmf.cli.use import MAX_LIST
 from alsmf.data.source import DataSource
 from alsmf.errors import ConfigError
 from alsmf.models.als import ALS
+from alsmf.ranking import check_rank_by
 
 SET_OPTION = typer.Option(
     None, "--set", help="Set any field of the method (ALS unless --method says otherwise), "
@@ -51,6 +52,8 @@ def evaluate(
     threshold: float = typer.Option(4.0, help="A held-out rating >= this makes the item "
                                     "relevant to the user."),
     seed: int = typer.Option(0, help="Seed for the random folds and the synthetic data."),
+    rank_by: str = typer.Option("score", "--rank-by", help="What the top-N lists rank by: "
+                                "'score' (the model's ranking score) or 'rating'."),
     threads: Optional[int] = THREADS_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -61,6 +64,7 @@ def evaluate(
 
     if not 1 <= top <= MAX_LIST:
         raise ConfigError(f"--top must be from 1 to {MAX_LIST:,}, got {top:,}")
+    check_rank_by(rank_by)
     config = _method_config(method, settings, assignments, factors=factors, reg=reg,
                             iterations=iterations)
     source = DataSource(data=data, synthetic=synthetic.value, noise=noise, folds=folds,
@@ -69,7 +73,7 @@ def evaluate(
     fold_list, description = source.cross_validation_folds()
     with fit_progress("cross-validating", len(fold_list)) as progress:
         result = cross_validate(config, fold_list, k=top, threshold=threshold, threads=threads,
-                                progress=progress)
+                                progress=progress, rank_by=rank_by)
     if as_json:
         print(json.dumps({"data": description, "k": top, "threshold": threshold}
                          | result.to_dict(), indent=2))

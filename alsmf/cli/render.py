@@ -147,18 +147,31 @@ def item_label(model: MFModel, item: int) -> str:
 
 
 def print_items(model: MFModel, result: Recommendations, title: str, as_json: bool,
-                score: str = "predicted", because: list[Explanation] | None = None) -> None:
-    """A ranked list of items as a table, or as JSON; with the explanations when given."""
-    rows = [{"rank": rank, "item": int(item), score: float(value)} | _title_fields(model, item)
-            for rank, (item, value) in enumerate(zip(result.items, result.scores), start=1)]
+                score: str | None = "score", because: list[Explanation] | None = None) -> None:
+    """A ranked list of items as a table, or as JSON; with the explanations when given.
+
+    Each row shows what the list is ranked by under the name ``score`` (None: not shown, when
+    it is the predicted rating itself) and the predicted rating, where the result has them.
+    """
+    rows = []
+    for rank, position in enumerate(range(len(result.items)), start=1):
+        item = result.items[position]
+        row: dict[str, Any] = {"rank": rank, "item": int(item)}
+        if score is not None:
+            row[score] = float(result.scores[position])
+        if result.ratings is not None:
+            row["predicted"] = float(result.ratings[position])
+        rows.append(row | _title_fields(model, item))
     for row, explanation in zip(rows, because or []):
         row["baseline"] = explanation.baseline
         row["because"] = _contributors(model, explanation)
     if as_json:
         print(json.dumps({"title": title, "items": rows}, indent=2))
         return
-    columns = list(rows[0].keys()) if rows else ["rank", "item", score]
-    columns = [column for column in columns if column != "baseline"]
+    columns = list(rows[0].keys()) if rows else ["rank", "item"]
+    # the reasons need the width: a table with them leaves the genres to --json
+    hidden = {"baseline", "genres"} if because else {"baseline"}
+    columns = [column for column in columns if column not in hidden]
     table = Table(*("because you rated" if c == "because" else c for c in columns),
                   title=title, min_width=len(title))
     for row in rows:

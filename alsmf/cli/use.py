@@ -12,10 +12,15 @@ from alsmf.cli.options import MODEL_OPTION, PRINT_JSON_OPTION, user_errors
 from alsmf.cli.render import item_label, print_items, print_predictions, print_similar_users
 from alsmf.errors import ConfigError
 from alsmf.model import Explanation, MFModel, Recommendations
+from alsmf.ranking import check_rank_by
 
 EXPLAIN_HELP = ("For each item, show the user's 3 rated items that contributed most to its "
                 "predicted rating, in rating points.")
 EXPLAINED_ITEMS = 3
+RANK_BY_HELP = ("What the list is ranked by: 'score', the model's ranking score (for a rating "
+                "model with a ranking head: how likely the user is to pick the item times how "
+                "they would rate it), or 'rating', the predicted rating alone.")
+RANK_BY_OPTION = typer.Option("score", "--rank-by", help=RANK_BY_HELP)
 
 
 @user_errors
@@ -51,15 +56,24 @@ def recommend(
     n: int = typer.Option(10, "-n", help="How many items."),
     include_seen: bool = typer.Option(False, help="Also list items the user rated."),
     explain: bool = typer.Option(False, "--explain", help=EXPLAIN_HELP),
+    rank_by: str = RANK_BY_OPTION,
     model_path: Path = MODEL_OPTION,
     as_json: bool = PRINT_JSON_OPTION,
 ) -> None:
-    """Top-n items for a user, by predicted rating (rated items left out by default)."""
+    """Top-n items for a user, by the model's ranking score (rated items left out by default).
+
+    An unknown user gets the list of a user with nothing rated (a note on stderr says so).
+    """
+    check_rank_by(rank_by)
     model = MFModel.load(model_path)
     check_count(n)
-    result = model.recommend(user, n, exclude_seen=not include_seen)
+    if user not in model.user_ids:
+        typer.echo(f"note: user {user} is not in the model; listing what a user who rated "
+                   "nothing gets", err=True)
+    result = model.recommend(user, n, exclude_seen=not include_seen, rank_by=rank_by)
     because = _explanations(model, user, result) if explain else None
-    print_items(model, result, f"recommendations for user {user}", as_json, because=because)
+    print_items(model, result, f"recommendations for user {user}", as_json,
+                score=_score_name(model, rank_by), because=because)
 
 
 @user_errors
@@ -92,10 +106,12 @@ def rate(
         None, "--user", "-u", help="Add the ratings to this trained user's instead of a new "
         "user's (a new rating of an item they rated replaces the old one)."),
     explain: bool = typer.Option(False, "--explain", help=EXPLAIN_HELP),
+    rank_by: str = RANK_BY_OPTION,
     model_path: Path = MODEL_OPTION,
     as_json: bool = PRINT_JSON_OPTION,
 ) -> None:
     """Fold in a user from a few ratings (no retraining) and recommend for them."""
+    check_rank_by(rank_by)
     model = MFModel.load(model_path)
     check_count(n)
     items, values = [], []
@@ -110,11 +126,12 @@ def rate(
         items.append(_resolve_item(model, name))
         values.append(rating)
     folded = model.fold_in(items, values, user=user)
-    result = model.recommend(folded, n)
+    result = model.recommend(folded, n, rank_by=rank_by)
     because = _explanations(model, folded, result) if explain else None
     title = ("recommendations for the new user" if user is None
              else f"recommendations for user {user} with the new ratings")
-    print_items(model, result, title, as_json, because=because)
+    print_items(model, result, title, as_json, score=_score_name(model, rank_by),
+                because=because)
 
 
 MAX_LIST = 100_000
@@ -151,6 +168,13 @@ def _resolve_item(model: MFModel, text: str) -> int:
         shown = "; ".join(matches["title"].head(5))
         raise ConfigError(f"{text!r} matches {len(matches)} items ({shown}...): be more precise")
     return int(matches["item"].iloc[0])
+
+
+def _score_name(model: MFModel, rank_by: str) -> str | None:
+    """The column of what a list is ranked by: "score" for a ranking score, none when that
+    is the predicted rating (shown as "predicted" anyway)."""
+    ranked_by_rating = rank_by == "rating" or not model.has_ranking_head
+    return None if ranked_by_rating and model.predicts_ratings else "score"
 
 
 def _explanations(model: MFModel, user: Any, result: Recommendations) -> list[Explanation]:

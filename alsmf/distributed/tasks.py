@@ -21,6 +21,7 @@ from dask.sizeof import sizeof
 
 from alsmf.distributed.blocks import (Piece, RatingBlock, TestPairs, initial_user_factors, pack,
                                       unpack)
+from alsmf.ranking import clip_to_scale
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep, check_solved
 from alsmf.solvers.predict import predict_pairs, row_squared_errors
@@ -116,6 +117,7 @@ def _figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray, fixed:
                                fixed_bias, global_mean)
         if not system.biases:  # nothing known about one side: the training mean
             scores[(ratings.test_rows < 0) | (ratings.test_cols < 0)] = fallback_mean
+        clip_to_scale(scores, system.rating_scale)  # as the model predicts
         result["test_sse"] = float(np.sum(np.square(ratings.test_values - scores)))
         result["test_count"] = len(scores)
     return result

@@ -125,6 +125,10 @@ def train_distributed(
         raise ConfigError("distributed training does not support the implicit features yet "
                           "(implicit_weight > 0, on by default): train in-process, or the plain "
                           "model with implicit_weight=0 (--implicit-weight 0)")
+    if config.params().get("rank_factors"):
+        raise ConfigError("distributed training does not support the ranking head yet "
+                          "(rank_factors > 0, on by default): train in-process, or without it "
+                          "(rank_factors=0, --set rank_factors=0)")
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
@@ -150,6 +154,8 @@ class DaskState:
         self.data = data
         self.key = key  # prefix of the run's task keys
         self.global_mean = data.mean if config.biases else 0.0
+        # the model's row system, with the rating scale its test predictions are clipped to
+        self.system = replace(config.row_system(), rating_scale=data.scale)
         self.itemsize = 4 if config.solver == "cg" else 8
         self.factors = {side: [client.submit(tasks.initial_block, side, int(bounds[b]),
                                              int(bounds[b + 1]), self.params,
@@ -205,7 +211,7 @@ class DaskState:
                         for s, n in enumerate(self.sizes[side][j]) if n]
             solved.append(self.client.submit(
                 tasks.solve, block, self.factors[side][j], self.config.half_step(iteration),
-                self.config.row_system(), self.global_mean, self.data.mean, iteration,
+                self.system, self.global_mean, self.data.mean, iteration,
                 *messages,
                 key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
                 allow_other_workers=True))
@@ -277,7 +283,7 @@ class DaskState:
             user_bias=np.concatenate([b.bias for b in blocks["user"]]),
             item_bias=np.concatenate([b.bias for b in blocks["item"]]),
             global_mean=self.global_mean, fallback_mean=self.data.mean,
-            system=replace(self.config.row_system(), rating_scale=self.data.scale),
+            system=self.system,
             params=self.params)
         model.history = list(history)
         return model

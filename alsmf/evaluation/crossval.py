@@ -92,7 +92,7 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
 
 
 def evaluate_model(model: MFModel, test: Ratings, *, k: int | None = 10,
-                   threshold: float = 4.0) -> dict[str, float]:
+                   threshold: float = 4.0, rank_by: str = "score") -> dict[str, float]:
     """Rating metrics of ``model`` on ``test``, and ranking metrics at ``k`` unless k is None.
 
     A model of implicit feedback predicts preferences (used or not), not ratings, so it gets
@@ -100,7 +100,7 @@ def evaluate_model(model: MFModel, test: Ratings, *, k: int | None = 10,
     """
     metrics = rating_metrics(model, test) if model.predicts_ratings else {}
     if k is not None:
-        ranking = ranking_metrics(model, test, k, threshold)
+        ranking = ranking_metrics(model, test, k, threshold, rank_by)
         metrics |= {name: getattr(ranking, name) for name in
                     ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")}
     return metrics
@@ -115,7 +115,7 @@ def _summary(fold: str, metrics: dict[str, float]) -> str:
 
 def cross_validate(trainer: Trainer, folds: Iterable[Fold], *, k: int | None = 10,
                    threshold: float = 4.0, threads: int | None = None,
-                   progress: Progress | None = None) -> CrossValidation:
+                   progress: Progress | None = None, rank_by: str = "score") -> CrossValidation:
     """Fit ``trainer`` on each fold's training part and score it on the fold's test part.
 
     The test part is also passed to ``fit`` so that the history records the test RMSE after
@@ -129,6 +129,7 @@ def cross_validate(trainer: Trainer, folds: Iterable[Fold], *, k: int | None = 1
         threshold: smallest test rating that makes an item relevant.
         threads: threads for training.
         progress: called after each fold.
+        rank_by: what the lists rank by (:meth:`MFModel.recommend`'s ``rank_by``).
     """
     result = CrossValidation(settings=trainer.params())
     for fold in folds:
@@ -137,7 +138,8 @@ def cross_validate(trainer: Trainer, folds: Iterable[Fold], *, k: int | None = 1
         seconds = time.perf_counter() - started
         result.folds.append(FoldResult(
             fold=fold.name,
-            metrics=evaluate_model(model, fold.test, k=k, threshold=threshold),
+            metrics=evaluate_model(model, fold.test, k=k, threshold=threshold,
+                                   rank_by=rank_by),
             seconds=seconds,
             iterations=len(model.history),
             test_rmse_history=[r.test_rmse for r in model.history if r.test_rmse is not None],

@@ -101,9 +101,10 @@ class RankingMetrics:
         return asdict(self)
 
 
-def ranking_metrics(model: MFModel, test: Ratings, k: int = 10,
-                    threshold: float = 4.0) -> RankingMetrics:
-    """Precision, recall, NDCG, MAP, hit rate and coverage of the model's top-k lists.
+def ranking_metrics(model: MFModel, test: Ratings, k: int = 10, threshold: float = 4.0,
+                    rank_by: str = "score") -> RankingMetrics:
+    """Precision, recall, NDCG, MAP, hit rate and coverage of the model's top-k lists, ranked
+    as :meth:`MFModel.recommend_all` ranks them (``rank_by``).
 
     Raises:
         ConfigError: ``k`` is not a positive integer.
@@ -118,7 +119,7 @@ def ranking_metrics(model: MFModel, test: Ratings, k: int = 10,
     if len(users) == 0:
         raise DataError(f"{test.source}: no test rating is >= {threshold:g}, so no user has a "
                         "relevant item; lower the relevance threshold")
-    top, scores = model.recommend_all(users, n=int(k))
+    top, scores = model.recommend_all(users, n=int(k), rank_by=rank_by)
     hits = relevance_matrix(users, rel_users, rel_items, top, np.isfinite(scores))
     n_relevant = np.bincount(np.searchsorted(users, rel_users), minlength=len(users))
     metrics = ranking_from_hits(hits, n_relevant)

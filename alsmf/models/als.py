@@ -35,6 +35,8 @@ from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
                                             implicit_loss, row_terms, solve_implicit_factors)
+from alsmf.models.ranking_head import (RANK_ALPHA, RANK_FACTORS, RANK_ITERATIONS, RANK_REG,
+                                       head_bytes, head_checks, with_ranking_head)
 from alsmf.resources import check_fits, training_bytes
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import ROW_SOLVERS, HalfStep, check_solved
@@ -84,6 +86,10 @@ class ALS(Trainer):
             later iterations minimise the stated objective, which never increases from the
             last warm-up iteration on; 0 turns the warm-up off (then it never increases at
             all).
+        rank_factors, rank_reg, rank_alpha, rank_iterations: k, λ, α and iterations of the
+            ranking head (:mod:`alsmf.models.ranking_head`), the implicit-feedback model of
+            who rated what that lists are ranked with (:mod:`alsmf.ranking`);
+            ``rank_factors = 0`` trains none, and lists rank by predicted rating.
     """
 
     factors: int = 64
@@ -100,6 +106,10 @@ class ALS(Trainer):
     implicit_weight: float = 3.0
     implicit_reg: float = 1000.0
     reg_warmup: int = 2
+    rank_factors: int = RANK_FACTORS
+    rank_reg: float = RANK_REG
+    rank_alpha: float = RANK_ALPHA
+    rank_iterations: int = RANK_ITERATIONS
 
     resumable: ClassVar[tuple[str, ...]] = ("iterations", "tol")
 
@@ -132,6 +142,7 @@ class ALS(Trainer):
             (self.solver != "cg" or (is_number(self.reg) and self.reg > 0),
              "reg = 0 needs solver='cholesky' (conjugate gradient needs a positive definite "
              "system)"),
+            *head_checks(self),
         ])
 
     def converged(self, iteration: int, previous: float, objective: float) -> bool:
@@ -166,11 +177,14 @@ class ALS(Trainer):
     def check_resources(self, train: Ratings) -> None:
         needed = training_bytes(len(train), train.n_users, train.n_items, self.factors,
                                 4 if self.solver == "cg" else 8, self.implicit_weight > 0)
+        needed += head_bytes(self, train)
         check_fits(needed, f"training k = {self.factors} on {len(train):,} ratings",
                    "use fewer factors or shrink the data (--top-users, --min-user-ratings)")
 
-    def start(self, train: Ratings, test: Ratings | None = None) -> ALSState:
-        return ALSState.start(self, train.compact(), test)
+    def start(self, train: Ratings, test: Ratings | None = None) -> Any:
+        """The run's state: an :class:`ALSState`, with the ranking head beside it."""
+        train = train.compact()
+        return with_ranking_head(self, ALSState.start(self, train, test), train)
 
 
 class ALSState(LiveModelState):

@@ -44,6 +44,9 @@ from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import ConfigError
 from alsmf.model import MFModel
 from alsmf.models.gibbs_sampler import GibbsState
+from alsmf.ranking import clip_to_scale
+from alsmf.models.ranking_head import (RANK_ALPHA, RANK_FACTORS, RANK_ITERATIONS, RANK_REG,
+                                       head_bytes, head_checks, with_ranking_head)
 from alsmf.resources import check_fits, training_bytes
 from alsmf.training.trainer import Trainer
 
@@ -81,6 +84,9 @@ class BayesianMF(Trainer):
             wants a lighter w and a much smaller λ_z than ALS (3, 1000): there the implicit
             term also has to regularise, here the prior does that.
         implicit_reg: λ_z, the prior precision of the implicit factors.
+        rank_factors, rank_reg, rank_alpha, rank_iterations: the ranking head, as
+            :class:`~alsmf.models.als.ALS` has it (:mod:`alsmf.models.ranking_head`): its
+            preferences times the posterior mean rating rank the lists.
     """
 
     factors: int = 10
@@ -92,6 +98,10 @@ class BayesianMF(Trainer):
     seed: int = 0
     implicit_weight: float = 2.0
     implicit_reg: float = 3.0
+    rank_factors: int = RANK_FACTORS
+    rank_reg: float = RANK_REG
+    rank_alpha: float = RANK_ALPHA
+    rank_iterations: int = RANK_ITERATIONS
 
     def __post_init__(self) -> None:
         def integer(value: Any) -> bool:
@@ -119,6 +129,7 @@ class BayesianMF(Trainer):
              f"implicit_weight must be a finite number >= 0, got {self.implicit_weight!r}"),
             (is_finite_number(self.implicit_reg) and self.implicit_reg > 0,
              f"implicit_reg must be a finite number > 0, got {self.implicit_reg!r}"),
+            *head_checks(self),
         ])
 
     @property
@@ -139,12 +150,13 @@ class BayesianMF(Trainer):
         kept = len(self.kept_sweeps())
         per_draw = 2 * self.factors + 1 if self.implicit_weight > 0 else self.factors + 1
         check_fits(training_bytes(len(train), train.n_users, train.n_items, self.factors, 8)
-                   + (train.n_users + train.n_items) * kept * per_draw * 8,
+                   + (train.n_users + train.n_items) * kept * per_draw * 8
+                   + head_bytes(self, train),
                    f"sampling k = {self.factors} with {kept} kept draws on "
                    f"{len(train):,} ratings",
                    "keep fewer draws (samples), use fewer factors or shrink the data")
 
-    def start(self, train: Ratings, test: Ratings | None = None) -> GibbsState:
+    def start(self, train: Ratings, test: Ratings | None = None) -> Any:
         """A new sampler on ``train``; ``fit`` runs it.
 
         Each :class:`~alsmf.history.IterationRecord` of the model's history is one sweep:
@@ -155,9 +167,11 @@ class BayesianMF(Trainer):
         as a k-factor model; when it stops the run, or Ctrl-C does, the model averages the
         draws kept by then (or is the current draw when none was kept yet). The draws do not
         depend on the number of threads. ``fit`` raises NumericalError when a row's
-        conditional precision was not positive definite.
+        conditional precision was not positive definite. The ranking head trains beside the
+        sampler (:mod:`alsmf.models.ranking_head`).
         """
-        return GibbsState(self, train.compact(), test)
+        train = train.compact()
+        return with_ranking_head(self, GibbsState(self, train, test), train)
 
 
 def predict_interval(model: MFModel, users: Any, items: Any,
@@ -166,7 +180,8 @@ def predict_interval(model: MFModel, users: Any, items: Any,
 
     The predictive distribution of a rating is the mixture over the kept draws s of
     Normal(μ + b_u^s + b_i^s + p_u^s·q_i^s, 1/α^s): it spreads by the draws' disagreement and
-    by the noise. The bounds are its quantiles (found by bisection on the mixture's CDF). An
+    by the noise. The bounds are its quantiles (found by bisection on the mixture's CDF),
+    clipped to the model's rating scale as its predictions are. An
     unknown user or item counts with factors and bias zero, as in :meth:`MFModel.predict`;
     its interval covers the noise and the known side's spread only.
 
@@ -194,6 +209,10 @@ def predict_interval(model: MFModel, users: Any, items: Any,
         draws = _draw_predictions(model, user_idx[chunk], item_idx[chunk])
         lower[chunk] = _mixture_quantile(draws, sd, tail)
         upper[chunk] = _mixture_quantile(draws, sd, 1.0 - tail)
+    # a rating never leaves the scale; clipping is monotone, so the clipped quantiles are
+    # those of the clipped predictive distribution
+    clip_to_scale(lower, model.rating_scale)
+    clip_to_scale(upper, model.rating_scale)
     return model.predict_indices(user_idx, item_idx), lower, upper
 
 
