@@ -69,9 +69,9 @@ def train(
     top_users: Optional[int] = TOP_USERS_OPTION,
     top_items: Optional[int] = TOP_ITEMS_OPTION,
     sample_users: Optional[float] = SAMPLE_USERS_OPTION,
-    user_col: str = USER_COL_OPTION,
-    item_col: str = ITEM_COL_OPTION,
-    rating_col: str = RATING_COL_OPTION,
+    user_col: Optional[str] = USER_COL_OPTION,
+    item_col: Optional[str] = ITEM_COL_OPTION,
+    rating_col: Optional[str] = RATING_COL_OPTION,
     duplicates: Duplicates = DUPLICATES_OPTION,
     method: str = typer.Option(
         "als", help=f"One of {', '.join(METHODS)}. als: alternating least squares; bayes: "
