@@ -295,6 +295,7 @@ def no_data(monkeypatch):
     (["train", "--sample-users", "nan"], "--sample-users must be > 0, got nan"),
     (["train", "--checkpoint-every", -1], "--checkpoint-every must be >= 0"),
     (["train", "--user-col", "id", "--item-col", "id"], "one column cannot be two of user"),
+    (["train", "--feedback", "implicit", "--method", "bayes"], "--method bayes fits ratings"),
     (["train", "--scheduler", "tcp://127.0.0.1:1", "--workers", 2], "not both"),
     (["train", "--workers", 0], "--workers must be at least 1"),
     (["train", "--workers", 2, "--resume"], "work in-process only"),

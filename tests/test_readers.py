@@ -194,7 +194,7 @@ def test_implicit_feedback_column_options_duplicates_and_parquet(tmp_path):
 
 
 def test_explicit_feedback_still_needs_the_rating_and_says_how_to_read_pairs(tmp_path):
-    hint = "pairs without ratings are read as implicit feedback: --feedback implicit"
+    hint = "pairs without ratings are implicit feedback: alsmf train --feedback implicit"
     for text, start in (("user,item\n1,10\n", "missing column(s) 'rating'"),
                         ("1,10\n2,10\n", "line 1: found 2 field(s)")):
         with pytest.raises(DataError) as caught:

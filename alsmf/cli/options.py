@@ -53,6 +53,11 @@ class Duplicates(str, Enum):
     mean = "mean"
 
 
+class Feedback(str, Enum):
+    explicit = "explicit"
+    implicit = "implicit"
+
+
 class Search(str, Enum):
     grid = "grid"
     random = "random"

@@ -5,9 +5,10 @@ Every method ``alsmf compare`` knows trains here (the names of
 options and an optional settings file; Bayesian MF from ``--sweeps``, ``--burn-in``,
 ``--samples`` and, when typed, the options it shares with ALS; the baselines from ``--factors``
 (when typed) and ``--seed`` where they have those fields. ``--set NAME=VALUE`` sets any field
-of any method; an option typed for the same field wins. Every option is checked before the
-data is read. Every method writes checkpoints and resumes them; only ALS trains on a Dask
-cluster.
+of any method; an option typed for the same field wins. ``--feedback implicit`` reads (user,
+item) pairs without ratings and trains implicit-feedback ALS (``ials``). Every option is
+checked before the data is read. Every method writes checkpoints and resumes them; only ALS
+trains on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from alsmf.cli.options import (DATA_OPTION, DEFAULT_OUTPUT, DUPLICATES_OPTION, I
                                SPLIT_OPTION, SYNTHETIC_OPTION, TEST_FILE_OPTION,
                                TEST_FRACTION_OPTION, THREADS_OPTION, TOP_ITEMS_OPTION,
                                TOP_USERS_OPTION, TRAIN_FILE_OPTION, USER_COL_OPTION, Duplicates,
-                               Solver, SyntheticShape, user_errors)
+                               Feedback, Solver, SyntheticShape, user_errors)
 from alsmf.cli.render import IterationPrinter, describe_data
 from alsmf.data.source import DataSource, PreparedData
 from alsmf.errors import AlsmfError, ConfigError
@@ -73,6 +74,11 @@ def train(
     item_col: Optional[str] = ITEM_COL_OPTION,
     rating_col: Optional[str] = RATING_COL_OPTION,
     duplicates: Duplicates = DUPLICATES_OPTION,
+    feedback: Feedback = typer.Option(
+        Feedback.explicit, help="explicit: ratings. implicit: (user, item) pairs that were "
+        "used (clicks, plays, purchases), with an optional count or weight column "
+        "(--rating-col, else one named count, weight, plays, clicks, value or rating; without "
+        "one each pair counts 1); trains implicit-feedback ALS, --method ials."),
     method: str = typer.Option(
         "als", help=f"One of {', '.join(METHODS)}. als: alternating least squares; bayes: "
         "Bayesian MF by Gibbs sampling (--sweeps, --burn-in, --samples; predictions average "
@@ -140,7 +146,9 @@ def train(
                   cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
                   implicit_reg=implicit_reg, reg_warmup=reg_warmup, sweeps=sweeps,
                   burn_in=burn_in, samples=samples)
-    config = method_config(method, values, _typed_options(ctx), settings, assignments)
+    typed = _typed_options(ctx)
+    method = _method_for(feedback.value, method, typed)
+    config = method_config(method, values, typed, settings, assignments)
     step, rounds = _rounds(config)
     checkpoint = output / "checkpoint.npz"
     saving = _checkpoint_arguments(checkpoint, checkpoint_every, resume, rounds)
@@ -151,7 +159,8 @@ def train(
         split=split, test_fraction=test_fraction, n_last=n_last, seed=seed,
         min_user_ratings=min_user_ratings, min_item_ratings=min_item_ratings,
         top_users=top_users, top_items=top_items, sample_users=_count_or_fraction(sample_users),
-        user_col=user_col, item_col=item_col, rating_col=rating_col, duplicates=duplicates.value)
+        user_col=user_col, item_col=item_col, rating_col=rating_col, duplicates=duplicates.value,
+        feedback=feedback.value)
     started = time.perf_counter()
     prepared = source.train_test()
     if not as_json:
@@ -196,6 +205,17 @@ def train(
                   + (f", test RMSE {final.test_rmse:.4f}" if final.test_rmse is not None else ""))
     console.print(f"model saved to   {model_path}")
     console.print(f"loss figure in   {figure_path}")
+
+
+def _method_for(feedback: str, method: str, typed: dict[str, str]) -> str:
+    """The method to train: ``--method``, or for implicit feedback ``ials``, the one method
+    that fits used pairs rather than ratings (a typed ``--method`` must be it)."""
+    if feedback == "explicit":
+        return method
+    if "method" in typed and method != "ials":
+        raise ConfigError(f"--feedback implicit trains implicit-feedback ALS (--method ials); "
+                          f"--method {method} fits ratings")
+    return "ials"
 
 
 def method_config(method: str, values: dict[str, Any], typed: dict[str, str],

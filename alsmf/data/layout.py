@@ -3,9 +3,10 @@ delimiter, header, field names and line numbers.
 
 Columns a caller does not name are recognised by their header names (``userId``,
 ``movie_id``, ``score``, ...; :data:`RECOGNISED_NAMES`), so common exports read as they are.
-A delimited file's layout is sniffed from the first non-empty line, so that both parsers (the fast numeric one of
-:mod:`alsmf.data.fastcsv` and Arrow's, :mod:`alsmf.data.arrow_readers`) read the same columns,
-and messages can name the line of a row without either parser counting lines.
+A delimited file's layout is sniffed from the first non-empty line, so that both parsers
+(the fast numeric one of :mod:`alsmf.data.fastcsv` and Arrow's,
+:mod:`alsmf.data.arrow_readers`) read the same columns, and messages can name the line of a
+row without either parser counting lines.
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ class Columns:
             elif role != "timestamp" and (self.feedback == "explicit" or role in given):
                 missing.append(given.get(role, role))
         if missing:
-            hint = (" (pairs without ratings are read as implicit feedback: --feedback implicit)"
-                    if missing == [given.get("rating", "rating")] else "")
+            hint = ""
+            if self.feedback == "explicit" and missing == [given.get("rating", "rating")]:
+                hint = (" (pairs without ratings are implicit feedback: alsmf train --feedback "
+                        "implicit)")
             raise DataError(f"{name}: missing column(s) {', '.join(map(repr, missing))}; "
                             f"{listing} {', '.join(map(repr, present))}{hint}")
         return wanted
@@ -183,7 +186,7 @@ def sniff_layout(path: Path, name: str, sep: str | None, header: bool | None,
         raise DataError(
             f"{name}, line {first_line}: found {len(fields)} field(s) separated by {sep!r}; "
             "a file without a header needs user, item and rating columns (pairs without "
-            "ratings are read as implicit feedback: --feedback implicit)"
+            "ratings are implicit feedback: alsmf train --feedback implicit)"
         )
     return Layout(sep, columns.positional(len(fields)), None, first_line)
 
