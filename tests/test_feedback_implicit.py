@@ -97,3 +97,25 @@ def test_explicit_feedback_on_pairs_still_asks_for_the_rating(cli, tmp_path, hea
     result = cli("train", "--data", data, "-o", tmp_path / "out")
     assert result.exit_code == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_typed_als_options_set_implicit_als_fields_and_its_defaults_stay(cli, tmp_path):
+    data = write_pairs(tmp_path / "clicks.csv")
+
+    def settings(*args):
+        result = cli("train", "--data", data, "--feedback", "implicit", *args,
+                     "-o", tmp_path / "out", "--json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["settings"]
+
+    defaults = settings("--iterations", 2)
+    assert (defaults["iterations"], defaults["reg"], defaults["factors"],
+            defaults["weighted_reg"]) == (2, 0.05, 32, False)
+    typed = settings("-n", 1, "--reg", 0.5, "-k", 4, "--weighted-reg", "--solver", "cholesky",
+                     "--set", "alpha=2")
+    assert (typed["iterations"], typed["reg"], typed["factors"], typed["weighted_reg"],
+            typed["solver"], typed["alpha"]) == (1, 0.5, 4, True, "cholesky", 2)
+    refused = cli("train", "--data", data, "--feedback", "implicit", "--reg-bias", 0.1,
+                  "-o", tmp_path / "out")
+    assert refused.exit_code == 2
+    assert "--method ials does not take --reg-bias" in refused.stderr
