@@ -98,6 +98,37 @@ def test_bad_rating_names_file_and_line(tmp_path):
     assert "bad.csv" in result.output and "line 3" in result.output
 
 
+def test_common_header_names_train_without_column_options(ratings_csv, tmp_path):
+    """A user,item,rating file renamed to MovieLens' column names trains to the same model;
+    a --user-col option wins over the recognised names; an ambiguous header is one line."""
+    text = ratings_csv.read_text()
+    exported = tmp_path / "export.csv"
+    exported.write_text(text.replace("user,item,rating", "userId,movieId,score", 1))
+
+    def trained(*args):
+        result = run("train", "-k", 2, "-n", 2, "--json", *args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def losses(report):
+        return [(r["objective"], r["train_rmse"], r["test_rmse"]) for r in report["history"]]
+
+    canonical = trained("--data", ratings_csv, "-o", tmp_path / "a")
+    renamed = trained("--data", exported, "-o", tmp_path / "b")
+    assert losses(renamed) == losses(canonical) and renamed["data"] == canonical["data"] | {
+        "source": str(exported)}
+    header, *rows = text.splitlines()
+    both = tmp_path / "both.csv"  # a copy of the user column, as user_id, at the end
+    both.write_text(f"{header},user_id\n" + "".join(f"{row},{row.split(',')[0]}\n"
+                                                     for row in rows))
+    ambiguous = run("train", "--data", both, "-o", tmp_path / "c")
+    assert ambiguous.exit_code == 2
+    assert "ambiguous header: 'user', 'user_id' could each be the user id column" in \
+        ambiguous.stderr and ambiguous.stderr.count("\n") == 1
+    chosen = trained("--data", both, "--user-col", "user_id", "-o", tmp_path / "d")
+    assert losses(chosen) == losses(canonical)
+
+
 def test_canonical_fold_trains_when_ml100k_is_present(tmp_path):
     if not ML100K.is_dir():
         pytest.skip(f"ml-100k not found at {ML100K}")
@@ -263,6 +294,8 @@ def no_data(monkeypatch):
     (["train", "--sample-users", 0], "--sample-users must be > 0, got 0"),
     (["train", "--sample-users", "nan"], "--sample-users must be > 0, got nan"),
     (["train", "--checkpoint-every", -1], "--checkpoint-every must be >= 0"),
+    (["train", "--user-col", "id", "--item-col", "id"], "one column cannot be two of user"),
+    (["train", "--feedback", "implicit", "--method", "bayes"], "--method bayes fits ratings"),
     (["train", "--scheduler", "tcp://127.0.0.1:1", "--workers", 2], "not both"),
     (["train", "--workers", 0], "--workers must be at least 1"),
     (["train", "--workers", 2, "--resume"], "work in-process only"),

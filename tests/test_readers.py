@@ -51,7 +51,7 @@ def test_custom_column_names_and_extra_columns(tmp_path):
     assert triples(ratings) == [(1, 2, 5.0), (3, 2, 1.0)]
     assert ratings.timestamps.tolist() == [7, 8]
     assert read_table(path, user_col="uid", item_col="mid", rating_col="stars",
-                      timestamp_col=None).timestamps is None
+                      timestamps=False).timestamps is None
 
 
 def test_explicit_separator_and_header(tmp_path):
@@ -85,6 +85,123 @@ def test_parquet_custom_columns(tmp_path):
         tmp_path / "r.parquet", index=False)
     assert triples(read_table(tmp_path / "r.parquet", user_col="u", item_col="i",
                               rating_col="r")) == [(1, 2, 3.0)]
+
+
+# ---------------------------------------------------------------------- column names
+CANONICAL = "user,item,rating,timestamp\n10,20,4,100\n11,20,3.5,101\n10,21,2,102\n"
+
+
+def same_ratings(a, b) -> bool:
+    """Whether two Ratings hold the same ids, values and timestamps in the same order."""
+    arrays = ("users", "items", "values", "user_ids", "item_ids")
+    return (all(np.array_equal(getattr(a, n), getattr(b, n)) for n in arrays)
+            and (a.timestamps is None) == (b.timestamps is None)
+            and (a.timestamps is None or np.array_equal(a.timestamps, b.timestamps)))
+
+
+@pytest.mark.parametrize("header", [
+    "userId,movieId,rating,timestamp",  # MovieLens' ratings.csv, under another file name
+    "user_id,item_id,rating,ts",
+    "UserID,MovieID,Rating,time",
+    "userid,itemId,score,timestamp",
+    "USER,movie_id,value,TIMESTAMP",
+])
+def test_common_header_names_read_as_the_canonical_ones(tmp_path, header):
+    canonical = read_table(write(tmp_path, "canonical.csv", CANONICAL))
+    text = CANONICAL.replace("user,item,rating,timestamp", header)
+    assert same_ratings(read_table(write(tmp_path, "exported.csv", text)), canonical)
+    # the same through Arrow: a quoted header and a text column keep the fast parser away
+    quoted = '"' + header.replace(",", '","') + '",note\n' + "".join(
+        f"{line},x\n" for line in CANONICAL.splitlines()[1:])
+    assert same_ratings(read_table(write(tmp_path, "quoted.csv", quoted)), canonical)
+
+
+def test_parquet_columns_are_recognised_by_the_same_names(tmp_path):
+    frame = pd.DataFrame({"userId": [10, 11, 10], "movieId": [20, 20, 21],
+                          "Score": [4.0, 3.5, 2.0], "ts": [100, 101, 102]})
+    frame.to_parquet(tmp_path / "r.parquet", index=False)
+    canonical = read_table(write(tmp_path, "canonical.csv", CANONICAL))
+    assert same_ratings(read_table(tmp_path / "r.parquet"), canonical)
+
+
+def test_a_named_column_wins_over_the_recognised_names(tmp_path):
+    path = write(tmp_path, "r.csv", "user,customer,item,rating\n1,7,20,4\n2,8,20,3\n")
+    assert triples(read_table(path)) == [(1, 20, 4.0), (2, 20, 3.0)]
+    assert triples(read_table(path, user_col="customer")) == [(7, 20, 4.0), (8, 20, 3.0)]
+    # a name given is matched exactly: 'User' is not 'user'
+    with pytest.raises(DataError, match="missing column.*'User'; the header"):
+        read_table(path, user_col="User")
+
+
+def test_two_recognised_names_for_one_column_are_an_error_naming_both(tmp_path):
+    path = write(tmp_path, "r.csv", "user,userId,item,rating\n1,7,20,4\n")
+    with pytest.raises(DataError) as caught:
+        read_table(path)
+    assert str(caught.value) == (
+        f"{path}: ambiguous header: 'user', 'userId' could each be the user id column; "
+        "name the one to use with --user-col (or user_col=...)")
+    assert triples(read_table(path, user_col="userId")) == [(7, 20, 4.0)]
+    # a column named for one role is no candidate for another
+    both = write(tmp_path, "both.csv", "item,movie,user,rating\n20,30,1,4\n")
+    assert triples(read_table(both, item_col="movie")) == [(1, 30, 4.0)]
+
+
+def test_one_name_for_two_columns_is_refused(tmp_path):
+    path = write(tmp_path, "r.csv", CANONICAL)
+    with pytest.raises(ConfigError, match="one column cannot be two of user, item, rating "
+                                          "and timestamp: user 'item', item 'item'"):
+        read_table(path, user_col="item", item_col="item")
+
+
+# ---------------------------------------------------------------------- implicit feedback
+@pytest.mark.parametrize("name, text", [
+    ("pairs.csv", "1,10\n2,10\n1,11\n"),
+    ("pairs.tsv", "user\titem\n1\t10\n2\t10\n1\t11\n"),
+    ("pairs-time.csv", "userId,movieId,timestamp\n1,10,5\n2,10,6\n1,11,7\n"),
+])
+def test_implicit_feedback_pairs_without_counts_are_worth_one(tmp_path, name, text):
+    ratings = read_table(write(tmp_path, name, text), feedback="implicit")
+    assert triples(ratings) == [(1, 10, 1.0), (2, 10, 1.0), (1, 11, 1.0)]
+    assert ratings.values.dtype == np.float32
+
+
+@pytest.mark.parametrize("column", ["count", "Weight", "plays", "clicks", "value", "rating"])
+def test_implicit_feedback_reads_a_count_or_weight_column_as_the_values(tmp_path, column):
+    path = write(tmp_path, "clicks.csv", f"user,item,{column}\n1,10,3\n2,10,1\n1,11,12\n")
+    assert triples(read_table(path, feedback="implicit")) == [(1, 10, 3.0), (2, 10, 1.0),
+                                                               (1, 11, 12.0)]
+
+
+def test_implicit_feedback_column_options_duplicates_and_parquet(tmp_path):
+    path = write(tmp_path, "plays.csv", "user,item,minutes,plays\n1,10,30,3\n1,10,60,2\n")
+    # a named column wins over a recognised one; repeated pairs follow the duplicates policy
+    assert triples(read_table(path, feedback="implicit", rating_col="minutes",
+                              duplicates="mean")) == [(1, 10, 45.0)]
+    with pytest.raises(DataError, match="rated twice, at line 2 and line 3"):
+        read_table(path, feedback="implicit")
+    with pytest.raises(DataError, match=r"missing column\(s\) 'seconds'"):
+        read_table(path, feedback="implicit", rating_col="seconds")
+    both = write(tmp_path, "both.csv", "user,item,count,weight\n1,10,3,0.5\n")
+    with pytest.raises(DataError, match="'count', 'weight' could each be the rating column"):
+        read_table(both, feedback="implicit")
+    pd.DataFrame({"user_id": [5, 6], "item_id": [7, 7]}).to_parquet(tmp_path / "p.parquet",
+                                                                    index=False)
+    assert triples(read_table(tmp_path / "p.parquet", feedback="implicit")) == [(5, 7, 1.0),
+                                                                                 (6, 7, 1.0)]
+    with pytest.raises(ConfigError, match="unknown feedback 'clicks'; choose one of explicit, "
+                                          "implicit"):
+        read_table(path, feedback="clicks")
+
+
+def test_explicit_feedback_still_needs_the_rating_and_says_how_to_read_pairs(tmp_path):
+    hint = "pairs without ratings are implicit feedback: alsmf train --feedback implicit"
+    for text, start in (("user,item\n1,10\n", "missing column(s) 'rating'"),
+                        ("1,10\n2,10\n", "line 1: found 2 field(s)")):
+        with pytest.raises(DataError) as caught:
+            read_table(write(tmp_path, "pairs.csv", text))
+        assert start in str(caught.value) and hint in str(caught.value)
+    with pytest.raises(DataError, match="line 1: found 1 field.*needs user and item columns"):
+        read_table(write(tmp_path, "ids.csv", "1\n2\n"), sep=",", feedback="implicit")
 
 
 # ---------------------------------------------------------------------- errors

@@ -53,6 +53,11 @@ class Duplicates(str, Enum):
     mean = "mean"
 
 
+class Feedback(str, Enum):
+    explicit = "explicit"
+    implicit = "implicit"
+
+
 class Search(str, Enum):
     grid = "grid"
     random = "random"
@@ -82,9 +87,15 @@ TOP_USERS_OPTION = typer.Option(None, help="Keep the N most active users.")
 TOP_ITEMS_OPTION = typer.Option(None, help="Keep the M most rated items.")
 SAMPLE_USERS_OPTION = typer.Option(
     None, help="Keep a random sample of users: a count (>= 1) or a fraction (< 1).")
-USER_COL_OPTION = typer.Option("user", help="User column of a generic ratings file.")
-ITEM_COL_OPTION = typer.Option("item", help="Item column of a generic ratings file.")
-RATING_COL_OPTION = typer.Option("rating", help="Rating column of a generic ratings file.")
+USER_COL_OPTION = typer.Option(
+    None, help="User column of a generic ratings file (default: the header's user, userId, "
+    "user_id or UserID, in any case).")
+ITEM_COL_OPTION = typer.Option(
+    None, help="Item column of a generic ratings file (default: the header's item, itemId, "
+    "item_id, movie, movieId or movie_id, in any case).")
+RATING_COL_OPTION = typer.Option(
+    None, help="Rating column of a generic ratings file (default: the header's rating, score "
+    "or value, in any case).")
 DUPLICATES_OPTION = typer.Option(
     Duplicates.error, help="Repeated (user, item) pairs: refuse, keep the last, or average.")
 

@@ -4,10 +4,12 @@ Every method ``alsmf compare`` knows trains here (the names of
 :func:`alsmf.evaluation.methods.available_methods`). ALS takes its settings from its own
 options and an optional settings file; Bayesian MF from ``--sweeps``, ``--burn-in``,
 ``--samples`` and, when typed, the options it shares with ALS; the baselines from ``--factors``
-(when typed) and ``--seed`` where they have those fields. ``--set NAME=VALUE`` sets any field
-of any method; an option typed for the same field wins. Every option is checked before the
-data is read. Every method writes checkpoints and resumes them; only ALS trains on a Dask
-cluster.
+(when typed) and ``--seed`` where they have those fields; implicit-feedback ALS also from
+``--reg``, ``--iterations``, ``--weighted-reg``, ``--solver`` and ``--cg-steps`` when typed.
+``--set NAME=VALUE`` sets any field of any method; an option typed for the same field wins.
+``--feedback implicit`` reads (user, item) pairs without ratings and trains implicit-feedback
+ALS (``ials``). Every option is checked before the data is read. Every method writes
+checkpoints and resumes them; only ALS trains on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from alsmf.cli.options import (DATA_OPTION, DEFAULT_OUTPUT, DUPLICATES_OPTION, I
                                SPLIT_OPTION, SYNTHETIC_OPTION, TEST_FILE_OPTION,
                                TEST_FRACTION_OPTION, THREADS_OPTION, TOP_ITEMS_OPTION,
                                TOP_USERS_OPTION, TRAIN_FILE_OPTION, USER_COL_OPTION, Duplicates,
-                               Solver, SyntheticShape, user_errors)
+                               Feedback, Solver, SyntheticShape, user_errors)
 from alsmf.cli.render import IterationPrinter, describe_data
 from alsmf.data.source import DataSource, PreparedData
 from alsmf.errors import AlsmfError, ConfigError
@@ -48,6 +50,9 @@ BAYES_FIELDS = ("sweeps", "burn_in", "samples")
 """The Bayesian MF fields train has an option for, beside those it shares with ALS."""
 SHARED_WITH_BAYES = ("factors", "implicit_weight", "implicit_reg")
 """ALS options that set Bayesian MF's fields too, but only when typed: its defaults differ."""
+SHARED_WITH_IALS = ("factors", "reg", "iterations", "weighted_reg", "solver", "cg_steps", "seed")
+"""ALS options that set implicit-feedback ALS's fields too, but only when typed: its defaults
+differ (λ 0.05, 15 iterations, plain λ)."""
 SHARED_FIELDS = ("factors", "seed")
 """Options every method takes, where it has the field (``--factors`` only when typed)."""
 ROUND_FIELDS = ("iterations", "sweeps", "epochs", "steps")
@@ -69,15 +74,22 @@ def train(
     top_users: Optional[int] = TOP_USERS_OPTION,
     top_items: Optional[int] = TOP_ITEMS_OPTION,
     sample_users: Optional[float] = SAMPLE_USERS_OPTION,
-    user_col: str = USER_COL_OPTION,
-    item_col: str = ITEM_COL_OPTION,
-    rating_col: str = RATING_COL_OPTION,
+    user_col: Optional[str] = USER_COL_OPTION,
+    item_col: Optional[str] = ITEM_COL_OPTION,
+    rating_col: Optional[str] = RATING_COL_OPTION,
     duplicates: Duplicates = DUPLICATES_OPTION,
+    feedback: Feedback = typer.Option(
+        Feedback.explicit, help="explicit: ratings. implicit: (user, item) pairs that were "
+        "used (clicks, plays, purchases), with an optional count or weight column "
+        "(--rating-col, else one named count, weight, plays, clicks, value or rating; without "
+        "one each pair counts 1); trains implicit-feedback ALS, --method ials."),
     method: str = typer.Option(
         "als", help=f"One of {', '.join(METHODS)}. als: alternating least squares; bayes: "
         "Bayesian MF by Gibbs sampling (--sweeps, --burn-in, --samples; predictions average "
         "the kept draws; --factors, --implicit-weight and --implicit-reg apply when typed, else "
-        "its own defaults); the others are the baselines of 'alsmf compare' (--factors when "
+        "its own defaults); ials: implicit-feedback ALS (--factors, --reg, --iterations, "
+        "--weighted-reg, --solver, --cg-steps when typed, else its own defaults); the others "
+        "are the baselines of 'alsmf compare' (--factors when "
         "typed and --seed apply where they have them). Any method: --set NAME=VALUE."),
     sweeps: int = typer.Option(BayesianMF.sweeps, help="bayes: Gibbs sweeps in all."),
     burn_in: int = typer.Option(BayesianMF.burn_in, help="bayes: sweeps discarded first."),
@@ -140,7 +152,9 @@ def train(
                   cg_steps=cg_steps, reg_bias=reg_bias, implicit_weight=implicit_weight,
                   implicit_reg=implicit_reg, reg_warmup=reg_warmup, sweeps=sweeps,
                   burn_in=burn_in, samples=samples)
-    config = method_config(method, values, _typed_options(ctx), settings, assignments)
+    typed = _typed_options(ctx)
+    method = _method_for(feedback.value, method, typed)
+    config = method_config(method, values, typed, settings, assignments)
     step, rounds = _rounds(config)
     checkpoint = output / "checkpoint.npz"
     saving = _checkpoint_arguments(checkpoint, checkpoint_every, resume, rounds)
@@ -151,7 +165,8 @@ def train(
         split=split, test_fraction=test_fraction, n_last=n_last, seed=seed,
         min_user_ratings=min_user_ratings, min_item_ratings=min_item_ratings,
         top_users=top_users, top_items=top_items, sample_users=_count_or_fraction(sample_users),
-        user_col=user_col, item_col=item_col, rating_col=rating_col, duplicates=duplicates.value)
+        user_col=user_col, item_col=item_col, rating_col=rating_col, duplicates=duplicates.value,
+        feedback=feedback.value)
     started = time.perf_counter()
     prepared = source.train_test()
     if not as_json:
@@ -198,6 +213,17 @@ def train(
     console.print(f"loss figure in   {figure_path}")
 
 
+def _method_for(feedback: str, method: str, typed: dict[str, str]) -> str:
+    """The method to train: ``--method``, or for implicit feedback ``ials``, the one method
+    that fits used pairs rather than ratings (a typed ``--method`` must be it)."""
+    if feedback == "explicit":
+        return method
+    if "method" in typed and method != "ials":
+        raise ConfigError(f"--feedback implicit trains implicit-feedback ALS (--method ials); "
+                          f"--method {method} fits ratings")
+    return "ials"
+
+
 def method_config(method: str, values: dict[str, Any], typed: dict[str, str],
                   settings_file: Path | None, assignments: list[str] | None) -> Trainer:
     """The settings object of ``--method`` from train's options.
@@ -229,21 +255,23 @@ def method_config(method: str, values: dict[str, Any], typed: dict[str, str],
         chosen |= {name: values[name] for name in SHARED_WITH_BAYES if name in typed}
     else:
         own = [f.name for f in fields(trainer_class)]
-        _refuse_foreign_options(method, own, typed)
+        takes = SHARED_WITH_IALS if method == "ials" else SHARED_FIELDS
+        _refuse_foreign_options(method, own, typed, takes)
         chosen = {"seed": values["seed"]} if "seed" in own else {}
-        if "factors" in own and "factors" in typed:
-            chosen["factors"] = values["factors"]
+        chosen |= {name: values[name] for name in takes if name in own and name in typed}
     for name, value in (parse_assignment(text) for text in assignments or []):
         if name not in typed:
             chosen[name] = value
     return configure(trainer_class, chosen)
 
 
-def _refuse_foreign_options(method: str, own: list[str], typed: dict[str, str]) -> None:
-    """Of train's method options a baseline takes only :data:`SHARED_FIELDS`; refuse the
-    others, so that a typed --reg or --iterations is not silently ignored."""
+def _refuse_foreign_options(method: str, own: list[str], typed: dict[str, str],
+                            takes: tuple[str, ...]) -> None:
+    """Of train's method options a method other than ALS and Bayesian MF takes only
+    ``takes``; refuse the others, so that a typed --reg-bias or --sweeps is not silently
+    ignored."""
     foreign = [flag for name, flag in typed.items()
-               if name in (*ALS_FIELDS, *BAYES_FIELDS, "settings") and name not in SHARED_FIELDS]
+               if name in (*ALS_FIELDS, *BAYES_FIELDS, "settings") and name not in takes]
     if foreign:
         raise ConfigError(f"--method {method} does not take {', '.join(foreign)}; set its "
                           f"fields with --set NAME=VALUE ({', '.join(own) or 'it has none'})")

@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from alsmf.data.layout import Columns, Layout, line_labeller, ragged_line
-from alsmf.data.ratings import MAX_ABS_RATING, DuplicatePolicy, Ratings
+from alsmf.data.ratings import MAX_ABS_RATING
 from alsmf.errors import DataError
 
 _INT_PATTERN = r"^\s*[+-]?[0-9]+\s*$"
@@ -39,17 +39,18 @@ _WIDE_TYPES = {"user id": pa.int64(), "item id": pa.int64(), "rating": pa.float6
                "timestamp": pa.int64()}
 
 
-def parse_with_arrow(path: Path, name: str, layout: Layout, columns: Columns,
-                     wanted: dict[str, str], row_label: Callable[[int], str]) -> tuple:
-    """(users, items, ratings, timestamps or None) as numpy, from Arrow's CSV reader.
+def parse_with_arrow(path: Path, name: str, layout: Layout, wanted: dict[str, str],
+                     row_label: Callable[[int], str]) -> tuple:
+    """(users, items, ratings or None, timestamps or None) as numpy, from Arrow's CSV reader.
 
-    ``wanted`` maps the columns to read to their descriptions. Each column is copied out of
-    Arrow and dropped before the next, and Arrow's pool returns its memory, so the peak stays
-    near one copy of the data.
+    ``wanted`` maps the columns to read to their descriptions (:meth:`Columns.found_in`).
+    Each column is copied out of Arrow and dropped before the next, and Arrow's pool returns
+    its memory, so the peak stays near one copy of the data.
     """
+    rating = next((column for column, what in wanted.items() if what == "rating"), None)
     try:
         table = _arrow_csv(path, layout, {c: _NARROW_TYPES[w] for c, w in wanted.items()})
-        if not _plain_ratings(table.column(columns.rating)):
+        if rating is not None and not _plain_ratings(table.column(rating)):
             raise pa.ArrowInvalid("ratings need 64-bit floats")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         try:
@@ -60,12 +61,18 @@ def parse_with_arrow(path: Path, name: str, layout: Layout, columns: Columns,
         raise DataError(f"{name}: has a header (line {layout.header_line}) but no ratings")
     pool = pa.default_memory_pool()
     pool.release_unused()  # the parser's buffers
-    arrays = []
+    arrays = {}
     for column, what in wanted.items():
-        arrays.append(_column_to_numpy(table.column(column), name, what, row_label))
+        arrays[what] = _column_to_numpy(table.column(column), name, what, row_label)
         table = table.drop_columns([column])  # frees the column's Arrow buffers ...
         pool.release_unused()  # ... and gives them back to the system
-    return tuple(arrays) if len(arrays) == 4 else (*arrays, None)
+    return _by_role(arrays)
+
+
+def _by_role(arrays: dict[str, np.ndarray]) -> tuple:
+    """(users, items, ratings or None, timestamps or None) from arrays by description."""
+    return (arrays["user id"], arrays["item id"], arrays.get("rating"),
+            arrays.get("timestamp"))
 
 
 def _plain_ratings(ratings: pa.ChunkedArray) -> bool:
@@ -168,39 +175,37 @@ def _outside_int64(values: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(outside, dtype=np.int64)
 
 
-def _to_arrays(table: pa.Table, name: str, columns: Columns, row_label: Callable[[int], str]):
-    """(users, items, ratings, timestamps or None) as numpy, refusing empty cells."""
-    described = columns.described(table.column_names)
-    for column, what in described.items():
+def _to_arrays(table: pa.Table, name: str, wanted: dict[str, str],
+               row_label: Callable[[int], str]) -> tuple:
+    """(users, items, ratings or None, timestamps or None) as numpy, refusing empty cells."""
+    for column, what in wanted.items():
         values = table.column(column)
         if values.null_count:
             row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
             raise DataError(f"{name}, {row_label(row)}: {what} is empty")
-    arrays = [table.column(c).to_numpy() for c in described]
-    return tuple(arrays) if len(arrays) == 4 else (*arrays, None)
+    return _by_role({what: table.column(column).to_numpy() for column, what in wanted.items()})
 
 
-def read_parquet(path: Path, name: str, columns: Columns, scale: tuple[float, float] | None,
-                 duplicates: DuplicatePolicy) -> Ratings:
-    """Read the wanted columns of a Parquet file, checking their presence and types."""
+def parquet_arrays(path: Path, name: str, columns: Columns) -> tuple:
+    """(users, items, ratings or None, timestamps or None) from the wanted columns of a
+    Parquet file, checking their presence and types."""
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{name}: unknown format: not a valid Parquet file ({error})") from None
-    described = columns.found_in(schema.names, name, "columns are")
-    for column, what in described.items():
+    wanted = columns.found_in(schema.names, name, "columns are")
+    for column, what in wanted.items():
         _check_parquet_type(name, column, what, schema.field(column).type)
     try:
-        table = pq.read_table(path, columns=list(described))
+        table = pq.read_table(path, columns=list(wanted))
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{name}: cannot read the Parquet file ({error})") from None
     if table.num_rows == 0:
         raise DataError(f"{name}: the Parquet file has no rows")
-    users, items, values, timestamps = _to_arrays(table, name, columns, _parquet_row)
+    users, items, values, timestamps = _to_arrays(table, name, wanted, parquet_row)
     if timestamps is not None and np.issubdtype(timestamps.dtype, np.datetime64):
         timestamps = timestamps.astype("datetime64[s]").astype(np.int64)
-    return Ratings.from_arrays(users, items, values, timestamps, source=name, scale=scale,
-                               duplicates=duplicates, row_label=_parquet_row, overwrite_ids=True)
+    return users, items, values, timestamps
 
 
 def _check_parquet_type(name: str, column: str, what: str, dtype: pa.DataType) -> None:
@@ -217,5 +222,6 @@ def _check_parquet_type(name: str, column: str, what: str, dtype: pa.DataType) -
         raise DataError(f"{name}: column {column!r} ({what}) has type {dtype}; expected {expected}")
 
 
-def _parquet_row(row: int) -> str:
+def parquet_row(row: int) -> str:
+    """Where row ``row`` (0-based) of a Parquet file is, for messages."""
     return f"row {row + 1}"

@@ -259,7 +259,7 @@ def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
         fields: field position of ``"user"``, ``"item"``, ``"rating"`` and, when wanted,
             ``"timestamp"``. The fast path takes the ids in the first two fields (either
             order), the rating third and at most a fourth field (the timestamp, or ignored);
-            other layouts are left to the general reader.
+            other layouts, pairs without a rating among them, are left to the general reader.
     """
     if len(separator) == 2 and separator[0] == separator[1]:
         separator_byte, double = ord(separator[0]), True
@@ -268,7 +268,7 @@ def parse_plain(path: Path, separator: str, skip_lines: int, n_fields: int,
     else:
         return None
     ids = (fields["user"], fields["item"])
-    if (sorted(ids) != [0, 1] or fields["rating"] != 2 or n_fields not in (3, 4)
+    if (sorted(ids) != [0, 1] or fields.get("rating") != 2 or n_fields not in (3, 4)
             or fields.get("timestamp", 3) != 3):
         return None
     file_size = os.path.getsize(path)

@@ -1,8 +1,12 @@
-"""How a delimited ratings file is laid out: delimiter, header, field names, line numbers.
+"""How a ratings table is laid out: which columns are which; for a delimited file also its
+delimiter, header, field names and line numbers.
 
-Sniffed from the first non-empty line, so that both parsers (the fast numeric one of
-:mod:`alsmf.data.fastcsv` and Arrow's, :mod:`alsmf.data.arrow_readers`) read the same columns,
-and messages can name the line of a row without either parser counting lines.
+Columns a caller does not name are recognised by their header names (``userId``,
+``movie_id``, ``score``, ...; :data:`RECOGNISED_NAMES`), so common exports read as they are.
+A delimited file's layout is sniffed from the first non-empty line, so that both parsers
+(the fast numeric one of :mod:`alsmf.data.fastcsv` and Arrow's,
+:mod:`alsmf.data.arrow_readers`) read the same columns, and messages can name the line of a
+row without either parser counting lines.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 from alsmf.errors import ConfigError, DataError
 
@@ -23,34 +27,113 @@ _WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
 _SNIFF_BYTES = 1 << 16
 
 
+Feedback = Literal["explicit", "implicit"]
+"""What a table records: ``"explicit"`` ratings (the rating column is required), or
+``"implicit"`` feedback, (user, item) pairs that were used, where a count or weight column is
+optional."""
+
+FEEDBACK_KINDS: tuple[str, ...] = get_args(Feedback)
+
+RECOGNISED_NAMES: dict[str, tuple[str, ...]] = {
+    "user": ("user", "userid", "user_id"),
+    "item": ("item", "itemid", "item_id", "movie", "movieid", "movie_id"),
+    "rating": ("rating", "score", "value"),
+    "timestamp": ("timestamp", "time", "ts"),
+}
+"""The header names a column is recognised by when the caller does not name it, compared
+without regard to case: alsmf's own names, MovieLens' (``userId``, ``movieId``) and the usual
+variants (``user_id``, ``UserID``)."""
+
+WEIGHT_NAMES: tuple[str, ...] = ("count", "weight", "plays", "clicks", "value", "rating")
+"""The names the optional count or weight column of implicit feedback is recognised by."""
+
+_ROLES = ("user", "item", "rating", "timestamp")
+_WHAT = {"user": "user id", "item": "item id", "rating": "rating", "timestamp": "timestamp"}
+
+
 @dataclass(frozen=True)
 class Columns:
-    """The columns wanted from a table and how each is described in messages."""
+    """The columns wanted from a table and how each is described in messages.
 
-    user: str
-    item: str
-    rating: str
-    timestamp: str | None
+    Each of ``user``, ``item``, ``rating`` and ``timestamp`` is the column's name as the
+    caller gave it, or ``None``: then the header's column of one of the
+    :data:`RECOGNISED_NAMES` (:data:`WEIGHT_NAMES` for the rating of implicit feedback) is
+    used. A name given is matched exactly and always wins.
+    """
 
-    def described(self, present: list[str]) -> dict[str, str]:
-        """Column name -> description, for the columns that will be read."""
-        names = {self.user: "user id", self.item: "item id", self.rating: "rating"}
-        if self.timestamp is not None and self.timestamp in present:
-            names[self.timestamp] = "timestamp"
-        return names
+    user: str | None = None
+    item: str | None = None
+    rating: str | None = None
+    timestamp: str | None = None
+    timestamps: bool = True
+    """Whether to read the timestamp column, where there is one."""
+    feedback: Feedback = "explicit"
+    """``"implicit"``: the rating column (a count or weight) may be absent."""
+
+    def __post_init__(self) -> None:
+        if self.feedback not in FEEDBACK_KINDS:
+            raise ConfigError(f"unknown feedback {self.feedback!r}; choose one of "
+                              f"{', '.join(FEEDBACK_KINDS)}")
+        given = [(role, getattr(self, role)) for role in _ROLES if getattr(self, role)]
+        if len({column for _, column in given}) < len(given):
+            raise ConfigError("one column cannot be two of user, item, rating and timestamp: "
+                              + ", ".join(f"{role} {column!r}" for role, column in given))
+
+    def positional(self, n_fields: int) -> list[str]:
+        """The names of a headerless file's fields, which are in the order user, item,
+        rating (optional for implicit feedback) and timestamp; fields after those are
+        ignored."""
+        names = [getattr(self, role) or role for role in _ROLES]
+        return names[:n_fields] + [f"__extra{n}__" for n in range(len(names), n_fields)]
 
     def found_in(self, present: list[str], name: str, listing: str) -> dict[str, str]:
-        """:meth:`described`, or a DataError naming the columns ``present`` lacks.
+        """Column name -> description ("user id", "item id", "rating", "timestamp") of the
+        columns to read among ``present``, in that order; a DataError naming what is missing
+        or ambiguous.
 
         ``listing`` introduces the columns there are in the message, for example
-        ``"the header (line 1) has"``.
+        ``"the header (line 1) has"``. The user and item columns are always required, the
+        rating for explicit feedback or when named; the timestamp is read when present and
+        wanted.
         """
-        wanted = self.described(present)
-        missing = [c for c in wanted if c not in present]
+        given = {role: getattr(self, role) for role in _ROLES if getattr(self, role)}
+        wanted: dict[str, str] = {}
+        missing: list[str] = []
+        for role in _ROLES:
+            if role == "timestamp" and not self.timestamps:
+                continue
+            column = given.get(role)
+            if column is None:
+                column = self._recognised(role, present, set(given.values()), name)
+            elif column not in present:
+                column = None
+            if column is not None:
+                wanted[column] = _WHAT[role]
+            elif role != "timestamp" and (self.feedback == "explicit" or role in given):
+                missing.append(given.get(role, role))
         if missing:
+            hint = ""
+            if self.feedback == "explicit" and missing == [given.get("rating", "rating")]:
+                hint = (" (pairs without ratings are implicit feedback: alsmf train --feedback "
+                        "implicit)")
             raise DataError(f"{name}: missing column(s) {', '.join(map(repr, missing))}; "
-                            f"{listing} {', '.join(map(repr, present))}")
+                            f"{listing} {', '.join(map(repr, present))}{hint}")
         return wanted
+
+    def _recognised(self, role: str, present: list[str], taken: set[str],
+                    name: str) -> str | None:
+        """The one column of ``present`` recognised for ``role`` (none of ``taken``), or None;
+        a DataError when two are."""
+        names = (WEIGHT_NAMES if role == "rating" and self.feedback == "implicit"
+                 else RECOGNISED_NAMES[role])
+        found = list(dict.fromkeys(c for c in present if c.lower() in names and c not in taken))
+        if len(found) > 1:
+            option = (f"--{role}-col (or {role}_col=...)" if role != "timestamp"
+                      else "timestamp_col=...")
+            raise DataError(f"{name}: ambiguous header: {', '.join(map(repr, found))} could "
+                            f"each be the {_WHAT[role]} column; name the one to use with "
+                            f"{option}")
+        return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -96,14 +179,16 @@ def sniff_layout(path: Path, name: str, sep: str | None, header: bool | None,
         header = not all(_is_number(f) for f in fields[:3])
     if header:
         return Layout(sep, fields, first_line, first_line)
-    positional = [columns.user, columns.item, columns.rating, columns.timestamp or "__timestamp__"]
-    names = positional[: len(fields)] + [f"__extra{n}__" for n in range(4, len(fields))]
-    if len(fields) < 3:
+    if columns.feedback == "implicit" and len(fields) < 2:
+        raise DataError(f"{name}, line {first_line}: found {len(fields)} field(s) separated by "
+                        f"{sep!r}; a file without a header needs user and item columns")
+    if columns.feedback == "explicit" and len(fields) < 3:
         raise DataError(
             f"{name}, line {first_line}: found {len(fields)} field(s) separated by {sep!r}; "
-            "a file without a header needs user, item and rating columns"
+            "a file without a header needs user, item and rating columns (pairs without "
+            "ratings are implicit feedback: alsmf train --feedback implicit)"
         )
-    return Layout(sep, names, None, first_line)
+    return Layout(sep, columns.positional(len(fields)), None, first_line)
 
 
 def _first_line(path: Path, name: str) -> tuple[int, str]:

@@ -238,9 +238,7 @@ def load_ratings(source: Any, *, timestamps: bool = True, **options: Any) -> Rat
     path = Path(source)
     if path.is_dir() or (path.is_file() and (zipfile.is_zipfile(path) or _is_release_file(path))):
         return load_movielens(path, options.get("duplicates", "error"), timestamps)
-    if not timestamps:
-        options = options | {"timestamp_col": None}
-    return read_table(path, **options)
+    return read_table(path, timestamps=timestamps, **options)
 
 
 def _is_release_file(path: Path) -> bool:
@@ -289,11 +287,11 @@ def _read_member(info: ReleaseInfo, member: str, duplicates: DuplicatePolicy,
                  timestamps: bool = True) -> Ratings:
     layout = info.format
     user_col, item_col, rating_col, timestamp_col = layout.columns
-    timestamp_col = timestamp_col if timestamps else None
     with _local_file(info, member) as (path, source):
         return read_table(path, sep=layout.sep, header=layout.header, user_col=user_col,
                           item_col=item_col, rating_col=rating_col, timestamp_col=timestamp_col,
-                          scale=layout.scale, duplicates=duplicates, source=source)
+                          timestamps=timestamps, scale=layout.scale, duplicates=duplicates,
+                          source=source)
 
 
 @contextmanager

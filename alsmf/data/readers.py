@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from alsmf.data.fastcsv import parse_plain
-from alsmf.data.layout import Columns, Layout, line_labeller, sniff_layout
+from alsmf.data.layout import Columns, Feedback, Layout, line_labeller, sniff_layout
 from alsmf.data.ratings import DuplicatePolicy, Ratings
 from alsmf.errors import DataError
 
@@ -26,10 +28,12 @@ def read_table(
     path: PathLike,
     *,
     sep: str | None = None,
-    user_col: str = "user",
-    item_col: str = "item",
-    rating_col: str = "rating",
-    timestamp_col: str | None = "timestamp",
+    user_col: str | None = None,
+    item_col: str | None = None,
+    rating_col: str | None = None,
+    timestamp_col: str | None = None,
+    timestamps: bool = True,
+    feedback: Feedback = "explicit",
     header: bool | None = None,
     scale: tuple[float, float] | None = None,
     duplicates: DuplicatePolicy = "error",
@@ -42,9 +46,17 @@ def read_table(
             must be delimited text.
         sep: the delimiter (one character or ``"::"``); sniffed from the first line when
             ``None`` (``::``, tab, ``,`` then ``;``).
-        user_col, item_col, rating_col, timestamp_col: column names. A headerless file's
-            columns are, in order, user, item, rating and optionally timestamp. The timestamp
-            column is read when present; ``timestamp_col=None`` ignores it.
+        user_col, item_col, rating_col, timestamp_col: column names; ``None`` (the default)
+            recognises the column by the common names of
+            :data:`~alsmf.data.layout.RECOGNISED_NAMES` (``user``, ``userId``, ``user_id``,
+            ...; any case), and a header with two of them for one column is an error. A
+            headerless file's columns are, in order, user, item, rating and optionally
+            timestamp.
+        timestamps: read the timestamp column when there is one (``False``: never).
+        feedback: ``"explicit"`` ratings, or ``"implicit"`` feedback: (user, item) pairs with
+            an optional count or weight column (``rating_col``, else one of
+            :data:`~alsmf.data.layout.WEIGHT_NAMES`), which becomes the values; without one
+            every value is 1.
         header: whether the first line names the columns; ``None`` decides from the first
             line (a header has a non-numeric field among the first three).
         scale: ``(low, high)``: ratings outside it are refused.
@@ -53,21 +65,27 @@ def read_table(
             ``"ml-100k.zip:ml-100k/u.data"`` when the file was extracted from a zip.
 
     Raises:
+        ConfigError: an unknown ``feedback``, or one name given for two columns.
         DataError: naming the file and, where it applies, the line of the first problem.
     """
     path = Path(path)
     name = source or str(path)
+    columns = Columns(user_col, item_col, rating_col, timestamp_col, timestamps, feedback)
     _check_file(path, name)
-    columns = Columns(user_col, item_col, rating_col, timestamp_col)
     if _is_parquet(path):
-        from alsmf.data.arrow_readers import read_parquet
+        from alsmf.data.arrow_readers import parquet_arrays, parquet_row
 
-        return read_parquet(path, name, columns, scale, duplicates)
-    layout = sniff_layout(path, name, sep, header, columns)
-    row_label = line_labeller(path, layout)
-    arrays = _parse_delimited(path, name, layout, columns, row_label)
-    return Ratings.from_arrays(*arrays, source=name, scale=scale, duplicates=duplicates,
-                               row_label=row_label, overwrite_ids=True)  # the arrays are ours
+        arrays, row_label = parquet_arrays(path, name, columns), parquet_row
+    else:
+        layout = sniff_layout(path, name, sep, header, columns)
+        row_label = line_labeller(path, layout)
+        arrays = _parse_delimited(path, name, layout, columns, row_label)
+    users, items, values, times = arrays
+    if values is None:  # implicit feedback without counts or weights: each pair once
+        values = np.ones(len(users), dtype=np.float32)
+    return Ratings.from_arrays(users, items, values, times, source=name, scale=scale,
+                               duplicates=duplicates, row_label=row_label,
+                               overwrite_ids=True)  # the arrays are ours
 
 
 # ---------------------------------------------------------------------- the file itself
@@ -90,17 +108,17 @@ def _is_parquet(path: Path) -> bool:
 
 def _parse_delimited(path: Path, name: str, layout: Layout, columns: Columns,
                      row_label: Callable[[int], str]) -> tuple:
-    """Typed parse into numpy (users, items, ratings, timestamps or None).
+    """Typed parse into numpy (users, items, ratings or None, timestamps or None).
 
     Plain numeric files take the fast path of :mod:`alsmf.data.fastcsv`; others go through
     Arrow's CSV reader (:func:`alsmf.data.arrow_readers.parse_with_arrow`).
     """
     wanted = columns.found_in(layout.names, name, f"the header (line {layout.header_line}) has")
     roles = {"user id": "user", "item id": "item", "rating": "rating", "timestamp": "timestamp"}
-    plain = parse_plain(path, layout.sep, layout.skip_rows, len(layout.names),
-                        {roles[what]: layout.names.index(c) for c, what in wanted.items()})
+    fields = {roles[what]: layout.names.index(c) for c, what in wanted.items()}
+    plain = parse_plain(path, layout.sep, layout.skip_rows, len(layout.names), fields)
     if plain is not None:
         return plain
     from alsmf.data.arrow_readers import parse_with_arrow
 
-    return parse_with_arrow(path, name, layout, columns, wanted, row_label)
+    return parse_with_arrow(path, name, layout, wanted, row_label)

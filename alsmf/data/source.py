@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from alsmf.data.filters import check_count, shrink
+from alsmf.data.layout import Columns, Feedback
 from alsmf.data.movielens import FOLDS, detect_release, load_fold, load_ratings
 from alsmf.data.ratings import DuplicatePolicy, Ratings
 from alsmf.data.splits import SPLIT_METHODS, check_fraction
@@ -48,9 +49,12 @@ class DataSource:
     The filters (``min_user_ratings`` ... ``sample_users``, as :func:`~alsmf.data.filters.shrink`
     takes them) apply to ``data`` and synthetic data before the split; the ready-made splits
     (separate files, ml-100k folds) are used as they are. ``user_col``, ``item_col``,
-    ``rating_col`` and ``duplicates`` say how to read a generic ratings file (a release fixes
-    its own layout; only ``duplicates`` applies to it). ``seed`` seeds the synthetic data, the
-    filters and the split.
+    ``rating_col`` (``None``: recognised by their common names, see
+    :data:`~alsmf.data.layout.RECOGNISED_NAMES`), ``duplicates`` and ``feedback`` say how to
+    read a generic ratings file (a release fixes its own layout; only ``duplicates`` applies
+    to it): ``feedback="implicit"`` reads (user, item) pairs, with ``rating_col`` an optional
+    count or weight (see :func:`~alsmf.data.readers.read_table`). ``seed`` seeds the
+    synthetic data, the filters and the split.
     """
 
     data: Path | None = None
@@ -68,14 +72,16 @@ class DataSource:
     top_users: int | None = None
     top_items: int | None = None
     sample_users: int | float | None = None
-    user_col: str = "user"
-    item_col: str = "item"
-    rating_col: str = "rating"
+    user_col: str | None = None
+    item_col: str | None = None
+    rating_col: str | None = None
     duplicates: DuplicatePolicy = "error"
+    feedback: Feedback = "explicit"
 
     def check(self) -> None:
-        """Refuse what can be refused before reading: options that do not go together, an
-        unknown split or fold choice, counts and fractions out of range.
+        """Refuse what can be refused before reading: options that do not go together (one
+        column named for two), an unknown feedback, split or fold choice, counts and
+        fractions out of range.
 
         What plays no part is not checked: with ``train_file``/``test_file`` the split, folds,
         filters and synthetic shape; with an ml-100k fold as the split the filters.
@@ -83,6 +89,8 @@ class DataSource:
         Raises:
             ConfigError: naming the option or field and the value.
         """
+        # an unknown feedback, or one name given for two columns
+        Columns(self.user_col, self.item_col, self.rating_col, feedback=self.feedback)
         if (self.train_file is None) != (self.test_file is None):
             raise ConfigError("--train and --test go together: give both files")
         if self.duplicates not in get_args(DuplicatePolicy):
@@ -165,7 +173,7 @@ class DataSource:
 
     def _read_options(self) -> dict[str, Any]:
         return dict(user_col=self.user_col, item_col=self.item_col, rating_col=self.rating_col,
-                    duplicates=self.duplicates)
+                    duplicates=self.duplicates, feedback=self.feedback)
 
     def _filters(self) -> dict[str, Any]:
         return dict(min_user_ratings=self.min_user_ratings,
