@@ -52,10 +52,10 @@ RESULTS = HERE / "results"
 LIBRARIES: dict[str, tuple[str, bool]] = {
     "alsmf": ("alsmf (default solver)", True),
     "alsmf-chol": ("alsmf, exact Cholesky (solver=\"cholesky\")", True),
-    "alsmf-ials": ("alsmf ImplicitALS, CG (implicit feedback; speed only)", False),
+    "alsmf-ials": ("alsmf ImplicitALS, CG (implicit feedback; no test RMSE)", False),
     "cmfrec-cg": ("cmfrec CMF, ALS + CG", True),
     "cmfrec-chol": ("cmfrec CMF, ALS + Cholesky", True),
-    "implicit": ("implicit CPU ALS, CG (speed only)", False),
+    "implicit": ("implicit CPU ALS, CG (implicit feedback; no test RMSE)", False),
     "lenskit": ("LensKit BiasedMFScorer (ALS, exact)", True),
     "libmf": ("LIBMF (`libmf` binding, SGD; per epoch)", True),
     "spark": ("Spark MLlib ALS, local[N]", True),
@@ -214,9 +214,39 @@ def worker_alsmf(a, solver: str = "cg") -> dict:
                        "excluded)" if a.convergence else "")}
 
 
+RANKED_USERS = 5000
+"""Test users (with a relevant test item) whose top-10 lists the implicit-feedback rows score."""
+
+
+def top10_quality(test_path: str, training_users, recommend) -> str:
+    """P@10 and NDCG@10 (binary gains; relevant: a test rating >= 4) of ``recommend``, a
+    function from sorted raw user ids to a (users x 10) array of raw item ids (-1: empty), for
+    :data:`RANKED_USERS` seeded test users with a relevant item; the training items each user
+    rated are left out of their list by ``recommend``. The metric code is alsmf's."""
+    import numpy as np
+    import pandas as pd
+
+    from alsmf.evaluation.metrics import ranking_from_hits, relevance_matrix
+
+    test = pd.read_parquet(test_path)
+    test = test[(test["rating"] >= 4) & test["user"].isin(training_users)]
+    users = np.unique(test["user"].to_numpy())
+    users = np.sort(np.random.default_rng(0).choice(users, min(RANKED_USERS, len(users)),
+                                                     replace=False))
+    test = test[test["user"].isin(users)]
+    rel_users, rel_items = test["user"].to_numpy(), test["item"].to_numpy()
+    top = recommend(users)
+    hits = relevance_matrix(users, rel_users, rel_items, top, top >= 0)
+    metrics = ranking_from_hits(hits, np.bincount(np.searchsorted(users, rel_users),
+                                                  minlength=len(users)))
+    return (f"test P@10 {metrics['precision']:.4f}, NDCG@10 {metrics['ndcg']:.4f} "
+            f"({len(users):,} test users with a rating >= 4)")
+
+
 def worker_alsmf_ials(a) -> dict:
     """alsmf's implicit-feedback ALS on the same pairs, timed as ``worker_alsmf`` times ALS:
-    the speed peer of implicit's ALS (both fit who rated what; no test RMSE)."""
+    the speed peer of implicit's ALS (both fit who rated what, every training pair as 1; no
+    test RMSE), and the quality of its top-10 lists (:func:`top10_quality`)."""
     import alsmf
     from alsmf import ImplicitALS
     from alsmf.data.readers import read_table
@@ -230,12 +260,15 @@ def worker_alsmf_ials(a) -> dict:
     fit_s = time.perf_counter() - t0
     seconds = [r.solve_seconds for r in fitted.history]
     evaluation = statistics.median(r.seconds - r.solve_seconds for r in fitted.history[1:])
+    quality = top10_quality(a.test, fitted.user_ids,
+                            lambda users: fitted.recommend_all(users, n=10)[0])
     return {"version": getattr(alsmf, "__version__", "?"), "load_s": load_s, "fit_s": fit_s,
             "iter_s": seconds[1:], "first_iter_s": seconds[0],
             "method": "IterationRecord.solve_seconds, median of it. 2..n", "rmse": None,
             "note": f"{model.cg_steps} CG steps, α {model.alpha}, unobserved weight "
                     f"{model.unobserved_weight}, reg {a.reg}; s/iter is the two half-steps; "
-                    f"the per-iteration objective adds {evaluation:.2f} s (in fit_s)"}
+                    f"the per-iteration objective adds {evaluation:.2f} s (in fit_s); "
+                    f"{quality}"}
 
 
 class _IterationStamps:
@@ -325,8 +358,9 @@ def worker_implicit(a) -> dict:
     frame = pd.read_parquet(a.train)
     users, ucodes = _codes(frame["user"].to_numpy())
     items, icodes = _codes(frame["item"].to_numpy())
+    # who rated what: every training pair as 1, as alsmf's ImplicitALS sees it
     user_items = sp.csr_matrix(
-        (frame["rating"].to_numpy(np.float32), (ucodes, icodes)),
+        (np.ones(len(frame), dtype=np.float32), (ucodes, icodes)),
         shape=(len(users), len(items)))
     load_s = time.perf_counter() - t0
     stamps: list[float] = []
@@ -339,10 +373,18 @@ def worker_implicit(a) -> dict:
               callback=lambda *args: stamps.append(time.perf_counter()))
     fit_s = time.perf_counter() - t0
     seconds = _per_iteration_from_stamps(stamps)
+
+    def recommend(raw_users):
+        rows = np.searchsorted(users, raw_users)
+        codes, _ = model.recommend(rows, user_items[rows], N=10,
+                                   filter_already_liked_items=True)
+        return np.where(codes >= 0, items[np.maximum(codes, 0)], -1)
+
+    quality = top10_quality(a.test, users, recommend)
     return {"version": implicit.__version__, "load_s": load_s, "fit_s": fit_s,
             "iter_s": seconds[1:], "first_iter_s": seconds[0],
             "method": "callback, median of it. 2..n", "rmse": None,
-            "note": "ratings used as confidences (implicit model): speed only"}
+            "note": f"every training pair as 1 (who rated what), alpha 1; {quality}"}
 
 
 def worker_lenskit(a) -> dict:
