@@ -19,10 +19,14 @@ from alsmf.model import IterationRecord
 def plot_history(history: Sequence[IterationRecord], path: str | Path,
                  title: str = "ALS: train and test RMSE per iteration", *,
                  step: str = "iteration",
-                 objective_label: str = "objective (squared error + L2 penalty)") -> Path:
+                 objective_label: str = "objective (squared error + L2 penalty)",
+                 phase: tuple[int, str] | None = None) -> Path:
     """Draw train and test RMSE (left) and the objective (right) per iteration to a PNG.
 
-    Returns the path written. The test curve is left out when there was no test set.
+    ``phase``: (last iteration, label) of a first phase that minimises something else (ALS's
+    warm-up at λ/2, a sampler's burn-in), shaded on both panels so that its jumps read as
+    what they are. Returns the path written. The test curve is left out when there was no
+    test set.
     """
     if not history:
         raise ValueError("no iterations to plot")
@@ -31,6 +35,10 @@ def plot_history(history: Sequence[IterationRecord], path: str | Path,
     figure = Figure(figsize=(10, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
     rmse_axes, objective_axes = figure.subplots(1, 2)
+    if phase is not None and phase[0] >= 1:
+        for axes in (rmse_axes, objective_axes):
+            axes.axvspan(0.5, min(phase[0], iterations[-1]) + 0.5, color="0.9", zorder=0,
+                         label=phase[1])
 
     rmse_axes.plot(iterations, [r.train_rmse for r in history], "o-", label="train RMSE")
     if all(record.test_rmse is not None for record in history):

@@ -13,7 +13,7 @@ from alsmf.model import MFModel
 
 from tests.cli_helpers import run, write_ratings_csv
 
-ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+from tests.conftest import ML100K  # noqa: E402
 
 
 @pytest.fixture
@@ -288,6 +288,7 @@ def no_data(monkeypatch):
     (["train", "--data", "d.csv", "--train", "a.csv", "--test", "b.csv"], "not both"),
     (["train", "--split", "u1"], "--split u1 is an ml-100k fold: give --data PATH"),
     (["train", "--split", "sideways"], "unknown split method 'sideways'"),
+    (["train", "--split", "u9"], "or an ml-100k fold (u1, u2, u3, u4, u5, ua, ub)"),
     (["train", "--test-fraction", 1], "test_fraction must be between 0 and 1"),
     (["train", "--split", "temporal", "--n-last", 0], "n_last must be a positive integer"),
     (["train", "--top-users", 0], "n must be a positive integer"),

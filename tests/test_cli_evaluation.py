@@ -11,7 +11,7 @@ from alsmf.models.als import ALS
 
 from tests.cli_helpers import run, write_ratings_csv
 
-ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+from tests.conftest import ML100K  # noqa: E402
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The commands that use a trained model: recommend, similar, rate."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from alsmf.model import MFModel
 from alsmf.models.als import ALS
 
 runner = CliRunner()
-ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+from tests.conftest import ML100K  # noqa: E402
 
 
 def run(*args):

@@ -7,9 +7,10 @@ from typing import Optional
 
 import typer
 
-from alsmf.cli.options import SyntheticShape, user_errors
+from alsmf.cli.options import PRINT_JSON_OPTION, SyntheticShape, user_errors
 from alsmf.cli.render import download_progress, print_ratings_info
 from alsmf.errors import ConfigError
+from alsmf.files import replace_atomically
 
 
 @user_errors
@@ -41,13 +42,17 @@ def synthetic(
 
     if output.suffix not in (".csv", ".tsv", ".parquet"):
         raise ConfigError(f"{output}: choose a .csv, .tsv or .parquet file name")
+    if output.is_dir():
+        raise ConfigError(f"{output} is a folder; give a file name inside it, e.g. "
+                          f"{output / ('ratings' + output.suffix)}")
     generated = synthetic_ratings(like.value, noise=noise, seed=seed)
     frame = generated.ratings.to_frame()
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".parquet":
-        frame.to_parquet(output, index=False)
+        replace_atomically(output, lambda handle: frame.to_parquet(handle, index=False))
     else:
-        frame.to_csv(output, index=False, sep="\t" if output.suffix == ".tsv" else ",")
+        text = frame.to_csv(index=False, sep="\t" if output.suffix == ".tsv" else ",")
+        replace_atomically(output, lambda handle: handle.write(text.encode("utf-8")))
     print(f"{output}: {len(frame):,} ratings; noise σ = {generated.noise:g}, best achievable "
           f"RMSE = {generated.oracle_rmse:.4f}")
 
@@ -55,8 +60,9 @@ def synthetic(
 @user_errors
 def info(
     path: Path = typer.Argument(..., help="MovieLens folder/zip or ratings file."),
+    as_json: bool = PRINT_JSON_OPTION,
 ) -> None:
     """Describe a ratings file: counts, density, rating scale and distribution."""
     from alsmf.data.movielens import load_ratings
 
-    print_ratings_info(str(path), load_ratings(path))
+    print_ratings_info(str(path), load_ratings(path), as_json)

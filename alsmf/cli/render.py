@@ -123,19 +123,52 @@ def print_similar_users(user: int, result: Recommendations, as_json: bool) -> No
     Console().print(table)
 
 
-def print_ratings_info(title: str, ratings: Ratings) -> None:
-    """``data info``: counts, density, ratings per user and item, mean and spread."""
+def ratings_info(ratings: Ratings) -> dict[str, Any]:
+    """What ``data info`` reports: counts, density, ratings per user and item, the rating
+    scale, mean and spread, and the distribution of the rating values (the share of each
+    distinct value, or of ten equal bins when there are more than 20 distinct values)."""
     users, items = ratings.user_counts(), ratings.item_counts()
+    values = ratings.values.astype(np.float64)
+    distinct, counts = np.unique(values, return_counts=True)
+    if len(distinct) <= 20:
+        distribution = {f"{v:g}": int(c) for v, c in zip(distinct, counts)}
+    else:
+        counts, edges = np.histogram(values, bins=10)
+        distribution = {f"{lo:g} to {hi:g}": int(c)
+                        for lo, hi, c in zip(edges[:-1], edges[1:], counts)}
+    return {
+        "ratings": len(ratings), "users": ratings.n_users, "items": ratings.n_items,
+        "density": len(ratings) / (ratings.n_users * ratings.n_items),
+        "ratings_per_user": {"min": int(users.min()), "median": float(np.median(users)),
+                             "max": int(users.max())},
+        "ratings_per_item": {"min": int(items.min()), "median": float(np.median(items)),
+                             "max": int(items.max())},
+        "scale": [float(values.min()), float(values.max())],
+        "mean": float(values.mean()), "sd": float(values.std()),
+        "distribution": distribution,
+    }
+
+
+def print_ratings_info(title: str, ratings: Ratings, as_json: bool = False) -> None:
+    """``data info``: :func:`ratings_info` as a table, or as JSON."""
+    info = ratings_info(ratings)
+    if as_json:
+        print(json.dumps({"source": title} | info, indent=2))
+        return
     table = Table("", "value", title=title, min_width=len(title))
-    table.add_row("ratings", f"{len(ratings):,}")
-    table.add_row("users", f"{ratings.n_users:,}")
-    table.add_row("items", f"{ratings.n_items:,}")
-    table.add_row("density", f"{len(ratings) / (ratings.n_users * ratings.n_items):.4%}")
-    table.add_row("ratings per user (min/median/max)",
-                  f"{users.min()} / {np.median(users):g} / {users.max()}")
-    table.add_row("ratings per item (min/median/max)",
-                  f"{items.min()} / {np.median(items):g} / {items.max()}")
-    table.add_row("rating mean / sd", f"{ratings.values.mean():.3f} / {ratings.values.std():.3f}")
+    table.add_row("ratings", f"{info['ratings']:,}")
+    table.add_row("users", f"{info['users']:,}")
+    table.add_row("items", f"{info['items']:,}")
+    table.add_row("density", f"{info['density']:.4%}")
+    for side in ("user", "item"):
+        spread = info[f"ratings_per_{side}"]
+        table.add_row(f"ratings per {side} (min/median/max)",
+                      f"{spread['min']} / {spread['median']:g} / {spread['max']}")
+    table.add_row("rating scale (lowest/highest)", " / ".join(f"{v:g}" for v in info["scale"]))
+    table.add_row("rating mean / sd", f"{info['mean']:.3f} / {info['sd']:.3f}")
+    total = info["ratings"]
+    table.add_row("distribution", "\n".join(f"{value}: {count:,} ({count / total:.1%})"
+                                            for value, count in info["distribution"].items()))
     Console().print(table)
 
 

@@ -103,7 +103,7 @@ def train(
     factors: int = typer.Option(ALS.factors, "--factors", "-k", help="Number of latent factors k."),
     reg: float = typer.Option(ALS.reg, help="L2 regularisation λ of the factors."),
     reg_bias: Optional[float] = typer.Option(
-        ALS.reg_bias, help="L2 regularisation of the biases (default: the value of --reg)."),
+        ALS.reg_bias, help=f"L2 regularisation λ_b of the biases (default {ALS.reg_bias})."),
     implicit_weight: float = typer.Option(
         ALS.implicit_weight, help="Weight of the implicit features (who rated what, "
         "co-factorized with the ratings); 0 turns them off."),
@@ -384,13 +384,15 @@ def _loss_figure(model: MFModel, config: Trainer, method: str, step: str, data_n
     and the main settings."""
     from alsmf.plots import plot_history
 
-    labels: dict[str, str] = {}
+    labels: dict[str, Any] = {}
     if method == "als":
         title = f"ALS on {data_name}: k={config.factors}, λ={config.reg}"
+        labels["phase"] = (config.reg_warmup, "warm-up at λ/2")
     elif method == "bayes":
         title = (f"Bayesian MF (Gibbs) on {data_name}: k={config.factors}, "
                  f"burn-in {config.burn_in}")
         labels["objective_label"] = "squared error of the sweep's draw"
+        labels["phase"] = (config.burn_in, "burn-in")
     else:
         title = f"{type(config).__name__} on {data_name}"
         if hasattr(config, "factors"):

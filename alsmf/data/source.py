@@ -188,7 +188,8 @@ class DataSource:
             return
         if self.split not in SPLIT_METHODS:
             raise ConfigError(f"unknown split method {self.split!r}; choose one of "
-                              f"{', '.join(SPLIT_METHODS)}")
+                              f"{', '.join(SPLIT_METHODS)}, or an ml-100k fold "
+                              f"({', '.join(FOLDS)})")
         check_fraction(self.test_fraction)
         if self.split == "temporal":
             check_count("n_last", self.n_last)
