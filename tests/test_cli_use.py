@@ -166,3 +166,26 @@ def test_rate_explains_with_real_titles(movielens_model):
         # the prediction is the explained sum, clipped to the 1..5 scale (float32 dots)
         assert row["predicted"] == pytest.approx(min(max(row["baseline"] + total, 1), 5),
                                                  abs=1e-5)
+
+
+def test_fold_files_in_a_release_folder_get_its_titles_and_lists_rank_well(
+        ml100k_dir, tmp_path):
+    """Trained from u1.base/u1.test by path, the model finds the titles beside them; with the
+    defaults, no item of user 196's list or of a new Star Wars fan's rests on a handful of
+    ratings (ranked by predicted rating, all ten of 196's had at most 7)."""
+    output = tmp_path / "u1"
+    trained = run("train", "--train", ml100k_dir / "u1.base", "--test", ml100k_dir / "u1.test",
+                  "-o", output)
+    assert trained.exit_code == 0, trained.output
+    model = MFModel.load(output / "model.npz")
+    assert model.item_titles is not None and "Star Wars (1977)" in model.item_titles
+    ratings_per_item = np.bincount(model.seen_indices, minlength=model.n_items)
+    listed = run("recommend", "--model", output / "model.npz", "--user", 196, "--json")
+    fan = run("rate", "--model", output / "model.npz", "Star Wars (1977)=5", "--json")
+    for result in (listed, fan):
+        assert result.exit_code == 0, result.output
+        items = [row["item"] for row in json.loads(result.stdout)["items"]]
+        assert len(items) == 10
+        assert ratings_per_item[np.searchsorted(model.item_ids, items)].min() > 20
+    by_rating = model.recommend(196, rank_by="rating").items
+    assert ratings_per_item[np.searchsorted(model.item_ids, by_rating)].max() <= 7

@@ -118,7 +118,10 @@ class DataSource:
         if self.train_file is not None:
             train = load_ratings(self.train_file, **self._read_options())
             test = load_ratings(self.test_file, **self._read_options())
-            return PreparedData(f"{self.train_file} / {self.test_file}", train, test, {})
+            # fold files (u1.base) sit in their release's folder, beside its titles
+            titles = _release_titles(Path(self.train_file).parent)
+            return PreparedData(f"{self.train_file} / {self.test_file}", train, test, {},
+                                titles)
         titles = _release_titles(self.data)
         if self.split in FOLDS:
             train, test = load_fold(self.data, self.split)
