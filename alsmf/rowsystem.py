@@ -10,7 +10,8 @@ prediction all solve that same system, so the model carries it as a :class:`RowS
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import numpy as np
@@ -71,14 +72,18 @@ class RowSystem:
 
     @classmethod
     def from_dict(cls, fields: Any) -> RowSystem:
-        """The system :meth:`to_dict` wrote; ``ValueError`` naming the first bad field."""
+        """The system :meth:`to_dict` wrote, by this or an older alsmf; ``ValueError`` naming
+        the first bad field."""
         if not isinstance(fields, dict):
             raise ValueError(f"the row system is {type(fields).__name__}, not an object")
-        expected = {"reg", "reg_bias", "weighted_reg", "biases", "implicit_weight",
-                    "rating_scale", "gram_weight", "target"}
-        if set(fields) != expected:
+        # a file written before a field existed leaves it out: it takes its default
+        defaults = {field.name: field.default for field in dataclass_fields(cls)
+                    if field.default is not MISSING}
+        required = {field.name for field in dataclass_fields(cls)} - set(defaults)
+        if not required <= set(fields) <= required | set(defaults):
             raise ValueError(f"the row system has fields {sorted(fields)}, expected "
-                             f"{sorted(expected)}")
+                             f"{sorted(required)} and any of {sorted(defaults)}")
+        fields = defaults | fields
         for name in ("reg", "reg_bias", "implicit_weight", "gram_weight", "target"):
             value = fields[name]
             if name == "target" and value is None:
