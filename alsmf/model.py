@@ -270,8 +270,9 @@ class MFModel:
         rated, with y_j = [q_j, 1], t_j = r_uj − μ − b_j (how far the user's rating is above
         the item's baseline) and A = Σ_j y_j y_jᵀ + λ_u I, the system of the user half-step
         (λ_u = λ, or λ times the number of ratings with weighted regularisation; without
-        biases y_j = q_j and t_j = r_uj). Hence the user's part of the prediction of item i
-        splits exactly into one term per rated item:
+        biases y_j = q_j and t_j = r_uj; with value-dependent confidence, y_j t_j, y_j y_jᵀ
+        and the contribution below are each times ω_j, the pair's weight). Hence the user's
+        part of the prediction of item i splits exactly into one term per rated item:
 
             b_u + p_u·q_i = y_iᵀ x_u = Σ_j (y_iᵀ A⁻¹ y_j) t_j,
 
@@ -299,7 +300,9 @@ class MFModel:
             rated, values = self._training_ratings_of_user(row)
             factors, bias = self.user_factors[row], float(self.user_bias[row])
         augmented = self._augmented(self.item_factors[rated])
-        system = augmented.T @ augmented + np.diag(self._ridge(len(rated)))
+        weights = self._system().weights(values)  # value-dependent confidence: ω_j y_j
+        weighted = augmented if weights is None else weights[:, None] * augmented
+        system = augmented.T @ weighted + np.diag(self._ridge(len(rated)))
         terms = self._row_terms(IMPLICIT_ITEM_FACTORS, self.item_factors, rated)
         if terms:
             d = system.shape[0]
@@ -310,8 +313,8 @@ class MFModel:
         except np.linalg.LinAlgError:
             raise DataError(f"the user's system is singular (reg={self._system().reg})") from None
         targets = self._system().targets(values)
-        contributions = (augmented @ direction) * (targets - self.global_mean
-                                                   - self.item_bias[rated])
+        contributions = (weighted @ direction) * (targets - self.global_mean
+                                                  - self.item_bias[rated])
         if IMPLICIT_ITEM_FACTORS in self.extras:  # rating j also adds w·z_j to the right side
             z = self.extras[IMPLICIT_ITEM_FACTORS][rated].astype(np.float64)
             contributions += self._system().implicit_weight * (z @ direction[:self.factors])
@@ -520,7 +523,7 @@ class MFModel:
             status = HalfStep(system).run(
                 np.array([0, len(indices)], dtype=np.int32), indices.astype(np.int32),
                 system.targets(values), fixed_factors, fixed_bias, mean, factors, bias,
-                **extra)
+                **extra, weights=system.weights(values))
         if status[0]:
             raise DataError(f"the fold-in system is singular (reg={system.reg}); "
                             "give more ratings or use a model trained with reg > 0")

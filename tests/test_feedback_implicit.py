@@ -64,6 +64,20 @@ def test_a_count_column_becomes_the_values(cli, tmp_path):
     assert sorted(source.train_test().train.values.tolist()) == sorted(expected)
 
 
+def test_counts_weight_the_fit_with_a_value_dependent_confidence(cli, tmp_path):
+    train = write_pairs(tmp_path / "plays.csv", "user,item,plays", counts=True)
+    models = {}
+    for confidence in ("constant", "log"):
+        output = tmp_path / confidence
+        result = cli("train", "--data", train, "--feedback", "implicit", "--set",
+                     f"confidence={confidence}", "--set", "iterations=3", "-o", output)
+        assert result.exit_code == 0, result.output
+        models[confidence] = MFModel.load(output / "model.npz")
+    assert models["log"].system.confidence == "log"
+    # the counts change the fit only when the confidence depends on them
+    assert not np.allclose(models["log"].user_factors, models["constant"].user_factors)
+
+
 def test_repeated_pairs_follow_the_duplicates_policy(cli, tmp_path):
     data = tmp_path / "clicks.csv"
     data.write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in pairs() + pairs()[:1]))

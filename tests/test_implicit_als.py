@@ -1,4 +1,5 @@
-"""Implicit-feedback ALS: exact rows, a monotone objective, fold-in, ranking by preference."""
+"""Implicit-feedback ALS: exact rows, a monotone objective, fold-in, ranking by preference,
+for each kind of confidence (:mod:`tests.test_implicit_confidence` tests what the values do)."""
 
 import numpy as np
 import pytest
@@ -11,6 +12,15 @@ from tests.tolerances import EXACT
 
 SETTINGS = dict(factors=3, reg=0.3, alpha=4.0, unobserved_weight=0.5, seed=1)
 
+CONFIDENCES = {"constant": {"confidence": "constant"}, "linear": {"confidence": "linear"},
+               "log": {"confidence": "log", "epsilon": 0.5}}
+"""The settings of each kind of confidence the tests train with."""
+
+SIGNALS = {"constant": lambda r, epsilon: np.ones_like(r),
+           "linear": lambda r, epsilon: r,
+           "log": lambda r, epsilon: np.log(1.0 + r / epsilon)}
+"""f(r) of Hu et al.'s confidence c = 1 + α f(r), written out here for the known answers."""
+
 
 def used_matrix(train: Ratings) -> np.ndarray:
     """The dense users x items 0/1 matrix of used pairs."""
@@ -19,48 +29,61 @@ def used_matrix(train: Ratings) -> np.ndarray:
     return used
 
 
+def pair_weights(train: Ratings, config: ImplicitALS) -> np.ndarray:
+    """The dense users x items weight of every pair in the objective: a used pair's
+    confidence 1 + α f(r), α₀ for the others."""
+    weights = np.full((train.n_users, train.n_items), config.unobserved_weight)
+    signal = SIGNALS[config.confidence](train.values.astype(float), config.epsilon)
+    weights[train.users, train.items] = 1.0 + config.alpha * signal
+    return weights
+
+
 def dense_objective(model, train: Ratings, config: ImplicitALS) -> float:
     """The documented objective over every pair of the dense matrices."""
     p, q = model.user_factors.astype(float), model.item_factors.astype(float)
     used = used_matrix(train)
     scores = p @ q.T
-    weights = np.where(used > 0, config.confidence, config.unobserved_weight)
     user_w = used.sum(axis=1) if config.weighted_reg else np.ones(len(p))
     item_w = used.sum(axis=0) if config.weighted_reg else np.ones(len(q))
     penalty = np.dot(user_w, np.sum(p * p, axis=1)) + np.dot(item_w, np.sum(q * q, axis=1))
-    return float(np.sum(weights * (used - scores) ** 2) + config.reg * penalty)
+    return float(np.sum(pair_weights(train, config) * (used - scores) ** 2)
+                 + config.reg * penalty)
 
 
-def exact_row(fixed, used_row, config, weight):
-    """The row's minimiser of the dense objective, by numpy: every pair weighted."""
-    c = np.where(used_row > 0, config.confidence, config.unobserved_weight)
-    lhs = fixed.T @ (c[:, None] * fixed) + config.reg * weight * np.eye(fixed.shape[1])
-    return np.linalg.solve(lhs, fixed.T @ (c * used_row))
+def exact_row(fixed, used_row, weights_row, reg):
+    """The row's minimiser of the dense objective, by numpy: each pair with its weight (its
+    confidence if used, α₀ if not) and ``reg`` the row's ridge."""
+    lhs = fixed.T @ (weights_row[:, None] * fixed) + reg * np.eye(fixed.shape[1])
+    return np.linalg.solve(lhs, fixed.T @ (weights_row * used_row))
 
 
+@pytest.mark.parametrize("confidence", CONFIDENCES)
 @pytest.mark.parametrize("weighted_reg", [False, True])
-def test_half_steps_are_the_exact_minimisers_of_the_weighted_problem(weighted_reg):
+def test_half_steps_are_the_exact_minimisers_of_the_weighted_problem(weighted_reg, confidence):
     train = random_ratings(3, 30, 20, density=0.3)
-    config = ImplicitALS(solver="cholesky", weighted_reg=weighted_reg, **SETTINGS)
+    config = ImplicitALS(solver="cholesky", weighted_reg=weighted_reg, **SETTINGS,
+                         **CONFIDENCES[confidence])
     state = config.start(train)
-    used = used_matrix(train)
+    used, weights = used_matrix(train), pair_weights(train, config)
     state.half_step(solve_items=True, iteration=1)
     model = state.live
     for item in (0, 5, 13):
-        weight = used[:, item].sum() if weighted_reg else 1.0
-        expected = exact_row(model.user_factors, used[:, item], config, weight)
+        count = used[:, item].sum() if weighted_reg else 1.0
+        expected = exact_row(model.user_factors, used[:, item], weights[:, item],
+                             config.reg * count)
         np.testing.assert_allclose(model.item_factors[item], expected, **EXACT)
     state.half_step(solve_items=False, iteration=1)
     for user in (0, 7, 22):
-        weight = used[user].sum() if weighted_reg else 1.0
-        expected = exact_row(model.item_factors, used[user], config, weight)
+        count = used[user].sum() if weighted_reg else 1.0
+        expected = exact_row(model.item_factors, used[user], weights[user], config.reg * count)
         np.testing.assert_allclose(model.user_factors[user], expected, **EXACT)
 
 
+@pytest.mark.parametrize("confidence", CONFIDENCES)
 @pytest.mark.parametrize("solver, tolerance", [("cholesky", 1e-9), ("cg", 1e-6)])
-def test_objective_matches_the_dense_formula_and_never_increases(solver, tolerance):
+def test_objective_matches_the_dense_formula_and_never_increases(solver, tolerance, confidence):
     train = random_ratings(4, 40, 25, density=0.25)
-    config = ImplicitALS(solver=solver, weighted_reg=True, **SETTINGS)
+    config = ImplicitALS(solver=solver, weighted_reg=True, **SETTINGS, **CONFIDENCES[confidence])
     state = config.start(train)
     objectives = []
     for iteration in range(1, 8):
@@ -84,14 +107,17 @@ def test_the_ratings_values_play_no_part():
     np.testing.assert_array_equal(a.item_factors, b.item_factors)
 
 
-def test_fold_in_of_a_trained_user_reproduces_its_vector():
+@pytest.mark.parametrize("confidence", CONFIDENCES)
+def test_fold_in_of_a_trained_user_reproduces_its_vector(confidence):
     """Training ends with the user half-step, which fold-in solves again (exactly, with the
-    Cholesky solver), with the shared unobserved term from the model's item factors."""
+    Cholesky solver), with the shared unobserved term from the model's item factors and the
+    weights the row system derives from the user's values."""
     train = random_ratings(6, 30, 20)
-    model = ImplicitALS(solver="cholesky", iterations=6, **SETTINGS).fit(train)
+    model = ImplicitALS(solver="cholesky", iterations=6, **SETTINGS,
+                        **CONFIDENCES[confidence]).fit(train)
     for user in (0, 9, 17):
-        items = train.item_ids[train.items[train.users == user]]
-        folded = model.fold_in(items, np.ones(len(items)))
+        mine = train.users == user
+        folded = model.fold_in(train.item_ids[train.items[mine]], train.values[mine])
         np.testing.assert_allclose(folded.factors, model.user_factors[user], rtol=1e-9,
                                    atol=1e-12)
         assert folded.bias == 0.0
@@ -135,6 +161,8 @@ def test_two_groups_of_users_get_their_own_groups_items(solver):
     (dict(alpha=-1.0), "alpha must be a finite number >= 0"),
     (dict(solver="lu"), "solver must be one of cg, cholesky"),
     (dict(weighted_reg=1), "weighted_reg must be True or False"),
+    (dict(confidence="sqrt"), "confidence must be one of constant, linear, log, got 'sqrt'"),
+    (dict(confidence="log", epsilon=0.0), "epsilon must be a finite number > 0"),
 ])
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(ConfigError, match=message):

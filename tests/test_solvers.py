@@ -6,7 +6,10 @@ import scipy.sparse as sp
 
 from alsmf.solvers import (als_half_step, cg_half_step, conjugate_gradient_row, predict_pairs,
                            solve_row, squared_error)
+from alsmf.rowsystem import RowSystem
+from alsmf.solvers.gather import UNIT_WEIGHTS
 from alsmf.solvers.gram import CHUNK, accumulate_normal_equations
+from alsmf.solvers.halfstep import HalfStep
 from tests.tolerances import EXACT
 
 
@@ -41,9 +44,9 @@ def test_solve_row_reports_a_singular_system_and_leaves_output():
 
 
 def closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias, reg, weighted, reg_bias=None,
-                          extra_gram=None, extra_rhs=None):
-    """Seed 001's normal equations solved row by row with numpy (plus the optional bias λ and
-    implicit-feature terms E, e of the kernels)."""
+                          extra_gram=None, extra_rhs=None, weights=None):
+    """Seed 001's normal equations solved row by row with numpy (plus the optional bias λ,
+    implicit-feature terms E, e and per-rating weights W of the kernels: Yᵀ W Y, Yᵀ W t)."""
     n_rows, k = matrix.shape[0], fixed.shape[1]
     reg_bias = reg if reg_bias is None else reg_bias
     out = np.zeros((n_rows, k))
@@ -58,7 +61,9 @@ def closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias, reg, weighte
         target = vals - mu - fixed_bias[cols]
         weight = len(cols) if weighted else 1
         ridge = np.diag(np.r_[np.full(k, reg), [reg_bias]][:d] * weight)
-        lhs, rhs = y.T @ y + ridge, y.T @ target
+        w = np.ones(len(cols)) if weights is None else weights[
+            matrix.indptr[row]:matrix.indptr[row + 1]]
+        lhs, rhs = y.T @ (w[:, None] * y) + ridge, y.T @ (w * target)
         if extra_gram is not None:
             lhs, rhs = lhs + extra_gram[:d, :d], rhs + extra_rhs[row, :d]
         x = np.linalg.solve(lhs, rhs)
@@ -99,13 +104,15 @@ def test_normal_equations_match_float64_over_several_chunks(n, augmented):
     indptr = np.array([0, 0, n])  # row 1 holds the ratings, after an empty row 0
     d = k + 1 if augmented else k
     gram, rhs = np.full((d, d), np.nan), np.full(d, np.nan)
-    accumulate_normal_equations(indptr, columns, values, 1, fixed, fixed_bias, 3.5, gram, rhs)
+    accumulate_normal_equations(indptr, columns, values, UNIT_WEIGHTS, 1, fixed, fixed_bias, 3.5,
+                                gram, rhs)
     y = np.hstack([fixed[columns], np.ones((n, 1))])[:, :d]
     targets = values - 3.5 - fixed_bias[columns]
     scale = max(1.0, float(np.abs(y.T @ y).max()))
     np.testing.assert_allclose(np.tril(gram), np.tril(y.T @ y), rtol=0, atol=1e-6 * scale)
     np.testing.assert_allclose(rhs, y.T @ targets, rtol=0, atol=1e-6 * scale)
-    accumulate_normal_equations(indptr, columns, values, 0, fixed, fixed_bias, 3.5, gram, rhs)
+    accumulate_normal_equations(indptr, columns, values, UNIT_WEIGHTS, 0, fixed, fixed_bias, 3.5,
+                                gram, rhs)
     assert not np.tril(gram).any() and not rhs.any()  # no ratings: G = 0, b = 0
 
 
@@ -125,8 +132,8 @@ def test_half_step_equals_closed_form(with_bias, weighted, extra):
     prior = np.diag(np.r_[np.full(k, 0.3), [0.05]][:d])
     gram, rhs = (extra_gram[:d, :d], extra_rhs[:, :d]) if extra else (np.zeros((0, 0)),
                                                                       np.zeros((0, d)))
-    als_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias, mu, with_bias,
-                  prior, weighted, gram, rhs, out, out_bias, status)
+    als_half_step(matrix.indptr, matrix.indices, matrix.data, UNIT_WEIGHTS, fixed, fixed_bias,
+                  mu, with_bias, prior, weighted, gram, rhs, out, out_bias, status)
     expected, expected_bias = closed_form_half_step(
         matrix, fixed, fixed_bias, mu, with_bias, 0.3, weighted, 0.05,
         **({"extra_gram": extra_gram, "extra_rhs": extra_rhs} if extra else NO_EXTRA))
@@ -200,8 +207,8 @@ def test_cg_half_step_with_enough_steps_equals_closed_form(with_bias, weighted, 
     out = np.full((n_rows, k), 0.5, dtype=np.float32)
     out_bias = np.zeros(n_rows, dtype=np.float32)
     gram, rhs = (extra_gram, extra_rhs) if extra else (np.zeros((0, 0)), np.zeros((0, k + 1)))
-    cg_half_step(matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias, mu, with_bias,
-                 0.3, 0.05, weighted, 20, gram, rhs, out, out_bias)
+    cg_half_step(matrix.indptr, matrix.indices, matrix.data, UNIT_WEIGHTS, fixed, fixed_bias,
+                 mu, with_bias, 0.3, 0.05, weighted, 20, gram, rhs, out, out_bias)
     expected, expected_bias = closed_form_half_step(
         matrix, fixed.astype(np.float64), fixed_bias.astype(np.float64), mu, with_bias, 0.3,
         weighted, 0.05, **({"extra_gram": extra_gram, "extra_rhs": extra_rhs} if extra
@@ -225,3 +232,72 @@ def test_predict_pairs_scores_and_fallback_for_unknown():
     matrix = sp.csr_matrix((values[known], (users[known], items[known])), shape=(2, 2))
     assert squared_error(matrix.indptr, matrix.indices, matrix.data, p, q, bu, bi, 3.0) \
         == pytest.approx(1.0)
+
+
+def rating_weights(matrix, seed):
+    """Weights in 0.2 .. 5 per stored rating, as implicit-feedback confidences spread."""
+    return np.random.default_rng(seed).uniform(0.2, 5.0, size=matrix.nnz)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("extra", [False, True])
+def test_weighted_half_step_equals_the_weighted_closed_form(with_bias, extra):
+    """Each row minimises Σ w (t − y·x)² + ridge: (Yᵀ W Y + ridge + E) x = Yᵀ W t + e."""
+    matrix, fixed, fixed_bias, mu, extra_gram, extra_rhs = small_problem(5, with_bias)
+    weights = rating_weights(matrix, 5)
+    n_rows, k = matrix.shape[0], fixed.shape[1]
+    out, out_bias = np.full((n_rows, k), 9.0), np.zeros(n_rows)
+    status = np.zeros(n_rows, dtype=np.int64)
+    d = k + 1 if with_bias else k
+    prior = np.diag(np.r_[np.full(k, 0.3), [0.05]][:d])
+    gram, rhs = (extra_gram[:d, :d], extra_rhs[:, :d]) if extra else (np.zeros((0, 0)),
+                                                                      np.zeros((0, d)))
+    als_half_step(matrix.indptr, matrix.indices, matrix.data, weights, fixed, fixed_bias, mu,
+                  with_bias, prior, False, gram, rhs, out, out_bias, status)
+    expected, expected_bias = closed_form_half_step(
+        matrix, fixed, fixed_bias, mu, with_bias, 0.3, False, 0.05, weights=weights,
+        **({"extra_gram": extra_gram, "extra_rhs": extra_rhs} if extra else NO_EXTRA))
+    assert not status.any()
+    np.testing.assert_allclose(out, expected, **EXACT)
+    np.testing.assert_allclose(out_bias, expected_bias, **EXACT)
+    unweighted, _ = closed_form_half_step(matrix, fixed, fixed_bias, mu, with_bias, 0.3, False,
+                                          0.05)
+    assert np.abs(expected - unweighted).max() > 0.01  # the weights matter here
+
+
+@pytest.mark.parametrize("extra", [False, True])
+def test_weighted_cg_half_step_with_enough_steps_equals_the_weighted_closed_form(extra):
+    matrix, fixed, fixed_bias, mu, extra_gram, extra_rhs = small_problem(6, False, np.float32)
+    weights = rating_weights(matrix, 6).astype(np.float32)
+    n_rows, k = matrix.shape[0], fixed.shape[1]
+    out, out_bias = np.full((n_rows, k), 0.5, dtype=np.float32), np.zeros(n_rows, np.float32)
+    gram, rhs = (extra_gram, extra_rhs) if extra else (np.zeros((0, 0)), np.zeros((0, k + 1)))
+    cg_half_step(matrix.indptr, matrix.indices, matrix.data, weights, fixed, fixed_bias, mu,
+                 False, 0.3, 0.0, False, 20, gram, rhs, out, out_bias)
+    expected, _ = closed_form_half_step(
+        matrix, fixed.astype(np.float64), fixed_bias.astype(np.float64), mu, False, 0.3, False,
+        weights=weights.astype(np.float64),
+        **({"extra_gram": extra_gram, "extra_rhs": extra_rhs} if extra else NO_EXTRA))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    assert np.all(out_bias == 0) and np.all(out[5] == 0)
+
+
+def test_the_half_step_checks_its_weights():
+    matrix, fixed, fixed_bias, mu, _, _ = small_problem(7, True)
+    out, out_bias = np.zeros((matrix.shape[0], fixed.shape[1])), np.zeros(matrix.shape[0])
+    step = HalfStep(RowSystem(reg=0.3, reg_bias=0.1, weighted_reg=False, biases=True), "cg")
+    arguments = (matrix.indptr, matrix.indices, matrix.data, fixed, fixed_bias, mu, out,
+                 out_bias)
+    with pytest.raises(ValueError, match="3 weights for 5[0-9] ratings"):
+        step.exact().run(*arguments, weights=np.ones(3))
+    with pytest.raises(ValueError, match="CG solver weighs ratings only in a system without"):
+        step.run(*arguments, weights=rating_weights(matrix, 7))
+
+
+def test_weighted_squared_error_weighs_each_residual():
+    p, q = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([[3.0, 1.0], [2.0, 2.0]])
+    matrix = sp.csr_matrix(np.array([[6.0, 5.0], [0.0, -3.0]]))  # P Qᵀ = [[5, 6], [0.5, -1]]
+    zeros = np.zeros(2)
+    weights = np.array([2.0, 3.0, 4.0])
+    assert squared_error(matrix.indptr, matrix.indices, matrix.data, p, q, zeros, zeros, 0.0,
+                         weights) == pytest.approx(2.0 * 1 + 3.0 * 1 + 4.0 * 4)

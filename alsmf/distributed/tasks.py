@@ -23,6 +23,7 @@ from alsmf.distributed.blocks import (Piece, RatingBlock, TestPairs, initial_use
                                       unpack)
 from alsmf.ranking import clip_to_scale
 from alsmf.rowsystem import RowSystem
+from alsmf.solvers.gather import UNIT_WEIGHTS
 from alsmf.solvers.halfstep import HalfStep, check_solved
 from alsmf.solvers.predict import predict_pairs, row_squared_errors
 
@@ -111,8 +112,8 @@ def _figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray, fixed:
     result = {"penalty": float(np.dot(weight, norms))}
     if ratings.side == "user":  # after the user half-step: the iteration's final factors
         result["sse"] = float(np.sum(row_squared_errors(
-            ratings.indptr, ratings.indices, ratings.values, out, fixed, out_bias, fixed_bias,
-            global_mean)))
+            ratings.indptr, ratings.indices, ratings.values, UNIT_WEIGHTS, out, fixed,
+            out_bias, fixed_bias, global_mean)))
         scores = predict_pairs(ratings.test_rows, ratings.test_cols, out, fixed, out_bias,
                                fixed_bias, global_mean)
         if not system.biases:  # nothing known about one side: the training mean

@@ -22,6 +22,20 @@ theirs, and λ / (c − α₀) as the ridge; so both solvers, conjugate gradient
 and fold-in are the explicit model's kernels. The model predicts a preference p_u·q_i (no
 biases) and recommends by it.
 
+Value-dependent confidence (``confidence``, Hu et al.'s c_ui = 1 + α f(r_ui)): a used pair's
+confidence can grow with its value r (a play or click count, or a rating used as a signal),
+with f(r) = r (``"linear"``) or f(r) = log(1 + r/ε) (``"log"``, for counts spanning orders of
+magnitude); ``"constant"``, the default, is f = 1 and leaves the values out. The row system
+then has one weight per used item,
+
+    (α₀ QᵀQ + Σ_(i used) (c_i − α₀) q_i q_iᵀ + λ w_u I) p_u = Σ_(i used) c_i q_i,
+
+a weighted least squares with weight c_i − α₀ and target c_i / (c_i − α₀), divided by the
+same c − α₀ (c = 1 + α) as above, so that a pair with f = 1 is exactly the constant model's.
+The kernels take the weights as an optional argument (:mod:`alsmf.solvers.halfstep`), and so
+does fold-in: the model's row system rebuilds them from the values it is given. Every used
+pair's confidence must be above α₀, and its value a finite number >= 0.
+
 Large dimensions: the per-iteration cost grows as k² (CG) to k³ (Cholesky), and a larger k
 needs a larger λ (Rendle et al. scale λ with k); tune ``reg`` with ``factors``.
 """
@@ -40,7 +54,7 @@ from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.implicit_features import gram64
 from alsmf.resources import check_fits, training_bytes
-from alsmf.rowsystem import RowSystem
+from alsmf.rowsystem import CONFIDENCE_KINDS, RowSystem, confidence_signal
 from alsmf.solvers.halfstep import ROW_SOLVERS, HalfStep, check_solved
 from alsmf.solvers.predict import squared_error
 from alsmf.training.builder import build_model, seen_ratings
@@ -56,8 +70,15 @@ class ImplicitALS(Trainer):
     Attributes:
         factors: number of latent factors k (1..1024).
         reg: λ, the L2 weight on every user's and item's factors (> 0).
-        alpha: α; a used pair's confidence is c = 1 + α (>= 0).
-        unobserved_weight: α₀, the weight of every pair not in the data (0 < α₀ < 1 + α).
+        alpha: α; a used pair's confidence is c = 1 + α (>= 0), or 1 + α f(r) by its value r
+            with value-dependent ``confidence``.
+        confidence: f(r), how a used pair's confidence grows with its value r:
+            ``"constant"`` (f = 1, the values play no part), ``"linear"`` (f(r) = r) or
+            ``"log"`` (f(r) = log(1 + r/ε)).
+        epsilon: ε of ``"log"`` (> 0; the default 1 gives log(1 + r)); unused by the other
+            kinds.
+        unobserved_weight: α₀, the weight of every pair not in the data (0 < α₀ < 1 + α, and
+            below every used pair's confidence).
         weighted_reg: scale λ by each row's number of used items.
         iterations: number of iterations (each: item half-step, then user half-step).
         solver: ``"cg"`` (a few warm-started conjugate-gradient steps per row, float32) or
@@ -70,6 +91,8 @@ class ImplicitALS(Trainer):
     factors: int = 32
     reg: float = 0.05
     alpha: float = 1.0
+    confidence: str = "constant"
+    epsilon: float = 1.0
     unobserved_weight: float = 1.0
     weighted_reg: bool = False
     iterations: int = 15
@@ -88,6 +111,11 @@ class ImplicitALS(Trainer):
              f"reg (λ) must be a finite number > 0, got {self.reg!r}"),
             (is_number(self.alpha) and 0 <= self.alpha < math.inf,
              f"alpha must be a finite number >= 0, got {self.alpha!r}"),
+            (self.confidence in CONFIDENCE_KINDS,
+             f"confidence must be one of {', '.join(CONFIDENCE_KINDS)}, got "
+             f"{self.confidence!r}"),
+            (is_number(self.epsilon) and 0 < self.epsilon < math.inf,
+             f"epsilon must be a finite number > 0, got {self.epsilon!r}"),
             (is_number(self.unobserved_weight) and is_number(self.alpha)
              and 0 < self.unobserved_weight < 1 + self.alpha,
              f"unobserved_weight must be above 0 and below 1 + alpha, so that a used pair "
@@ -110,27 +138,34 @@ class ImplicitALS(Trainer):
     def rounds(self) -> int:
         return self.iterations
 
-    @property
-    def confidence(self) -> float:
-        """c = 1 + α, the weight of a used pair."""
-        return 1.0 + self.alpha
+    def confidences(self, values: np.ndarray) -> np.ndarray:
+        """c = 1 + α f(r) of used pairs with values r (float64; 1 + α each with constant
+        confidence)."""
+        return 1.0 + self.alpha * confidence_signal(self.confidence, values, self.epsilon)
 
     def params(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict, with ``"method": "ials"``."""
         return method_params("ials", self)
 
     def row_system(self) -> RowSystem:
-        """Every row's system divided by c − α₀: the explicit row system with target
-        c / (c − α₀), the shared term α₀ / (c − α₀) · (other side)ᵀ(other side) and ridge
-        λ / (c − α₀)."""
-        scale = self.confidence - self.unobserved_weight
+        """Every row's system divided by c − α₀ (c = 1 + α): the explicit row system with
+        target c / (c − α₀), the shared term α₀ / (c − α₀) · (other side)ᵀ(other side) and
+        ridge λ / (c − α₀); with value-dependent confidence, a used pair's weight
+        (c_i − α₀) / (c − α₀) grows by α / (c − α₀) per unit of f."""
+        confidence = 1.0 + self.alpha
+        scale = confidence - self.unobserved_weight
+        weighted = self.confidence != "constant"
         return RowSystem(reg=self.reg / scale, reg_bias=0.0, weighted_reg=self.weighted_reg,
                          biases=False, gram_weight=self.unobserved_weight / scale,
-                         target=self.confidence / scale)
+                         target=confidence / scale, confidence=self.confidence,
+                         confidence_slope=self.alpha / scale if weighted else 0.0,
+                         epsilon=self.epsilon if self.confidence == "log" else 1.0)
 
     def check_resources(self, train: Ratings) -> None:
         needed = training_bytes(len(train), train.n_users, train.n_items, self.factors,
                                 4 if self.solver == "cg" else 8, implicit=True)
+        if self.confidence != "constant":  # float32 weights, targets and confidences
+            needed += 5 * 4 * len(train)
         check_fits(needed, f"training k = {self.factors} on {len(train):,} used pairs",
                    "use fewer factors or shrink the data (--top-users, --min-user-ratings)")
 
@@ -141,10 +176,12 @@ class ImplicitALS(Trainer):
 class ImplicitALSState(LiveModelState):
     """One implicit-feedback ALS run as the training loop drives it.
 
-    The rating values play no part: every pair in ``train`` is a used pair. The history's
-    ``objective`` is the objective of the module docstring, ``train_rmse`` the root mean
-    squared error of the used training pairs' preferences (1 − p·q), and ``test_rmse`` the
-    same over the held-out pairs: how far the model is from predicting them as used.
+    Every pair in ``train`` is a used pair; its value sets its confidence with
+    value-dependent ``confidence`` and plays no part otherwise. The history's ``objective``
+    is the objective of the module docstring (each used pair weighted by its own confidence),
+    ``train_rmse`` the root mean squared error of the used training pairs' preferences
+    (1 − p·q, unweighted), and ``test_rmse`` the same over the held-out pairs: how far the
+    model is from predicting them as used.
     """
 
     def __init__(self, config: ImplicitALS, train: Ratings, test: Ratings | None) -> None:
@@ -154,7 +191,20 @@ class ImplicitALSState(LiveModelState):
         self.system = config.row_system()
         self.by_user = train.by_user()
         self.by_item = train.by_item()
-        self.targets = np.full(len(train), self.system.target, dtype=np.float32)
+        # each side's used pairs in its CSR order: what they are fitted to and their weights
+        # (None: all 1), from the values by the row system, as fold-in derives them
+        matrices = {"user": self.by_user, "item": self.by_item}
+        if self.system.confidence == "constant":
+            shared = np.full(len(train), self.system.target, dtype=np.float32)
+            self.targets = {side: shared for side in matrices}
+            self.weights = {side: None for side in matrices}
+            self.confidences = None  # the objective's weight of a used pair: 1 + α
+        else:
+            self.targets = {side: self.system.targets(matrix.data).astype(np.float32)
+                            for side, matrix in matrices.items()}
+            self.weights = {side: self.system.weights(matrix.data).astype(np.float32)
+                            for side, matrix in matrices.items()}
+            self.confidences = config.confidences(self.by_user.data).astype(np.float32)
         # the objective's two sums over the used pairs, Σ (1 − p·q)² and Σ (p·q)², are the
         # squared errors against these values
         self.ones = np.ones(len(train), dtype=np.float32)
@@ -213,8 +263,9 @@ class ImplicitALSState(LiveModelState):
         shared = np.zeros((k + 1, k + 1))
         shared[:k, :k] = self.system.gram_weight * gram64(fixed)
         solve = HalfStep(self.system, self.config.solver, self.config.cg_steps)
-        status = solve.run(matrix.indptr, matrix.indices, self.targets, fixed, fixed_bias, 0.0,
-                           out, out_bias, extra_gram=shared, extra_rhs=self.no_rhs[side])
+        status = solve.run(matrix.indptr, matrix.indices, self.targets[side], fixed, fixed_bias,
+                           0.0, out, out_bias, extra_gram=shared, extra_rhs=self.no_rhs[side],
+                           weights=self.weights[side])
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
                      self.system.reg)
 
@@ -224,13 +275,18 @@ class ImplicitALSState(LiveModelState):
         zeros_u, zeros_i = model.user_bias, model.item_bias
         used_error = squared_error(matrix.indptr, matrix.indices, self.ones, model.user_factors,
                                    model.item_factors, zeros_u, zeros_i, 0.0)
+        # Σ c (1 − p·q)² over the used pairs, each with its own c or all with 1 + α
+        weighted_error = ((1.0 + config.alpha) * used_error if self.confidences is None else
+                          squared_error(matrix.indptr, matrix.indices, self.ones,
+                                        model.user_factors, model.item_factors, zeros_u,
+                                        zeros_i, 0.0, self.confidences))
         used_square = squared_error(matrix.indptr, matrix.indices, self.zeros,
                                     model.user_factors, model.item_factors, zeros_u, zeros_i,
                                     0.0)
         every_square = float(np.sum(gram64(model.user_factors) * gram64(model.item_factors)))
         penalty = (np.dot(self.user_weight, _squared_norms(model.user_factors))
                    + np.dot(self.item_weight, _squared_norms(model.item_factors)))
-        objective = (config.confidence * used_error
+        objective = (weighted_error
                      + config.unobserved_weight * (every_square - used_square)
                      + config.reg * float(penalty))
         test_rmse = None

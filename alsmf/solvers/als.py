@@ -28,6 +28,7 @@ def als_half_step(
     indptr: np.ndarray,
     indices: np.ndarray,
     values: np.ndarray,
+    weights: np.ndarray,
     fixed_factors: np.ndarray,
     fixed_bias: np.ndarray,
     global_mean: float,
@@ -46,7 +47,8 @@ def als_half_step(
     ``prior_precision`` (d x d, d = k + 1 with the bias: diag(λ, …, λ, λ_b) for ALS), w is
     the row's rating count when ``weighted_reg`` else 1, and ``extra_gram`` E (d x d, shared)
     and ``extra_rhs`` e (one length-d row per CSR row) are the implicit-feature terms, skipped
-    when E is 0 x 0.
+    when E is 0 x 0. ``weights`` (aligned with ``values``, each > 0) weighs each rating's
+    terms in G and b (weighted least squares); empty for unit weights.
 
     Writes each row's factors into ``out_factors`` and, when ``with_bias``, its bias into
     ``out_bias``. A row without ratings gets zeros (the prior mean). ``status[row]`` is 0, or
@@ -68,8 +70,8 @@ def als_half_step(
         gram = np.empty((d, d))
         rhs = np.empty(d)
         x = np.empty(d)
-        accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
-                                    global_mean, gram, rhs)
+        accumulate_normal_equations(indptr, indices, values, weights, row, fixed_factors,
+                                    fixed_bias, global_mean, gram, rhs)
         add_extra_terms(gram, rhs, extra_gram, extra_rhs, row)
         scale = float(count) if weighted_reg else 1.0
         result = solve_row(gram, rhs, prior_precision, zero_mean, scale, x)

@@ -20,6 +20,11 @@ them in parallel and the result does not depend on the number of threads.
 
 The bias column of ``Y`` is implicit: ``bias_weight`` is 1.0 for the biased model and 0.0
 without biases, which keeps x's last entry (the bias) at exactly zero.
+
+Per-rating weights W (implicit-feedback ALS's confidences) make the row's problem
+(YᵀWY + …) x = YᵀW t + …: the gathered rows and targets are scaled by √w
+(:func:`alsmf.solvers.gather.weigh_rows`) and the steps run unchanged. The implicit bias column
+is not scaled, so weights are for rows without biases.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from alsmf.solvers.gather import gather_row
+from alsmf.solvers.gather import gather_row, weigh_rows
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
@@ -175,6 +180,7 @@ def cg_half_step(
     indptr: np.ndarray,
     indices: np.ndarray,
     values: np.ndarray,
+    weights: np.ndarray,
     fixed_factors: np.ndarray,
     fixed_bias: np.ndarray,
     global_mean: float,
@@ -198,7 +204,9 @@ def cg_half_step(
     float32 (any float input is converted as it is gathered): half the memory traffic and
     twice the SIMD width of float64, and the solution is still far more accurate than the
     model's statistical error. A row without ratings gets zeros. ``reg`` must be > 0 (use
-    the Cholesky half-step for λ = 0).
+    the Cholesky half-step for λ = 0). ``weights`` (aligned with ``values``, each > 0) weighs
+    each rating's squared error, for ``with_bias`` False only (see the module docstring);
+    empty for unit weights.
     """
     n_rows = len(indptr) - 1
     k = fixed_factors.shape[1]
@@ -225,6 +233,8 @@ def cg_half_step(
         targets = np.empty(count, dtype=np.float32)
         gather_row(indptr, indices, values, row, fixed_factors, fixed_bias, global_mean,
                    block, targets)
+        if len(weights):
+            weigh_rows(weights, indptr[row], count, block, targets)
         conjugate_gradient_row(block, targets, count, bias_weight, ridge, gram32, rhs, x, steps)
         for a in range(k):
             out_factors[row, a] = x[a]

@@ -5,7 +5,9 @@ row's ratings point into it in no useful order, so every solver starts by gather
 needs into a small contiguous block that stays in cache for the rest of the row's work, asking
 for the rows a few ratings ahead with :func:`alsmf.solvers.prefetch.prefetch`. CG wants the
 vectors as rows (:func:`gather_row`); the Gram kernel wants them as columns
-(:func:`gather_columns`), a chunk of ratings at a time.
+(:func:`gather_columns`), a chunk of ratings at a time. A weighted least-squares row scales
+what was gathered by the root of each rating's weight (:func:`weigh_rows`,
+:func:`weigh_columns`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from alsmf.solvers.prefetch import prefetch
 
 PREFETCH_DISTANCE = 8
 """How many ratings ahead the gather asks for the next factor rows."""
+
+UNIT_WEIGHTS = np.empty(0, dtype=np.float32)
+"""The ``weights`` argument of the kernels for "every rating weighs 1": no weights at all."""
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -78,3 +83,35 @@ def gather_columns(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, 
         if augmented:
             columns[k, m] = 1.0
         targets[m] = values[start + m] - global_mean - fixed_bias[j]
+
+
+@njit(cache=True, nogil=True)
+def weigh_rows(weights: np.ndarray, start: int, count: int, block: np.ndarray,
+               targets: np.ndarray) -> None:
+    """Scale vector m of a :func:`gather_row` block and its target by √w, w = ``weights[start
+    + m]``, for m < count.
+
+    The kernels then form Σ ỹ ỹᵀ and Σ t̃ ỹ of the scaled vectors as they would for unit
+    weights, and these are the weighted sums Σ w y yᵀ and Σ w t y: a weighted least-squares
+    row costs one pass over its block more than an unweighted one, and no kernel needs a
+    second, weighted copy. The root is taken in float32 from the float32 weight, so a row
+    solves alike whether its weights come in float32 (training) or float64 (fold-in).
+    Weights must be > 0.
+    """
+    for m in range(count):
+        scale = np.sqrt(np.float32(weights[start + m]))
+        for a in range(block.shape[1]):
+            block[m, a] *= scale
+        targets[m] *= scale
+
+
+@njit(cache=True, nogil=True)
+def weigh_columns(weights: np.ndarray, start: int, count: int, columns: np.ndarray,
+                  targets: np.ndarray) -> None:
+    """:func:`weigh_rows` for a :func:`gather_columns` chunk: scale column m and its target
+    by √w, w = ``weights[start + m]``, for m < count."""
+    for m in range(count):
+        scale = np.sqrt(np.float32(weights[start + m]))
+        for a in range(columns.shape[0]):
+            columns[a, m] *= scale
+        targets[m] *= scale

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from alsmf.solvers.cholesky import solve_lower_transpose, solve_row
+from alsmf.solvers.gather import UNIT_WEIGHTS
 from alsmf.solvers.gram import accumulate_normal_equations, add_extra_terms
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -135,8 +136,8 @@ def gibbs_half_step(
         gram = np.empty((d, d))
         rhs = np.empty(d)
         x = np.empty(d)
-        accumulate_normal_equations(indptr, indices, values, row, fixed_factors, fixed_bias,
-                                    global_mean, gram, rhs)
+        accumulate_normal_equations(indptr, indices, values, UNIT_WEIGHTS, row, fixed_factors,
+                                    fixed_bias, global_mean, gram, rhs)
         add_extra_terms(gram, rhs, extra_gram, extra_rhs, row)
         result = draw_row(gram, rhs, prior_precision, prior_mean, alpha,
                           stream_key(seed, sweep, side, row), x)

@@ -1,5 +1,10 @@
 """One row's normal equations: the Gram matrix G = Σ y yᵀ and right-hand side b = Σ t y.
 
+With per-rating weights w (implicit-feedback ALS's confidences) they are G = Σ w y yᵀ and
+b = Σ w t y: each chunk's vectors and targets are scaled by √w after the gather
+(:func:`alsmf.solvers.gather.weigh_columns`) and summed as below; without weights that pass is
+skipped and nothing else changes.
+
 Every exact solve (an ALS half-step, a fold-in, a Gibbs draw) starts here, and at k = 64 this
 is most of an exact iteration's work: ~n·k² multiply-adds per row against ~k³/6 for its
 Cholesky factorisation. Two choices make it fast:
@@ -21,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from alsmf.solvers.gather import gather_columns
+from alsmf.solvers.gather import gather_columns, weigh_columns
 
 CHUNK = 1000
 """Ratings per chunk: at k = 64 a chunk is 65 x 1000 float32 values (260 KB), which stays in
@@ -98,6 +103,7 @@ def accumulate_normal_equations(
     indptr: np.ndarray,
     indices: np.ndarray,
     values: np.ndarray,
+    weights: np.ndarray,
     row: int,
     fixed_factors: np.ndarray,
     fixed_bias: np.ndarray,
@@ -105,10 +111,12 @@ def accumulate_normal_equations(
     gram: np.ndarray,
     rhs: np.ndarray,
 ) -> None:
-    """Fill the lower triangle of ``gram`` = Σ y yᵀ and ``rhs`` = Σ (r - μ - b_j) y for one row.
+    """Fill the lower triangle of ``gram`` = Σ w y yᵀ and ``rhs`` = Σ w (r - μ - b_j) y for one
+    row.
 
     ``y`` is the fixed side's factor row, extended by a constant 1 when ``gram`` has one more
-    row than there are factors (the biased model). ``gram`` and ``rhs`` are float64; the
+    row than there are factors (the biased model). ``weights`` (aligned with ``values``, each
+    > 0) gives each rating's w, or is empty for w = 1. ``gram`` and ``rhs`` are float64; the
     products are formed in float32 chunks (see the module docstring).
     """
     d = gram.shape[0]
@@ -124,6 +132,8 @@ def accumulate_normal_equations(
         count = min(width, n - first)
         gather_columns(indptr, indices, values, row, first, count, fixed_factors, fixed_bias,
                        global_mean, columns, targets)
+        if len(weights):
+            weigh_columns(weights, indptr[row] + first, count, columns, targets)
         padded = _whole_lanes(count)
         for m in range(count, padded):  # zero vectors: they add nothing to G or b
             targets[m] = 0.0

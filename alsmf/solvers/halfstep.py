@@ -18,7 +18,9 @@ from alsmf.errors import NumericalError
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.als import als_half_step
 from alsmf.solvers.cg import cg_half_step
+from alsmf.solvers.gather import UNIT_WEIGHTS
 from alsmf.solvers.gram import gather_source
+
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,19 @@ class HalfStep:
             fixed_factors: np.ndarray, fixed_bias: np.ndarray, global_mean: float,
             out_factors: np.ndarray, out_bias: np.ndarray, *,
             extra_gram: np.ndarray | None = None,
-            extra_rhs: np.ndarray | None = None) -> np.ndarray:
+            extra_rhs: np.ndarray | None = None,
+            weights: np.ndarray | None = None) -> np.ndarray:
         """Solve every row of the CSR block (indptr, indices, values) against the fixed side.
 
         ``indices`` index rows of ``fixed_factors``/``fixed_bias``. ``out_factors`` and
         ``out_bias`` (one row per CSR row) hold the warm start for CG and receive the result,
         in place. A row without ratings gets zeros. ``extra_gram`` ((k+1) x (k+1), its last
         row and column zero) and ``extra_rhs`` ((rows, k+1)) add the implicit-feature terms
-        to every row's system (:mod:`alsmf.models.implicit_features`).
+        to every row's system (:mod:`alsmf.models.implicit_features`). ``weights``, aligned
+        with ``values`` (each > 0), weighs each rating's squared error, as
+        :meth:`RowSystem.weights <alsmf.rowsystem.RowSystem.weights>` gives them; None (unit
+        weights) runs the kernels exactly as without the argument. The CG solver takes
+        weights only for a system without biases.
 
         Returns:
             Per row, 0 or the failing Cholesky pivot (that row's system is not positive
@@ -70,20 +77,29 @@ class HalfStep:
         else:
             extra_gram = np.ascontiguousarray(extra_gram[:d, :d])
             extra_rhs = np.ascontiguousarray(extra_rhs[:, :d])
+        if weights is None:
+            weights = UNIT_WEIGHTS
+        elif len(weights) != len(values):
+            raise ValueError(f"{len(weights)} weights for {len(values)} ratings")
+        else:
+            weights = np.ascontiguousarray(weights)
         status = np.zeros(len(indptr) - 1, dtype=np.int64)
-        ROW_SOLVERS[self.solver](self, _Block(indptr, indices, values, fixed_factors,
+        ROW_SOLVERS[self.solver](self, _Block(indptr, indices, values, weights, fixed_factors,
                                               fixed_bias, global_mean),
                                  extra_gram, extra_rhs, out_factors, out_bias, status)
         return status
 
 
+
 @dataclass(frozen=True)
 class _Block:
-    """The rows a half-step solves and the fixed side they are solved against."""
+    """The rows a half-step solves and the fixed side they are solved against (``weights``
+    empty: every rating weighs 1)."""
 
     indptr: np.ndarray
     indices: np.ndarray
     values: np.ndarray
+    weights: np.ndarray
     fixed_factors: np.ndarray
     fixed_bias: np.ndarray
     global_mean: float
@@ -99,7 +115,9 @@ def _conjugate_gradient(step: HalfStep, block: _Block, extra_gram: np.ndarray,
                         extra_rhs: np.ndarray, out_factors: np.ndarray, out_bias: np.ndarray,
                         status: np.ndarray) -> None:
     system = step.system
-    cg_half_step(block.indptr, block.indices, block.values, block.fixed_factors,
+    if len(block.weights) and system.biases:
+        raise ValueError("the CG solver weighs ratings only in a system without biases")
+    cg_half_step(block.indptr, block.indices, block.values, block.weights, block.fixed_factors,
                  block.fixed_bias, block.global_mean, system.biases, system.reg,
                  system.reg_bias, system.weighted_reg, step.cg_steps, extra_gram, extra_rhs,
                  out_factors, out_bias)
@@ -111,8 +129,8 @@ def _cholesky(step: HalfStep, block: _Block, extra_gram: np.ndarray, extra_rhs: 
     k = block.fixed_factors.shape[1]
     d = k + 1 if system.biases else k
     prior = np.diag(np.r_[np.full(k, system.reg), [system.reg_bias]][:d])
-    als_half_step(block.indptr, block.indices, block.values, gather_source(block.fixed_factors),
-                  block.fixed_bias, block.global_mean, system.biases, prior,
+    als_half_step(block.indptr, block.indices, block.values, block.weights,
+                  gather_source(block.fixed_factors), block.fixed_bias, block.global_mean, system.biases, prior,
                   system.weighted_reg, extra_gram, extra_rhs, out_factors, out_bias, status)
 
 
