@@ -10,9 +10,11 @@ from alsmf.cli import app
 runner = CliRunner()
 
 
-def run(*args):
-    """``alsmf ARGS`` in-process; every argument is passed as text."""
-    return runner.invoke(app, [str(a) for a in args])
+def run(*args, columns: int | None = None):
+    """``alsmf ARGS`` in-process; every argument is passed as text. ``columns``: the terminal
+    width the tables are drawn for (default: rich's 80 columns off a terminal)."""
+    env = None if columns is None else {"COLUMNS": str(columns)}
+    return runner.invoke(app, [str(a) for a in args], env=env)
 
 
 def write_ratings_csv(path: Path, n_users: int, per_user: int, n_items: int) -> Path:

@@ -12,8 +12,7 @@ from alsmf.models.bayes import BayesianMF
 from alsmf.model import MFModel
 
 from tests.cli_helpers import run, write_ratings_csv
-
-from tests.conftest import ML100K  # noqa: E402
+from tests.conftest import ML100K
 
 
 @pytest.fixture

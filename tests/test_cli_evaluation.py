@@ -10,8 +10,7 @@ from alsmf.evaluation import load_settings
 from alsmf.models.als import ALS
 
 from tests.cli_helpers import run, write_ratings_csv
-
-from tests.conftest import ML100K  # noqa: E402
+from tests.conftest import ML100K
 
 
 @pytest.fixture

@@ -4,19 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from alsmf.cli import app
 from alsmf.data.ratings import Ratings
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
 
-runner = CliRunner()
-from tests.conftest import ML100K  # noqa: E402
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.cli_helpers import run
+from tests.conftest import ML100K
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +114,18 @@ def test_recommend_explain_lists_the_top_contributing_rated_items(titled_model):
                                    expected.contributions)
         assert [b["rating"] for b in row["because"]] == expected.ratings.tolist()
         assert row["baseline"] == pytest.approx(expected.baseline)
-    table = run("recommend", "--model", titled_model, "--user", 7, "-n", 2, "--explain")
+    table = run("recommend", "--model", titled_model, "--user", 7, "-n", 2, "--explain",
+                columns=200)
     assert table.exit_code == 0, table.output
     assert "because you rated" in table.output
+    assert f"baseline {rows[0]['baseline']:.2f}" in table.output  # what the reasons add to
     first = rows[0]["because"][0]
-    assert f"(rated {first['rating']:g}): {first['contribution']:+.2f}" in table.output
+    gap = first["rating"] - first["item_baseline"]
+    assert first["item_baseline"] == pytest.approx(model.global_mean + model.item_bias[
+        np.searchsorted(model.item_ids, first["item"])])
+    assert (f"Movie {first['item']} (rated {first['rating']:g}, {abs(gap):.1f} "
+            f"{'above' if gap >= 0 else 'below'} its usual): {first['contribution']:+.2f}"
+            in table.output)
 
 
 def test_rate_updates_a_trained_user_and_explains(titled_model):
@@ -138,9 +139,10 @@ def test_rate_updates_a_trained_user_and_explains(titled_model):
     assert [r["item"] for r in report["items"]] == model.recommend(updated, 3).items.tolist()
     assert not {101, 102} & {r["item"] for r in report["items"]}
     assert all(len(r["because"]) == 3 for r in report["items"])
-    new_user = run("rate", "--model", titled_model, "Movie 101=5", "-n", 2, "--explain")
+    new_user = run("rate", "--model", titled_model, "Movie 101=5", "-n", 2, "--explain",
+                   columns=200)
     assert new_user.exit_code == 0, new_user.output
-    assert "Movie 101 (rated 5)" in new_user.output
+    assert "Movie 101 (rated 5, " in new_user.output
 
 
 def test_explaining_with_a_model_without_rating_values_is_one_clear_line(titled_model,

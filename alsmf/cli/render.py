@@ -202,13 +202,15 @@ def print_items(model: MFModel, result: Recommendations, title: str, as_json: bo
         print(json.dumps({"title": title, "items": rows}, indent=2))
         return
     columns = list(rows[0].keys()) if rows else ["rank", "item"]
-    # the reasons need the width: a table with them leaves the genres to --json
+    # the reasons need the width: a table with them leaves the genres to --json, and shows the
+    # baseline as the first line of the reasons
     hidden = {"baseline", "genres"} if because else {"baseline"}
     columns = [column for column in columns if column not in hidden]
     table = Table(*("because you rated" if c == "because" else c for c in columns),
                   title=title, min_width=len(title))
     for row in rows:
-        table.add_row(*(_cell(row[column]) for column in columns))
+        table.add_row(*(_reasons(row) if column == "because" else _cell(row[column])
+                        for column in columns))
     Console().print(table)
 
 
@@ -217,7 +219,9 @@ def _contributors(model: MFModel, explanation: Explanation) -> list[dict[str, An
     rows = []
     for item, rating, contribution in zip(explanation.items, explanation.ratings,
                                           explanation.contributions):
-        row = {"item": int(item), "rating": float(rating), "contribution": float(contribution)}
+        usual = model.global_mean + float(model.item_bias[np.searchsorted(model.item_ids, item)])
+        row = {"item": int(item), "rating": float(rating), "item_baseline": usual,
+               "contribution": float(contribution)}
         if model.item_titles is not None:
             row["title"] = _title_fields(model, item)["title"]
         rows.append(row)
@@ -233,11 +237,22 @@ def _title_fields(model: MFModel, item: int) -> dict[str, str]:
 
 
 def _cell(value: Any) -> str:
-    """A table cell: floats to 3 decimals, explanations one rated item per line."""
+    """A table cell: floats to 3 decimals."""
     if isinstance(value, float):
         return f"{value:.3f}"
-    if isinstance(value, list):
-        return "\n".join(f"{entry.get('title') or 'item ' + str(entry['item'])} "
-                         f"(rated {entry['rating']:g}): {entry['contribution']:+.2f}"
-                         for entry in value)
     return str(value)
+
+
+def _reasons(row: dict[str, Any]) -> str:
+    """An explanation as table lines: the baseline (what everyone is predicted for the item),
+    then each rated item with how far the user's rating is from what that item usually gets
+    and the points it adds. A rating below an item's usual adds points to items unlike it, so
+    a film rated 1 can be a reason for another; the distance makes that readable."""
+    lines = [f"baseline {row['baseline']:.2f}"]
+    for entry in row["because"]:
+        name = entry.get("title") or f"item {entry['item']}"
+        gap = entry["rating"] - entry["item_baseline"]
+        side = "above" if gap >= 0 else "below"
+        lines.append(f"{name} (rated {entry['rating']:g}, {abs(gap):.1f} {side} its usual): "
+                     f"{entry['contribution']:+.2f}")
+    return "\n".join(lines)
