@@ -183,3 +183,18 @@ def test_recommend_and_rate_rank_by_the_score_or_the_rating_on_the_command_line(
     assert bad.exit_code == 2 and "rank_by must be one of score, rating" in bad.output
     unknown = cli("recommend", "--model", path, "--user", 10**9, "-n", 2)
     assert unknown.exit_code == 0 and "is not in the model" in unknown.stderr
+
+
+def test_the_test_rmse_training_reports_is_that_of_the_clipped_predictions():
+    """Near the top of the scale half the posterior means overshoot it."""
+    rng = np.random.default_rng(0)
+    users, items = (grid.ravel() for grid in np.meshgrid(np.arange(30), np.arange(20),
+                                                         indexing="ij"))
+    values = np.where(rng.random(len(users)) < 0.9, 5.0, 4.0)
+    held = rng.random(len(users)) < 0.2
+    train = Ratings.from_arrays(users[~held], items[~held], values[~held])
+    test = Ratings.from_arrays(users[held], items[held], values[held])
+    for trainer in (BayesianMF(factors=3, sweeps=8, burn_in=2, samples=3, rank_factors=0),
+                    ALS(factors=3, iterations=4, reg=0.001, rank_factors=0)):
+        model = trainer.fit(train, test)
+        assert model.history[-1].test_rmse == pytest.approx(model.rmse(test), rel=1e-12)

@@ -23,6 +23,7 @@ from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
                                             row_terms, solve_implicit_factors)
+from alsmf.ranking import clip_to_scale
 from alsmf.rowsystem import RowSystem, rating_scale
 from alsmf.solvers.gibbs import gibbs_half_step, scatter_matrix
 from alsmf.solvers.gram import gather_source
@@ -226,11 +227,12 @@ class GibbsState:
                              self.user_bias, self.item_bias, self.mean)
 
     def test_rmse(self) -> float | None:
-        """Test RMSE of the mean of the kept draws (of the current draw before any is kept)."""
+        """Test RMSE of the mean of the kept draws (of the current draw before any is kept),
+        clipped to the rating scale as the model's predictions are."""
         if self.test_pairs is None:
             return None
         predicted = self.test_sum / self.n_kept if self.n_kept else self._predict_test()
-        return self.test_pairs.rmse_of(predicted)
+        return self.test_pairs.rmse_of(clip_to_scale(predicted, self.scale))
 
     def current_model(self, history: list[IterationRecord]) -> MFModel:
         """The current draw as a k-factor model (shares the sampler's arrays)."""
