@@ -244,3 +244,16 @@ def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, 
     both = cli(*common, "--scheduler", client.scheduler.address, "--workers", 2,
                "-o", tmp_path / "both")
     assert both.exit_code == 2 and "not both" in both.output
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({}, ["implicit features", "ranking head"]),
+    ({"implicit_weight": 0.0}, ["ranking head"]),
+    ({"rank_factors": 0}, ["implicit features"]),
+])
+def test_what_dask_does_not_train_yet_is_named_at_once(client, split, settings, named):
+    with pytest.raises(ConfigError) as error:
+        train_distributed(ALS(**settings), split[0], client=client)
+    message = str(error.value)
+    for what in ("implicit features", "ranking head"):
+        assert (what in message) == (what in named)

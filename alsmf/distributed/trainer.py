@@ -121,14 +121,14 @@ def train_distributed(
     if not (isinstance(n_blocks, (int, np.integer)) and not isinstance(n_blocks, bool)
             and n_blocks >= 1):
         raise ConfigError(f"n_blocks must be an integer >= 1, got {n_blocks!r}")
-    if config.params().get("implicit_weight"):
-        raise ConfigError("distributed training does not support the implicit features yet "
-                          "(implicit_weight > 0, on by default): train in-process, or the plain "
-                          "model with implicit_weight=0 (--implicit-weight 0)")
-    if config.params().get("rank_factors"):
-        raise ConfigError("distributed training does not support the ranking head yet "
-                          "(rank_factors > 0, on by default): train in-process, or without it "
-                          "(rank_factors=0, --set rank_factors=0)")
+    unsupported = [what for what, setting in (
+        ("the implicit features (implicit_weight > 0; --implicit-weight 0 turns them off)",
+         "implicit_weight"),
+        ("the ranking head (rank_factors > 0; --set rank_factors=0 turns it off)",
+         "rank_factors")) if config.params().get(setting)]
+    if unsupported:
+        raise ConfigError("distributed training does not support " + " nor ".join(unsupported)
+                          + " yet (on by default): train in-process, or turn them off")
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph

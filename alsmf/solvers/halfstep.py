@@ -130,8 +130,9 @@ def _cholesky(step: HalfStep, block: _Block, extra_gram: np.ndarray, extra_rhs: 
     d = k + 1 if system.biases else k
     prior = np.diag(np.r_[np.full(k, system.reg), [system.reg_bias]][:d])
     als_half_step(block.indptr, block.indices, block.values, block.weights,
-                  gather_source(block.fixed_factors), block.fixed_bias, block.global_mean, system.biases, prior,
-                  system.weighted_reg, extra_gram, extra_rhs, out_factors, out_bias, status)
+                  gather_source(block.fixed_factors), block.fixed_bias, block.global_mean,
+                  system.biases, prior, system.weighted_reg, extra_gram, extra_rhs, out_factors,
+                  out_bias, status)
 
 
 ROW_SOLVERS: dict[str, RowSolver] = {"cg": _conjugate_gradient, "cholesky": _cholesky}
