@@ -89,8 +89,8 @@ def check_model(model: MFModel, path: str | Path) -> None:
             if not math.isfinite(getattr(model, name)):
                 raise _Problem(f"{name} is {getattr(model, name)}, not a finite number")
         if model.system is not None and model.system.biases != model.biases:
-            raise _Problem(f"the row system says biases={model.system.biases} but the model "
-                           f"biases={model.biases}")
+            raise _Problem(f"the model's biases flag is {model.biases} but its row system's "
+                           f"is {model.system.biases}")
     except _Problem as problem:
         raise ModelFileError(f"{path}: {problem}") from None
 
@@ -107,7 +107,7 @@ def _array(value: Any, name: str, family: str, ndim: int) -> np.ndarray:
     if not fits:
         raise _Problem(f"{name} has dtype {value.dtype}, not {wanted}")
     if value.ndim != ndim:
-        raise _Problem(f"{name} has {value.ndim} dimensions, not {ndim}")
+        raise _Problem(f"{name} is {value.ndim}-D, not {ndim}-D")
     return value
 
 
@@ -163,7 +163,7 @@ def _seen(model: MFModel, n_users: int, n_items: int) -> None:
                        f"{nnz} (the length of seen_indices)")
     if (indptr[1:] < indptr[:-1]).any():
         row = int(np.argmax(indptr[1:] < indptr[:-1]))
-        raise _Problem(f"seen_indptr decreases after user row {row}")
+        raise _Problem(f"seen_indptr decreases: user row {row} ends before it starts")
     if nnz and (indices.min() < 0 or indices.max() >= n_items):
         bad = indices[(indices < 0) | (indices >= n_items)][0]
         raise _Problem(f"seen_indices holds item index {bad}, outside 0..{n_items - 1}")
