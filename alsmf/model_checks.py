@@ -127,12 +127,13 @@ def _ids(ids: Any, name: str) -> np.ndarray:
     return ids
 
 
-def _first_not_increasing(values: np.ndarray, skip: np.ndarray | None = None) -> int | None:
-    """The first position whose value is not above the one before, or None; positions where
-    ``skip`` (bool, one per position from 1 on) is True are not compared."""
+def _first_not_increasing(values: np.ndarray, row_starts: np.ndarray | None = None
+                          ) -> int | None:
+    """The first position whose value is not above the one before, or None; a position in
+    ``row_starts`` (the start of a CSR row) is not compared with the one before."""
     bad = values[1:] <= values[:-1]
-    if skip is not None:
-        bad &= ~skip
+    if row_starts is not None:
+        bad[row_starts[(row_starts > 0) & (row_starts < len(values))] - 1] = False
     return int(np.argmax(bad)) + 1 if bad.any() else None
 
 
@@ -164,17 +165,17 @@ def _seen(model: MFModel, n_users: int, n_items: int) -> None:
     if (indptr[1:] < indptr[:-1]).any():
         row = int(np.argmax(indptr[1:] < indptr[:-1]))
         raise _Problem(f"seen_indptr decreases: user row {row} ends before it starts")
-    if nnz and (indices.min() < 0 or indices.max() >= n_items):
-        bad = indices[(indices < 0) | (indices >= n_items)][0]
-        raise _Problem(f"seen_indices holds item index {bad}, outside 0..{n_items - 1}")
-    row_start = np.zeros(max(nnz - 1, 0), dtype=bool)  # position p + 1 starts a row
-    starts = indptr[1:-1]
-    row_start[starts[(starts > 0) & (starts < nnz)] - 1] = True
-    at = _first_not_increasing(indices, skip=row_start)
+    at = _first_not_increasing(indices, row_starts=indptr[1:-1])
     if at is not None:
         row = int(np.searchsorted(indptr, at, side="right")) - 1
         raise _Problem(f"seen_indices of user row {row} are not sorted without repeats: "
                        f"item index {indices[at]} follows {indices[at - 1]}")
+    # each row ascends, so its first and last entries bound it
+    rated = indptr[1:] > indptr[:-1]
+    if nnz and (indices[indptr[:-1][rated]].min() < 0
+                or indices[indptr[1:][rated] - 1].max() >= n_items):
+        bad = indices[(indices < 0) | (indices >= n_items)][0]
+        raise _Problem(f"seen_indices holds item index {bad}, outside 0..{n_items - 1}")
     if model.seen_values is not None:
         _shape(_array(model.seen_values, "seen_values", "float", 1), "seen_values", (nnz,),
                "the length of seen_indices")
