@@ -74,6 +74,8 @@ def _field_cases(m: MFModel) -> list[tuple[str, dict[str, Any], str]]:
     draws = {"user_bias_samples": extra(users, 2), "item_bias_samples": extra(items, 2),
              "alpha_samples": extra(2, value=1.5)}
     empty_rows = np.zeros(users + 1, dtype=m.seen_indptr.dtype)
+    # a model class with a ranking head declares its row system; here the head loses it
+    without_ranking_system = {"ranking_system": None} if hasattr(m, "ranking_system") else {}
     return [
         # factors and biases
         ("swapped_factors", {"user_factors": m.item_factors, "item_factors": m.user_factors},
@@ -179,7 +181,8 @@ def _field_cases(m: MFModel) -> list[tuple[str, dict[str, Any], str]]:
          f"extra ranking_item_factors has shape ({items}, 2), not items × ranking_k = "
          f"({items}, 3)"),
         ("ranking_factors_without_system", {"extras": {
-            "ranking_user_factors": extra(users, 3), "ranking_item_factors": extra(items, 3)}},
+            "ranking_user_factors": extra(users, 3), "ranking_item_factors": extra(items, 3)}}
+         | without_ranking_system,
          "the ranking factors come without the ranking row system"),
     ]
 

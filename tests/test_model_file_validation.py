@@ -110,16 +110,17 @@ def test_ranking_factors_load_with_their_row_system_and_only_with_it(model, tmp_
             "ranking_item_factors": np.ones((model.n_items, 3), np.float32)}
     system = RowSystem(reg=0.1, reg_bias=0.1, weighted_reg=False, biases=False)
     fields = dict(vars(model))
-    ranked = RankedModel(**fields | {"extras": model.extras | head, "ranking_system": system})
+    plain = {name: array for name, array in model.extras.items() if name not in head}
+    ranked = RankedModel(**fields | {"extras": plain | head, "ranking_system": system})
     loaded = RankedModel.load(ranked.save(tmp_path / "ranked.npz"))
     assert loaded.ranking_system == system
     assert np.array_equal(loaded.extras["ranking_item_factors"], head["ranking_item_factors"])
-    alone = RankedModel(**fields | {"ranking_system": system}).save(tmp_path / "alone.npz")
+    alone = RankedModel(**fields | {"extras": plain, "ranking_system": system})
     with pytest.raises(ModelFileError, match="a ranking row system but no ranking factors"):
-        RankedModel.load(alone)
-    headless = RankedModel(**fields | {"extras": head}).save(tmp_path / "headless.npz")
+        RankedModel.load(alone.save(tmp_path / "alone.npz"))
+    headless = RankedModel(**fields | {"extras": plain | head, "ranking_system": None})
     with pytest.raises(ModelFileError, match="ranking factors come without the ranking row"):
-        RankedModel.load(headless)
+        RankedModel.load(headless.save(tmp_path / "headless.npz"))
 
 
 def test_a_crafted_checkpoint_is_refused_before_training_resumes(crafted):
