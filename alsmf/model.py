@@ -37,6 +37,7 @@ from alsmf.clustering import cluster_rows
 from alsmf.data.ratings import Ratings, lookup_ids
 from alsmf.errors import DataError
 from alsmf.history import IterationRecord
+from alsmf.model_checks import check_model
 from alsmf.models.implicit_features import (IMPLICIT_ITEM_FACTORS, IMPLICIT_USER_FACTORS,
                                             gram64, row_terms)
 from alsmf.ranking import (RANKING_ITEM_FACTORS, RANKING_USER_FACTORS, check_rank_by,
@@ -594,7 +595,9 @@ class MFModel:
     @classmethod
     def load(cls, path: str | Path) -> MFModel:
         """Read a model written by :meth:`save`; refuses unknown or damaged files."""
-        return store.load_dataclass(cls, path)
+        model = store.load_dataclass(cls, path)
+        check_model(model, path)
+        return model
 
 
 def _index_array(indices: np.ndarray) -> np.ndarray:

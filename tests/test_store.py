@@ -104,14 +104,12 @@ def test_files_without_rating_values_still_load(trained, tmp_path):
 
 
 def test_extras_round_trip_and_are_checksummed(trained, tmp_path):
-    trained.extras["implicit_item_factors"] = np.arange(12.0).reshape(3, 4)
-    try:
-        path = trained.save(tmp_path / "m.npz")
-    finally:
-        del trained.extras["implicit_item_factors"]
+    extra = np.arange(trained.n_items * trained.factors, dtype=np.float32).reshape(
+        trained.n_items, trained.factors)  # one row per item, k columns, as Z is
+    model = replace(trained, extras=trained.extras | {"implicit_item_factors": extra})
+    path = model.save(tmp_path / "m.npz")
     loaded = MFModel.load(path)
-    np.testing.assert_array_equal(loaded.extras["implicit_item_factors"],
-                                  np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(loaded.extras["implicit_item_factors"], extra)
     altered = tmp_path / "altered.npz"
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(altered, "w") as target:
         for item in source.infolist():

@@ -25,6 +25,7 @@ from alsmf import store
 from alsmf.errors import AlsmfError, ConfigError
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
+from alsmf.model_checks import check_model
 
 Score = tuple[float, float, "float | None"]
 """(objective, train RMSE, test RMSE or None) of the state as it stands."""
@@ -165,6 +166,7 @@ def _resume(state: ResumableState, path: Path, iterations: int) -> list[Iteratio
     (user, item, rating) triples.
     """
     saved, arrays = store.load_with_state(MFModel, path)
+    check_model(saved, path)
     # the saved params may add what training derived (a sampler's noise precision): only the
     # settings are compared
     changed = sorted(k for k, v in state.settings.items()
