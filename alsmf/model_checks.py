@@ -216,7 +216,7 @@ def _extras(model: MFModel, sizes: dict[str, int]) -> None:
         raise _Problem(f"the factors' {sizes['k']} columns are not a whole number of factors "
                        f"for each of the {shared[_DRAWS]} kept draws")
     # a model class without the field (before ranking heads) carries no ranking system
-    has_system = getattr(model, "ranking_system", None) is not None
+    has_system = model.ranking_system is not None
     if (_RANKING_K in shared) != has_system:
         raise _Problem("the ranking factors come without the ranking row system"
                        if not has_system else

@@ -74,8 +74,8 @@ def _field_cases(m: MFModel) -> list[tuple[str, dict[str, Any], str]]:
     draws = {"user_bias_samples": extra(users, 2), "item_bias_samples": extra(items, 2),
              "alpha_samples": extra(2, value=1.5)}
     empty_rows = np.zeros(users + 1, dtype=m.seen_indptr.dtype)
-    # a model class with a ranking head declares its row system; here the head loses it
-    without_ranking_system = {"ranking_system": None} if hasattr(m, "ranking_system") else {}
+    # a ranking head whose row system is gone
+    without_ranking_system = {"ranking_system": None}
     return [
         # factors and biases
         ("swapped_factors", {"user_factors": m.item_factors, "item_factors": m.user_factors},
