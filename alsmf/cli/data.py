@@ -59,7 +59,8 @@ def synthetic(
 
 @user_errors
 def info(
-    path: Path = typer.Argument(..., help="MovieLens folder/zip or ratings file."),
+    path: Path = typer.Argument(..., readable=False,
+                                help="MovieLens folder/zip or ratings file."),
     as_json: bool = PRINT_JSON_OPTION,
 ) -> None:
     """Describe a ratings file: counts, density, rating scale and distribution."""

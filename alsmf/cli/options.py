@@ -64,11 +64,14 @@ class Search(str, Enum):
 
 
 # --------------------------------------------------------------------------- data
+# readable=False: alsmf says in one line why an input cannot be read (click would draw a box)
 DATA_OPTION = typer.Option(
-    None, "--data", help="MovieLens folder or .zip, or a CSV/TSV/Parquet ratings file.")
+    None, "--data", readable=False,
+    help="MovieLens folder or .zip, or a CSV/TSV/Parquet ratings file.")
 TRAIN_FILE_OPTION = typer.Option(
-    None, "--train", help="Training ratings file (use with --test), e.g. ml-100k u1.base.")
-TEST_FILE_OPTION = typer.Option(None, "--test", help="Test ratings file.")
+    None, "--train", readable=False,
+    help="Training ratings file (use with --test), e.g. ml-100k u1.base.")
+TEST_FILE_OPTION = typer.Option(None, "--test", readable=False, help="Test ratings file.")
 SYNTHETIC_OPTION = typer.Option(
     SyntheticShape.ml_100k, "--synthetic",
     help="Synthetic data shaped like this release; the default data when no file is given.")

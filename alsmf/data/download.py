@@ -7,7 +7,9 @@ sibling folder and renamed into place, so an interrupted download or extraction 
 partial release that a later call would mistake for a complete one.
 
 Extraction refuses members that could write outside the cache folder (absolute paths, ``..``
-that escapes it, symbolic links), because a mirror given with ``base_url`` need not be trusted.
+that escapes it, symbolic links), that Python cannot read (encrypted, deflate64) and zip bombs
+(:func:`alsmf.data.zips.check_member`), because a mirror given with ``base_url`` need not be
+trusted.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import os
 import posixpath
 import re
 import shutil
-import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -27,6 +28,7 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+from alsmf.data.zips import check_archive
 from alsmf.errors import DataError, DownloadError
 
 DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens/"
@@ -131,8 +133,8 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike) -> Path:
     top-level folder is extracted into a folder named after the zip.
 
     Raises:
-        DataError: naming the zip, when it is missing, truncated or corrupt or has an unsafe
-            member.
+        DataError: naming the zip, when it is missing, truncated or corrupt or has a refused
+            member (:func:`~alsmf.data.zips.check_member`).
     """
     zip_path = Path(zip_path)
     dest = Path(dest)
@@ -144,8 +146,7 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike) -> Path:
         try:
             with zipfile.ZipFile(zip_path) as archive:
                 members = archive.infolist()
-                for member in members:
-                    check_member(member, zip_path)
+                check_archive(archive, zip_path)
                 archive.extractall(staging)
         except (zipfile.BadZipFile, EOFError, zlib.error) as error:
             raise DataError(f"{zip_path}: truncated or corrupt zip file ({error})") from None
@@ -245,26 +246,6 @@ def _stream(url: str, response: http.client.HTTPResponse, out,
     if total is not None and done != total:
         raise DownloadError(f"{url}: connection closed after {done:,} of {total:,} bytes")
     return digest.hexdigest()
-
-
-def check_member(member: zipfile.ZipInfo, zip_path: Path) -> None:
-    """Refuse a member that is a symbolic link or whose path leaves the extraction folder.
-
-    Used before extracting a download and before reading ratings from a zip: GroupLens zips
-    never hold such members, so one is a sign of a crafted or damaged archive.
-    """
-    name = member.filename.replace("\\", "/")
-    mode = member.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise DataError(f"{zip_path}: member {member.filename!r} is a symbolic link; refused")
-    normal = posixpath.normpath(name)
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise DataError(f"{zip_path}: member {member.filename!r} has an absolute path; refused")
-    if normal == ".." or normal.startswith("../"):
-        raise DataError(
-            f"{zip_path}: member {member.filename!r} would be written outside the "
-            "extraction folder; refused"
-        )
 
 
 def _single_top_folder(members: list[zipfile.ZipInfo]) -> str | None:
