@@ -85,10 +85,12 @@ class fit_progress:
 @contextmanager
 def download_progress(name: str) -> Iterator[Callable[[int, int | None], None]]:
     """A byte counter on stderr for a download; yields the ``progress(done, total)`` callback
-    that :func:`alsmf.data.download.download_release` calls."""
+    that :func:`alsmf.data.download.download_release` calls. Off a terminal it shows nothing
+    (it would leave an empty line before an error's one line)."""
+    console = Console(stderr=True)
     with Progress(TextColumn(f"downloading {name}"), BarColumn(),
-                  TextColumn("{task.completed:,} B"), console=Console(stderr=True),
-                  transient=True) as progress:
+                  TextColumn("{task.completed:,} B"), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task(name, total=None)
 
         def report(done: int, total: int | None) -> None:

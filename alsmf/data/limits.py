@@ -1,5 +1,5 @@
-"""The limits on what alsmf reads, so that a damaged or hostile input ends in one line instead
-of filling the memory or the disk.
+"""The limits on what alsmf reads and downloads, so that a damaged or hostile input ends in one
+line instead of filling the memory or the disk, or hanging.
 
 Each limit has a default far above what any MovieLens release needs, and those a user could
 need more of have an environment variable that sets them (read at each use, so a test or a
@@ -12,6 +12,8 @@ long-lived process can change it):
 - ``ALSMF_MAX_COMPRESSION_RATIO`` (100): how many times a zip member of more than
   :data:`RATIO_FLOOR_BYTES` may expand. Rating and title files compress 3 to 6 times; a zip
   bomb (a small zip that expands to gigabytes of repeated bytes) about 1,000 times.
+- ``ALSMF_DOWNLOAD_DEADLINE`` (1800 seconds): a whole download, however slowly the server
+  sends; ``alsmf data download --deadline`` sets it for one run.
 
 :data:`MAX_LINE_BYTES` (16 MiB), the longest line of a text file, is fixed: no ratings or
 movies file has lines of more than a few hundred bytes.
@@ -38,10 +40,12 @@ RATIO_FLOOR_BYTES = 1 << 20
 MEMBER_BYTES_VARIABLE = "ALSMF_MAX_MEMBER_BYTES"
 TITLES_BYTES_VARIABLE = "ALSMF_MAX_TITLES_BYTES"
 RATIO_VARIABLE = "ALSMF_MAX_COMPRESSION_RATIO"
+DEADLINE_VARIABLE = "ALSMF_DOWNLOAD_DEADLINE"
 
 _DEFAULT_MEMBER_BYTES = 4 << 30
 _DEFAULT_TITLES_BYTES = 64 << 20
 _DEFAULT_RATIO = 100.0
+_DEFAULT_DEADLINE_S = 1800.0
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _SUFFIX_SHIFT = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
 
@@ -61,6 +65,11 @@ def max_titles_bytes() -> int:
 def max_compression_ratio() -> float:
     """How many times a zip member larger than :data:`RATIO_FLOOR_BYTES` may expand."""
     return _from_environment(RATIO_VARIABLE, _DEFAULT_RATIO, _parse_positive)
+
+
+def download_deadline_s() -> float:
+    """Seconds a whole download may take."""
+    return _from_environment(DEADLINE_VARIABLE, _DEFAULT_DEADLINE_S, _parse_positive)
 
 
 def parse_size(text: str) -> int:
