@@ -21,10 +21,12 @@ from alsmf.model import Explanation, IterationRecord, MFModel, Recommendations
 
 
 def describe_data(summary: dict[str, Any]) -> str:
-    """The "data: ..." line of ``train`` and ``compare`` from a data summary, plus the noise
-    line of synthetic data."""
-    text = (f"data: {summary['source']}: {summary['train_ratings']:,} train / "
-            f"{summary['test_ratings']:,} test ratings, {summary['users']:,} users, "
+    """The "data: ..." line of ``train`` and ``compare`` from a data summary (which says when
+    every rating trains), plus the noise line of synthetic data."""
+    split = (f"{summary['train_ratings']:,} train / {summary['test_ratings']:,} test ratings"
+             if summary["test_ratings"] else
+             f"{summary['train_ratings']:,} ratings, all for training (no test set)")
+    text = (f"data: {summary['source']}: {split}, {summary['users']:,} users, "
             f"{summary['items']:,} items")
     if "oracle_rmse" in summary:
         text += (f"\n      synthetic noise σ = {summary['noise']:g}; best achievable test RMSE "
