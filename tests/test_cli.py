@@ -77,7 +77,7 @@ def test_predict_scores_pairs_with_fallback(ratings_csv, tmp_path):
     (["train", "--reg", "-1"], "reg (λ) must be"),
     (["train", "--reg", "0"], "reg = 0 needs solver='cholesky'"),
     (["train", "--cg-steps", "0"], "cg_steps must be an integer from 1"),
-    (["train", "--train", "x.csv"], "--train and --test go together"),
+    (["train", "--test", "x.csv"], "--test goes with --train"),
     (["train", "--split", "u1"], "give --data PATH to ml-100k"),
     (["train", "--split", "sideways"], "sideways"),
     (["predict", "--model", "missing.npz", "1,2"], "no such model file"),
@@ -283,12 +283,19 @@ def no_data(monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--train", "x.csv"], "--train and --test go together"),
+    (["train", "--test", "x.csv"], "--test goes with --train: give the training file too"),
     (["train", "--data", "d.csv", "--train", "a.csv", "--test", "b.csv"], "not both"),
+    (["train", "--data", "d.csv", "--train", "a.csv"], "not both"),
     (["train", "--split", "u1"], "--split u1 is an ml-100k fold: give --data PATH"),
     (["train", "--split", "sideways"], "unknown split method 'sideways'"),
     (["train", "--split", "u9"], "or an ml-100k fold (u1, u2, u3, u4, u5, ua, ub)"),
-    (["train", "--test-fraction", 1], "test_fraction must be between 0 and 1"),
+    (["train", "--test-fraction", 1], "--test-fraction must be at least 0 (0: no test set) "
+                                      "and below 1, got 1.0"),
+    (["train", "--test-fraction", -0.1], "--test-fraction must be at least 0"),
+    (["train", "--split", "temporal", "--test-fraction", 0],
+     "--split temporal holds out --n-last ratings per user"),
+    (["train", "--data", "d", "--split", "u1", "--test-fraction", 0],
+     "--split u1 holds out the fold's u1.test"),
     (["train", "--split", "temporal", "--n-last", 0], "n_last must be a positive integer"),
     (["train", "--top-users", 0], "n must be a positive integer"),
     (["train", "--sample-users", 0], "--sample-users must be > 0, got 0"),
@@ -312,6 +319,10 @@ def no_data(monkeypatch):
     (["tune", "--folds", 1], "--folds must be u1..u5"),
     (["compare", "--methods", "als,magic"], "unknown method(s) magic"),
     (["compare", "--split", "sideways"], "unknown split method 'sideways'"),
+    (["compare", "--test-fraction", 0], "compare needs test ratings: --test-fraction must be "
+                                        "above 0"),
+    (["compare", "--train", "a.csv"], "compare needs test ratings: give --test FILE with "
+                                      "--train"),
 ])
 def test_options_are_checked_before_any_data_is_read(no_data, args, message):
     result = run(*args)

@@ -198,7 +198,7 @@ def test_every_corpus_file_is_used():
     used |= {part.removeprefix("{corpus}/").split("/")[0]
              for case in CASES if isinstance(case["run"], list)
              for part in case["run"] if part.startswith("{corpus}/")}
-    tooling = {"cases.json", "make_binary.py", ".gitattributes", "__pycache__"}
+    tooling = {"cases.json", "make_binary.py", "__init__.py", ".gitattributes", "__pycache__"}
     present = {path.name for path in CORPUS.iterdir() if path.name not in tooling}
     assert present - used == set()
     assert {f"binary/{name}" for name in make_binary.BUILDERS} <= {case["input"] for case in CASES}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import stat
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from alsmf.data.download import RELEASES, default_cache_dir, download_release, safe_extract
-from alsmf.errors import DataError, DownloadError
+from alsmf.errors import ConfigError, DataError, DownloadError
+from tests.corpus.make_binary import patched_zip
 
 U_DATA = b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n22\t377\t1\t878887116\n"
 
@@ -36,6 +39,7 @@ class _Server:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.lengths: dict[str, int] = {}
+        self.pauses: dict[str, float] = {}
         self.requests: list[str] = []
         server = self
 
@@ -50,7 +54,17 @@ class _Server:
                 length = server.lengths.get(self.path.lstrip("/"), len(body))
                 self.send_header("Content-Length", str(length))
                 self.end_headers()
-                self.wfile.write(body)
+                pause = server.pauses.get(self.path.lstrip("/"))
+                if pause is None:
+                    self.wfile.write(body)
+                    return
+                for byte in body:  # a trickle: one byte, then a pause
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
+                    time.sleep(pause)
 
             def log_message(self, *args) -> None:
                 pass
@@ -58,11 +72,15 @@ class _Server:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/movielens/"
 
-    def serve(self, name: str, body: bytes, content_length: int | None = None) -> None:
-        """Serve ``body`` at ``name``, announcing ``content_length`` when given (to cut it short)."""
+    def serve(self, name: str, body: bytes, content_length: int | None = None,
+              pause: float | None = None) -> None:
+        """Serve ``body`` at ``name``, announcing ``content_length`` when given (to cut it
+        short), one byte every ``pause`` seconds when given."""
         self.files[f"movielens/{name}"] = body
         if content_length is not None:
             self.lengths[f"movielens/{name}"] = content_length
+        if pause is not None:
+            self.pauses[f"movielens/{name}"] = pause
 
 
 @pytest.fixture
@@ -245,3 +263,96 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / ".cache" / "alsmf"
+
+
+# ---------------------------------------------------------------------- hangs and leftovers
+def test_a_trickling_server_is_stopped_by_the_deadline(server, tmp_path):
+    server.serve("ml-100k.zip", ML_100K_ZIP, pause=0.05)  # 20 bytes a second
+    server.serve("ml-100k.zip.md5", ML_100K_MD5.encode())
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"not finished after 0.5 s, the deadline; give "
+                                            r"more with --deadline or \$ALSMF_DOWNLOAD_DEADLINE"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url, deadline_s=0.5)
+    assert time.monotonic() - started < 1.5
+    assert _leftovers(tmp_path) == []
+
+
+def test_the_deadline_comes_from_the_environment(server, tmp_path, monkeypatch):
+    server.serve("ml-100k.zip", ML_100K_ZIP, pause=0.05)
+    server.serve("ml-100k.zip.md5", ML_100K_MD5.encode())
+    monkeypatch.setenv("ALSMF_DOWNLOAD_DEADLINE", "0.3")
+    with pytest.raises(DownloadError, match="not finished after 0.3 s"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url)
+    monkeypatch.setenv("ALSMF_DOWNLOAD_DEADLINE", "soon")
+    with pytest.raises(ConfigError, match=r"\$ALSMF_DOWNLOAD_DEADLINE must be a positive "
+                                          r"number, got 'soon'"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url)
+
+
+@pytest.mark.parametrize("deadline", [0, -1, float("nan"), float("inf")])
+def test_a_deadline_out_of_range_is_refused_before_any_request(server, tmp_path, deadline):
+    with pytest.raises(ConfigError, match="deadline must be a number of seconds above 0"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url,
+                         deadline_s=deadline)
+    assert server.requests == []
+
+
+def test_a_killed_downloads_part_file_is_removed_by_the_next_download(server, tmp_path):
+    server.serve("ml-100k.zip", ML_100K_ZIP)
+    server.serve("ml-100k.zip.md5", ML_100K_MD5.encode())
+    stale = tmp_path / ".ml-100k.zip.k1ll3d.part"  # what a killed download leaves: no lock
+    stale.write_bytes(ML_100K_ZIP[:10])
+    live = tmp_path / ".ml-100k.zip.l1v3.part"  # another download, still writing
+    live.write_bytes(ML_100K_ZIP[:10])
+    with live.open("rb") as writer:
+        fcntl.flock(writer.fileno(), fcntl.LOCK_EX)
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url)
+    assert _leftovers(tmp_path) == [live.name, "ml-100k", "ml-100k.zip"]
+
+
+def test_a_failed_download_leaves_no_part_file(server, tmp_path):
+    server.serve("ml-100k.zip", ML_100K_ZIP, content_length=len(ML_100K_ZIP) + 1)
+    server.serve("ml-100k.zip.md5", ML_100K_MD5.encode())
+    with pytest.raises(DownloadError, match="connection closed after"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url)
+    assert not list(tmp_path.glob("*.part")) and _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------- bad zips
+def test_a_zip_bomb_with_the_published_md5_is_not_reported_as_a_success(server, tmp_path):
+    bomb = patched_zip([("ml-100k/u.data", U_DATA)], {"ml-100k/u.data": {"file_size": 3 << 30}})
+    server.serve("ml-100k.zip", bomb)
+    server.serve("ml-100k.zip.md5", hashlib.md5(bomb).hexdigest().encode())
+    with pytest.raises(DataError, match=r"/ml-100k.zip: member 'ml-100k/u.data' would expand "
+                                        r".* times .* as a zip bomb does; refused"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url)
+    assert _leftovers(tmp_path) == []  # not kept, so the next call downloads again
+
+
+def test_a_download_that_is_no_zip_is_not_kept(server, tmp_path):
+    server.serve("ml-100k.zip", b"<html>maintenance</html>")
+    server.serve("ml-100k.zip.md5", hashlib.md5(b"<html>maintenance</html>").hexdigest().encode())
+    with pytest.raises(DataError, match="the download is not a readable zip file"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url)
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_corrupt_cached_zip_says_how_to_get_past_it(server, tmp_path):
+    server.serve("ml-100k.zip", ML_100K_ZIP)
+    server.serve("ml-100k.zip.md5", ML_100K_MD5.encode())
+    (tmp_path / "ml-100k.zip").write_bytes(ML_100K_ZIP[: len(ML_100K_ZIP) // 2])
+    with pytest.raises(DataError, match=r"ml-100k.zip: truncated or corrupt zip file .*; "
+                                        r"delete it or rerun with --force$"):
+        download_release("ml-100k", cache_dir=tmp_path, base_url=server.url)
+    assert server.requests == []
+    folder = download_release("ml-100k", cache_dir=tmp_path, base_url=server.url, force=True)
+    assert (folder / "u.data").read_bytes() == U_DATA
+
+
+def test_cli_download_deadline_is_one_line(server, tmp_path, cli):
+    server.serve("ml-100k.zip", ML_100K_ZIP, pause=0.05)
+    server.serve("ml-100k.zip.md5", ML_100K_MD5.encode())
+    result = cli("data", "download", "ml-100k", "--cache", tmp_path, "--base-url", server.url,
+                 "--deadline", 0.3)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "not finished after 0.3 s" in result.stderr

@@ -20,13 +20,16 @@ def download(
                                          "~/.cache/alsmf)."),
     base_url: Optional[str] = typer.Option(None, help="Mirror to download from."),
     force: bool = typer.Option(False, help="Download again even if already present."),
+    deadline: Optional[float] = typer.Option(
+        None, help="Seconds the whole download may take (default: $ALSMF_DOWNLOAD_DEADLINE, "
+        "else 1800)."),
 ) -> None:
     """Download a MovieLens release from GroupLens, verify its checksum and extract it."""
     from alsmf.data.download import download_release
 
     with download_progress(name) as report:
         folder = download_release(name, cache_dir=cache, base_url=base_url, progress=report,
-                                  force=force)
+                                  force=force, deadline_s=deadline)
     print(folder)
 
 
@@ -59,7 +62,8 @@ def synthetic(
 
 @user_errors
 def info(
-    path: Path = typer.Argument(..., help="MovieLens folder/zip or ratings file."),
+    path: Path = typer.Argument(..., readable=False,
+                                help="MovieLens folder/zip or ratings file."),
     as_json: bool = PRINT_JSON_OPTION,
 ) -> None:
     """Describe a ratings file: counts, density, rating scale and distribution."""

@@ -204,7 +204,7 @@ def compare_methods(
                         synthetic=synthetic.value, split=split, test_fraction=test_fraction,
                         seed=seed, user_col=user_col, item_col=item_col, rating_col=rating_col,
                         duplicates=duplicates.value)
-    prepared = source.train_test()
+    prepared = source.train_test(test_needed_by="compare")
     with fit_progress("comparing", len(trainers)) as progress:
         runs = compare(trainers, prepared.train, prepared.test, threads=threads,
                        progress=progress)

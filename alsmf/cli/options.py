@@ -64,11 +64,16 @@ class Search(str, Enum):
 
 
 # --------------------------------------------------------------------------- data
+# readable=False: alsmf says in one line why an input cannot be read (click would draw a box)
 DATA_OPTION = typer.Option(
-    None, "--data", help="MovieLens folder or .zip, or a CSV/TSV/Parquet ratings file.")
+    None, "--data", readable=False,
+    help="MovieLens folder or .zip, or a CSV/TSV/Parquet ratings file.")
 TRAIN_FILE_OPTION = typer.Option(
-    None, "--train", help="Training ratings file (use with --test), e.g. ml-100k u1.base.")
-TEST_FILE_OPTION = typer.Option(None, "--test", help="Test ratings file.")
+    None, "--train", readable=False,
+    help="Training ratings file, e.g. ml-100k u1.base; alone, every rating trains (no test "
+    "set).")
+TEST_FILE_OPTION = typer.Option(None, "--test", readable=False,
+                                help="Test ratings file (with --train).")
 SYNTHETIC_OPTION = typer.Option(
     SyntheticShape.ml_100k, "--synthetic",
     help="Synthetic data shaped like this release; the default data when no file is given.")
@@ -76,7 +81,9 @@ NOISE_OPTION = typer.Option(0.8, help="σ of the rating noise of synthetic data.
 SPLIT_OPTION = typer.Option(
     "random", help="How to hold out test ratings: random, user (per-user holdout), "
     "temporal (each user's last ratings), or an ml-100k fold u1..u5, ua, ub.")
-TEST_FRACTION_OPTION = typer.Option(0.2, help="Share of ratings held out (random, user).")
+TEST_FRACTION_OPTION = typer.Option(
+    0.2, help="Share of ratings held out (random, user); 0 holds out none: every rating trains "
+    "(train only).")
 N_LAST_OPTION = typer.Option(1, help="Ratings per user held out by the temporal split.")
 FOLDS_OPTION = typer.Option(
     "5", "--folds", help="u1..u5: ml-100k's canonical folds (give --data PATH to ml-100k); "

@@ -21,10 +21,12 @@ from alsmf.model import Explanation, IterationRecord, MFModel, Recommendations
 
 
 def describe_data(summary: dict[str, Any]) -> str:
-    """The "data: ..." line of ``train`` and ``compare`` from a data summary, plus the noise
-    line of synthetic data."""
-    text = (f"data: {summary['source']}: {summary['train_ratings']:,} train / "
-            f"{summary['test_ratings']:,} test ratings, {summary['users']:,} users, "
+    """The "data: ..." line of ``train`` and ``compare`` from a data summary (which says when
+    every rating trains), plus the noise line of synthetic data."""
+    split = (f"{summary['train_ratings']:,} train / {summary['test_ratings']:,} test ratings"
+             if summary["test_ratings"] else
+             f"{summary['train_ratings']:,} ratings, all for training (no test set)")
+    text = (f"data: {summary['source']}: {split}, {summary['users']:,} users, "
             f"{summary['items']:,} items")
     if "oracle_rmse" in summary:
         text += (f"\n      synthetic noise σ = {summary['noise']:g}; best achievable test RMSE "
@@ -85,10 +87,12 @@ class fit_progress:
 @contextmanager
 def download_progress(name: str) -> Iterator[Callable[[int, int | None], None]]:
     """A byte counter on stderr for a download; yields the ``progress(done, total)`` callback
-    that :func:`alsmf.data.download.download_release` calls."""
+    that :func:`alsmf.data.download.download_release` calls. Off a terminal it shows nothing
+    (it would leave an empty line before an error's one line)."""
+    console = Console(stderr=True)
     with Progress(TextColumn(f"downloading {name}"), BarColumn(),
-                  TextColumn("{task.completed:,} B"), console=Console(stderr=True),
-                  transient=True) as progress:
+                  TextColumn("{task.completed:,} B"), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task(name, total=None)
 
         def report(done: int, total: int | None) -> None:

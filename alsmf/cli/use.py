@@ -28,7 +28,8 @@ def predict(
     pairs: list[str] = typer.Argument(None, help="USER,ITEM pairs of raw ids, e.g. 196,242."),
     model_path: Path = MODEL_OPTION,
     input_file: Optional[Path] = typer.Option(
-        None, "--input", help="CSV/TSV file of pairs (first two columns: user, item)."),
+        None, "--input", readable=False,
+        help="CSV/TSV file of pairs (first two columns: user, item)."),
     as_json: bool = PRINT_JSON_OPTION,
 ) -> None:
     """Score user/item pairs with a trained model (unknown ids get the documented fallback)."""

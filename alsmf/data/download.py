@@ -1,33 +1,50 @@
 """Fetch a MovieLens release from GroupLens into a local cache folder, safely.
 
-A release is downloaded once: the zip streams into a temporary file in the cache folder while
-its MD5 is computed, and only a zip whose digest matches the one GroupLens publishes next to it
-(``<zip>.md5``) is renamed to its final name. The zip is then extracted into a temporary
-sibling folder and renamed into place, so an interrupted download or extraction never leaves a
-partial release that a later call would mistake for a complete one.
+A release is downloaded once: the zip streams into a temporary ``.part`` file in the cache
+folder while its MD5 is computed, and only a zip whose digest matches the one GroupLens
+publishes next to it (``<zip>.md5``) and whose members pass the checks of
+:func:`alsmf.data.zips.check_member` is renamed to its final name. The zip is then extracted
+into a temporary sibling folder and renamed into place, so an interrupted download or
+extraction never leaves a partial release that a later call would mistake for a complete one.
 
 Extraction refuses members that could write outside the cache folder (absolute paths, ``..``
-that escapes it, symbolic links), because a mirror given with ``base_url`` need not be trusted.
+that escapes it, symbolic links), that Python cannot read (encrypted, deflate64) and zip
+bombs (members above the size limit, or that expand far more than real data), because a mirror
+given with ``base_url`` need not be trusted and a matching MD5 only says the file is the one
+published.
+
+A stalled server cannot hang a download: every read waits at most :data:`TIMEOUT_S`, and the
+whole download must end by a deadline (:func:`alsmf.data.limits.download_deadline_s`). A
+download that fails removes its ``.part`` file; one that was killed leaves it locked by no
+one, and the next download of that release removes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import os
 import posixpath
 import re
 import shutil
-import stat
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
-from alsmf.errors import DataError, DownloadError
+from alsmf.data.limits import DEADLINE_VARIABLE, download_deadline_s
+from alsmf.data.zips import check_archive
+from alsmf.errors import ConfigError, DataError, DownloadError
+
+try:
+    import fcntl
+except ImportError:  # Windows has no advisory locks: killed downloads' parts stay there
+    fcntl = None
 
 DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens/"
 """Where GroupLens publishes the MovieLens zips and their ``.md5`` files."""
@@ -48,7 +65,8 @@ _FOLDERS: dict[str, str] = {"ml-10m": "ml-10M100K"}
 """Releases whose zip extracts to a folder not named like the zip."""
 
 TIMEOUT_S = 60.0
-"""Seconds without any network progress before a request is abandoned."""
+"""Seconds without any network progress before a request is abandoned (less when the
+deadline is nearer)."""
 
 _CHUNK = 1 << 20
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)
@@ -79,6 +97,7 @@ def download_release(
     base_url: str | None = None,
     progress: Progress | None = None,
     force: bool = False,
+    deadline_s: float | None = None,
 ) -> Path:
     """Download, verify and extract a MovieLens release; return the folder holding its ratings.
 
@@ -89,30 +108,40 @@ def download_release(
             :data:`DEFAULT_BASE_URL`.
         progress: called with ``(bytes_done, total_or_None)`` as the zip arrives.
         force: download and extract again even if the release is already in the cache.
+        deadline_s: seconds the download may take in all (checksum file included); default
+            ``$ALSMF_DOWNLOAD_DEADLINE``, else 1800.
 
     Returns:
         The extracted release folder, e.g. ``<cache>/ml-100k``. When it already exists (and
         ``force`` is false) it is returned without any network access.
 
     Raises:
-        DataError: unknown release name, or a zip that is corrupt or has unsafe members.
+        DataError: unknown release name, or a zip that is corrupt or has refused members (a
+            corrupt zip already in the cache is named, with what to do about it).
         DownloadError: the server could not be reached or answered with an error, the
-            zip's MD5 differs from the published one, or the cache folder cannot be written.
+            download passed its deadline, the zip's MD5 differs from the published one, or
+            the cache folder cannot be written.
     """
     zip_name = _zip_name(name)
+    if deadline_s is not None and not 0 < deadline_s < math.inf:
+        raise ConfigError(f"the download deadline must be a number of seconds above 0, got "
+                          f"{deadline_s:g}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = cache / _FOLDERS.get(name, zip_name.removesuffix(".zip"))
     zip_path = cache / zip_name
     if folder.is_dir() and not force:
         return folder
+    deadline = _Deadline(download_deadline_s() if deadline_s is None else deadline_s)
     try:
         cache.mkdir(parents=True, exist_ok=True)
         if force or not zip_path.is_file():
             # Only a verified zip ever gets its final name, so an existing one can be reused.
+            _remove_stale_parts(zip_path)
             zip_url = _base_url(base_url) + zip_name
-            expected = _published_md5(zip_url + ".md5")
-            _download_verified(zip_url, zip_path, expected, progress)
-        return safe_extract(zip_path, cache)
+            expected = _published_md5(zip_url + ".md5", deadline)
+            _download_verified(zip_url, zip_path, expected, progress, deadline)
+            return safe_extract(zip_path, cache)
+        return _extract(zip_path, cache, "delete it or rerun with --force")
     except OSError as error:
         # Network failures are DownloadErrors already; what is left is the local disk.
         raise DownloadError(
@@ -131,11 +160,14 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike) -> Path:
     top-level folder is extracted into a folder named after the zip.
 
     Raises:
-        DataError: naming the zip, when it is missing, truncated or corrupt or has an unsafe
-            member.
+        DataError: naming the zip, when it is missing, truncated or corrupt or has a refused
+            member (:func:`~alsmf.data.zips.check_member`).
     """
-    zip_path = Path(zip_path)
-    dest = Path(dest)
+    return _extract(Path(zip_path), Path(dest), "download or copy it again")
+
+
+def _extract(zip_path: Path, dest: Path, again: str) -> Path:
+    """:func:`safe_extract`, saying ``again`` (what to do) about a corrupt zip."""
     if not zip_path.is_file():
         raise DataError(f"{zip_path}: no such zip file")
     dest.mkdir(parents=True, exist_ok=True)
@@ -144,11 +176,11 @@ def safe_extract(zip_path: str | os.PathLike, dest: str | os.PathLike) -> Path:
         try:
             with zipfile.ZipFile(zip_path) as archive:
                 members = archive.infolist()
-                for member in members:
-                    check_member(member, zip_path)
+                check_archive(archive, zip_path)
                 archive.extractall(staging)
         except (zipfile.BadZipFile, EOFError, zlib.error) as error:
-            raise DataError(f"{zip_path}: truncated or corrupt zip file ({error})") from None
+            raise DataError(f"{zip_path}: truncated or corrupt zip file ({error}); "
+                            f"{again}") from None
         top = _single_top_folder(members)
         source = staging / top if top is not None else staging
         final = dest / (top if top is not None else zip_path.stem)
@@ -175,32 +207,64 @@ def _base_url(base_url: str | None) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def _open(url: str) -> http.client.HTTPResponse:
-    """Open a URL, turning every network failure into a DownloadError naming it."""
+class _Deadline:
+    """When a download must be over, and how long each network wait may be until then."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def timeout(self, url: str) -> float:
+        """Seconds the next connection or read may wait: :data:`TIMEOUT_S`, or less when
+        the deadline is nearer; a DownloadError once it has passed."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise DownloadError(
+                f"{url}: not finished after {self.seconds:g} s, the deadline; give more with "
+                f"--deadline or ${DEADLINE_VARIABLE} (seconds)")
+        return min(TIMEOUT_S, left)
+
+
+def _open(url: str, deadline: _Deadline) -> http.client.HTTPResponse:
+    """Open a URL, turning every network failure into a DownloadError naming it.
+
+    Each later read of the response waits at most the timeout set here, so the deadline is
+    overrun by at most that long (the reads check it between them).
+    """
     try:
-        return urllib.request.urlopen(url, timeout=TIMEOUT_S)
+        return urllib.request.urlopen(url, timeout=deadline.timeout(url))
     except urllib.error.HTTPError as error:
         raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
+        deadline.timeout(url)  # a connection that ran into the deadline says so
         raise DownloadError(f"{url}: {error.reason}") from None
     except ValueError as error:
         raise DownloadError(f"{url}: not a URL that can be downloaded ({error})") from None
     except _NETWORK_ERRORS as error:
+        deadline.timeout(url)
         raise DownloadError(f"{url}: {error or type(error).__name__}") from None
 
 
-def _read(url: str, response: http.client.HTTPResponse, size: int) -> bytes:
-    """Up to ``size`` bytes of the body, turning a failed read into a DownloadError."""
+def _read(url: str, response: http.client.HTTPResponse, size: int,
+          deadline: _Deadline) -> bytes:
+    """What the body has ready, up to ``size`` bytes (one wait on the network, not as many
+    as filling ``size`` takes), turning a failed read or a passed deadline into a
+    DownloadError."""
+    deadline.timeout(url)
     try:
-        return response.read(size)
+        return response.read1(size)
     except _NETWORK_ERRORS as error:
+        deadline.timeout(url)  # a read cut short by the deadline says so
         raise DownloadError(f"{url}: {error or type(error).__name__}") from None
 
 
-def _published_md5(url: str) -> str:
+def _published_md5(url: str, deadline: _Deadline) -> str:
     """The hex digest in a checksum file, as written by ``md5`` or ``md5sum``."""
-    with _open(url) as response:
-        text = _read(url, response, 64 * 1024).decode("utf-8", errors="replace")
+    with _open(url, deadline) as response:
+        body = b""
+        while len(body) < 64 * 1024 and (chunk := _read(url, response, 64 * 1024, deadline)):
+            body += chunk
+    text = body.decode("utf-8", errors="replace")
     match = _MD5_PATTERN.search(text)
     if match is None:
         raise DownloadError(f"{url}: no MD5 digest found in the checksum file")
@@ -208,35 +272,72 @@ def _published_md5(url: str) -> str:
 
 
 def _download_verified(url: str, zip_path: Path, expected_md5: str,
-                       progress: Progress | None) -> None:
-    """Stream ``url`` to a temporary file, check its MD5 and rename it to ``zip_path``.
+                       progress: Progress | None, deadline: _Deadline) -> None:
+    """Stream ``url`` to a ``.part`` file, check its MD5 and members, and rename it to
+    ``zip_path``.
 
-    The temporary file is removed on any failure, including an interrupt.
+    The part file is locked while it is written (see :func:`_remove_stale_parts`) and
+    removed on any failure, including an interrupt.
     """
     part = tempfile.NamedTemporaryFile(
         dir=zip_path.parent, prefix=f".{zip_path.name}.", suffix=".part", delete=False
     )
     try:
-        with part, _open(url) as response:
-            actual_md5 = _stream(url, response, part, progress)
-        if actual_md5 != expected_md5:
-            raise DownloadError(
-                f"{url}: checksum mismatch, expected MD5 {expected_md5} but got {actual_md5}"
-            )
-        os.replace(part.name, zip_path)
+        with part:  # locked until renamed, so that no other download takes it for stale
+            if fcntl is not None:
+                fcntl.flock(part.fileno(), fcntl.LOCK_EX)
+            with _open(url, deadline) as response:
+                actual_md5 = _stream(url, response, part, progress, deadline)
+            if actual_md5 != expected_md5:
+                raise DownloadError(f"{url}: checksum mismatch, expected MD5 {expected_md5} "
+                                    f"but got {actual_md5}")
+            part.flush()
+            _check_download(url, Path(part.name))
+            os.replace(part.name, zip_path)
     except BaseException:
         Path(part.name).unlink(missing_ok=True)
         raise
 
 
-def _stream(url: str, response: http.client.HTTPResponse, out,
-            progress: Progress | None) -> str:
+def _check_download(url: str, part: Path) -> None:
+    """Refuse a download that is no readable zip or has a member a later read would refuse,
+    so that no such file is ever kept under the zip's name."""
+    try:
+        with zipfile.ZipFile(part) as archive:
+            check_archive(archive, url)
+    except zipfile.BadZipFile as error:
+        raise DataError(f"{url}: the download is not a readable zip file ({error}); nothing "
+                        "was kept") from None
+
+
+def _remove_stale_parts(zip_path: Path) -> None:
+    """Remove the ``.part`` files that killed downloads of this zip left behind.
+
+    A download holds a lock on its part file while it writes it, and the system releases the
+    lock when the process ends, however it ends: a part file that can be locked belongs to
+    no running download.
+    """
+    if fcntl is None:
+        return
+    for part in zip_path.parent.glob(f".{zip_path.name}.*.part"):
+        try:
+            with part.open("rb") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                part.unlink()
+        except BlockingIOError:
+            continue  # another download is writing it
+        except FileNotFoundError:
+            continue  # it finished or failed meanwhile
+
+
+def _stream(url: str, response: http.client.HTTPResponse, out: BinaryIO,
+            progress: Progress | None, deadline: _Deadline) -> str:
     """Copy the response body to ``out`` in chunks; return its MD5 hex digest."""
     length = response.headers.get("Content-Length")
     total = int(length) if length and length.isdigit() else None
     digest = hashlib.md5(usedforsecurity=False)
     done = 0
-    while chunk := _read(url, response, _CHUNK):
+    while chunk := _read(url, response, _CHUNK, deadline):
         out.write(chunk)
         digest.update(chunk)
         done += len(chunk)
@@ -245,26 +346,6 @@ def _stream(url: str, response: http.client.HTTPResponse, out,
     if total is not None and done != total:
         raise DownloadError(f"{url}: connection closed after {done:,} of {total:,} bytes")
     return digest.hexdigest()
-
-
-def check_member(member: zipfile.ZipInfo, zip_path: Path) -> None:
-    """Refuse a member that is a symbolic link or whose path leaves the extraction folder.
-
-    Used before extracting a download and before reading ratings from a zip: GroupLens zips
-    never hold such members, so one is a sign of a crafted or damaged archive.
-    """
-    name = member.filename.replace("\\", "/")
-    mode = member.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise DataError(f"{zip_path}: member {member.filename!r} is a symbolic link; refused")
-    normal = posixpath.normpath(name)
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise DataError(f"{zip_path}: member {member.filename!r} has an absolute path; refused")
-    if normal == ".." or normal.startswith("../"):
-        raise DataError(
-            f"{zip_path}: member {member.filename!r} would be written outside the "
-            "extraction folder; refused"
-        )
 
 
 def _single_top_folder(members: list[zipfile.ZipInfo]) -> str | None:

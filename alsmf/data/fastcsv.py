@@ -46,6 +46,9 @@ _POINT = 46
 _MAX_RATING = 1e6
 _RATING_DIGITS = 15  # at most this many significant digits: exact in float64
 _INT32_MAX = 2**31 - 1
+_LONGEST_PLAIN_LINE = 256
+"""No line the parser accepts is longer: four numbers of at most 18 characters each (sign,
+16 digits or a 15-digit decimal), their separators and a ``\r\n``."""
 _PAGE_BYTES = 4096
 _FAULTED_SHARE = 0.95
 """Share of the expected rows whose output pages are faulted in before the parse. Less than
@@ -323,8 +326,12 @@ def _parse_mapped(mapped: mmap.mmap, file_size: int, skip_lines: int, syntax: _S
     pieces = 4 * numba.get_num_threads()
     while position < body_end:
         block = data[position:]  # the parser reads past the block's lines
-        end = _after_last_line_end(block, min(BLOCK_BYTES, body_end - position))
-        if end == 0:  # a line longer than the block: not a ratings file we can parse
+        size = min(BLOCK_BYTES, body_end - position)
+        end = _after_last_line_end(block, size)
+        if size - end > _LONGEST_PLAIN_LINE:
+            # the line that starts there cannot be plain; stopping now also keeps a short
+            # first region (lines, then a long run without line ends) from sizing the
+            # outputs for a file full of such lines
             return None
         outputs, written = _parse_region(block, end, pieces, syntax, outputs, row,
                                          file_size, with_time)

@@ -11,11 +11,13 @@ row without either parser counting lines.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, get_args
+from typing import BinaryIO, Callable, Iterator, Literal, get_args
 
+from alsmf.data.limits import MAX_LINE_BYTES, format_bytes
 from alsmf.errors import ConfigError, DataError
 
 SEPARATORS: tuple[str, ...] = ("::", "\t", ",", ";")
@@ -24,7 +26,12 @@ SEPARATORS: tuple[str, ...] = ("::", "\t", ",", ";")
 _ZIP_MAGIC = b"PK\x03\x04"
 _WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
               (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
-_SNIFF_BYTES = 1 << 16
+HEAD_BYTES = 1 << 16
+"""Bytes at the start and at the end of a file that are checked for signs that it is not
+text: a zip's signature, a UTF-16 or UTF-32 byte-order mark, NUL bytes (the end too, since a
+file extended with zeros, by a crash or an unfinished download, starts like any other)."""
+_SCAN_BYTES = 1 << 20
+"""Bytes read at a time while looking for the first non-blank line."""
 
 
 Feedback = Literal["explicit", "implicit"]
@@ -192,25 +199,80 @@ def sniff_layout(path: Path, name: str, sep: str | None, header: bool | None,
 
 
 def _first_line(path: Path, name: str) -> tuple[int, str]:
-    """The 1-based number and text of the first non-empty line; refuses binary files."""
+    """The 1-based number and text of the first non-blank line, wherever it is; refuses
+    binary files and a line longer than :data:`~alsmf.data.limits.MAX_LINE_BYTES`.
+
+    The file is read a block at a time, so blank lines before the header cost no memory and
+    a line without an end (a file of one huge line) is refused once it passes the limit.
+    """
     with path.open("rb") as stream:
-        head = stream.read(_SNIFF_BYTES)
-    if head.startswith(_ZIP_MAGIC):
-        raise DataError(f"{name}: {_zip_problem(path)}")
+        head = stream.read(HEAD_BYTES)
+        if head.startswith(_ZIP_MAGIC):
+            raise DataError(f"{name}: {_zip_problem(path)}")
+        check_text_head(head, name)
+        _check_tail(stream, name)
+        stream.seek(0)
+        number, pending = 1, b""
+        while chunk := stream.read(_SCAN_BYTES):
+            data = pending + chunk
+            end = data.rfind(b"\n") + 1  # the whole lines of data end there
+            pending = data[end:]
+            if not data[:end].strip():  # blank lines only: count them
+                number += data.count(b"\n", 0, end)
+            else:
+                for raw in data[:end].split(b"\n")[:-1]:
+                    text = _line_text(raw, number, name)
+                    if text:
+                        return number, text
+                    number += 1
+            if len(pending) > MAX_LINE_BYTES:
+                raise line_too_long(name, number)
+    text = _line_text(pending, number, name)  # the last line, which has no line end
+    if text:
+        return number, text
+    raise DataError(f"{name}: the file is empty (only blank lines)")
+
+
+def check_text_head(head: bytes, name: str) -> None:
+    """Refuse the first bytes of a file that cannot be a text table: UTF-16 or UTF-32 text
+    (its byte-order mark) or binary data (NUL bytes)."""
     for bom, encoding in _WIDE_BOMS:
         if head.startswith(bom):
             raise DataError(f"{name}: unknown format: the text is {encoding}; "
                             "save it as UTF-8 and read it again")
     if b"\0" in head:
         raise DataError(f"{name}: unknown format: not CSV, TSV or Parquet (it is binary)")
-    for number, raw in enumerate(head.split(b"\n"), start=1):
-        try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
-        except UnicodeDecodeError:
-            raise DataError(f"{name}: unknown format: line {number} is not UTF-8 text") from None
-        if text:
-            return number, text
-    raise DataError(f"{name}: the file is empty (only blank lines)")
+
+
+def line_too_long(name: str, number: int) -> DataError:
+    """The error for a line longer than any line of a ratings file can be."""
+    return DataError(f"{name}, line {number}: longer than {format_bytes(MAX_LINE_BYTES)}, so "
+                     "not a line of a ratings file (binary data, or a file without line ends)")
+
+
+def _check_tail(stream: BinaryIO, name: str) -> None:
+    """Refuse a file whose last bytes hold NUL bytes, before a parser reads up to them."""
+    size = os.fstat(stream.fileno()).st_size
+    if size <= HEAD_BYTES:
+        return  # the head, already checked, is the whole file
+    stream.seek(size - HEAD_BYTES)
+    tail = stream.read(HEAD_BYTES)
+    if b"\0" in tail:
+        raise DataError(f"{name}: unknown format: its last {format_bytes(len(tail))} hold "
+                        "binary data (NUL bytes); is it a file extended with zeros, by a crash "
+                        "or an unfinished download?")
+
+
+def _line_text(raw: bytes, number: int, name: str) -> str:
+    """A line's text without surrounding blanks (and without a UTF-8 byte-order mark on the
+    first line); refuses NUL bytes and text that is not UTF-8."""
+    if b"\0" in raw:
+        raise DataError(f"{name}, line {number}: unknown format: not CSV, TSV or Parquet "
+                        "(it is binary)")
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: unknown format: line {number} is not UTF-8 text") from None
 
 
 def _zip_problem(path: Path) -> str:
@@ -243,9 +305,12 @@ def _is_number(text: str) -> bool:
 
 
 def ragged_line(path: Path, name: str, layout: Layout) -> DataError | None:
-    """The first data line whose number of fields differs from the first line's, if any."""
+    """The first data line whose number of fields differs from the first line's, or that is
+    too long to be one, if any."""
     expected = len(layout.names)
     for number, line in _data_lines(path, layout):
+        if len(line) > MAX_LINE_BYTES:
+            return line_too_long(name, number)
         found = len(line.split(layout.sep.encode()))
         if found != expected:
             return DataError(
@@ -255,13 +320,33 @@ def ragged_line(path: Path, name: str, layout: Layout) -> DataError | None:
     return None
 
 
-def _data_lines(path: Path, layout: Layout):
-    """Yield (1-based line number, bytes) for each non-empty data line, as pyarrow sees them."""
+def _data_lines(path: Path, layout: Layout) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based line number, bytes) for each non-empty data line, as pyarrow sees them.
+
+    A line longer than :data:`~alsmf.data.limits.MAX_LINE_BYTES` is yielded cut to one byte
+    more than that, and the rest of it skipped, so no line is held whole in memory.
+    """
     with path.open("rb") as stream:
-        for number, line in enumerate(stream, start=1):
-            line = line.rstrip(b"\r\n")
+        number = 0
+        while line := stream.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                _skip_rest_of_line(stream)
+            else:
+                line = line.rstrip(b"\r\n")
             if number > layout.skip_rows and line:
                 yield number, line
+
+
+def _skip_rest_of_line(stream: BinaryIO) -> None:
+    """Move past the next line end, or to the end of the file, a block at a time into one
+    buffer (reading a long line in pieces would allocate, and fault in, each piece)."""
+    buffer = bytearray(_SCAN_BYTES)
+    while size := stream.readinto(buffer):
+        end = buffer.find(b"\n", 0, size)
+        if end >= 0:
+            stream.seek(end + 1 - size, os.SEEK_CUR)
+            return
 
 
 def line_labeller(path: Path, layout: Layout) -> Callable[[int], str]:

@@ -20,7 +20,6 @@ import shutil
 import sys
 import tempfile
 import zipfile
-import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -28,9 +27,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from alsmf.data.download import check_member
+from alsmf.data.inputs import require_regular_file
+from alsmf.data.layout import HEAD_BYTES, check_text_head
+from alsmf.data.limits import format_bytes
 from alsmf.data.ratings import DuplicatePolicy, Ratings
 from alsmf.data.readers import read_table
+from alsmf.data.zips import check_archive, check_member, copy_member, member_errors
 from alsmf.errors import ConfigError, DataError
 
 
@@ -110,26 +112,35 @@ def detect_release(path: str | os.PathLike) -> ReleaseInfo:
         raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
         return _detect_in_folder(path)
+    size = require_regular_file(path, str(path))
     if zipfile.is_zipfile(path):
         return _detect_in_zip(path)
-    if path.stat().st_size == 0:
+    if size == 0:
         raise DataError(f"{path}: the file is empty")
     if _looks_like_zip(path):
         raise DataError(f"{path}: is a truncated or corrupt zip file (its central directory, "
                         "at the end of the file, is missing); download or copy it again")
     if path.name in _RATINGS_FILES or _FOLD_FILE.match(path.name):
-        siblings = set(os.listdir(path.parent))
+        siblings = _names_in(path.parent)
         return _release(path.parent.name, path.name, siblings, path.parent, path.name)
     raise _not_a_release(path)
 
 
+def _names_in(folder: Path) -> set[str]:
+    """The names in a folder; a DataError when it cannot be listed (permission denied)."""
+    try:
+        return set(os.listdir(folder))
+    except OSError as error:
+        raise DataError(f"{folder}: cannot list the folder ({error.strerror or error})") from None
+
+
 def _detect_in_folder(folder: Path) -> ReleaseInfo:
-    names = set(os.listdir(folder))
+    names = _names_in(folder)
     ratings_file = _ratings_file_among(names)
     if ratings_file is not None:
         return _release(folder.name, ratings_file, names, folder, ratings_file)
     releases = [sub for sub in sorted(folder.iterdir())
-                if sub.is_dir() and _ratings_file_among(set(os.listdir(sub))) is not None]
+                if sub.is_dir() and _ratings_file_among(_names_in(sub)) is not None]
     if len(releases) > 1:
         raise DataError(f"{folder}: holds several releases "
                         f"({', '.join(sub.name for sub in releases)}); give one of them")
@@ -141,8 +152,7 @@ def _detect_in_folder(folder: Path) -> ReleaseInfo:
 def _detect_in_zip(path: Path) -> ReleaseInfo:
     try:
         with zipfile.ZipFile(path) as archive:
-            for member in archive.infolist():
-                check_member(member, path)
+            check_archive(archive, path)
             names = [PurePosixPath(n) for n in archive.namelist() if not n.startswith("__MACOSX")]
     except (zipfile.BadZipFile, OSError) as error:
         raise DataError(f"{path}: cannot read the zip file ({error})") from None
@@ -236,6 +246,8 @@ def load_ratings(source: Any, *, timestamps: bool = True, **options: Any) -> Rat
     if pandas is not None and isinstance(source, pandas.DataFrame):
         return Ratings.from_frame(source, **options)
     path = Path(source)
+    if path.exists() and not path.is_dir():
+        require_regular_file(path, str(path))  # before the format is told from its bytes
     if path.is_dir() or (path.is_file() and (zipfile.is_zipfile(path) or _is_release_file(path))):
         return load_movielens(path, options.get("duplicates", "error"), timestamps)
     return read_table(path, timestamps=timestamps, **options)
@@ -244,8 +256,9 @@ def load_ratings(source: Any, *, timestamps: bool = True, **options: Any) -> Rat
 def _is_release_file(path: Path) -> bool:
     """Whether a file is a release's ratings file (a ``ratings.csv`` needs MovieLens columns)."""
     if path.name == "ratings.csv":
-        with path.open("rb") as stream:
-            return stream.readline().lstrip(b"\xef\xbb\xbf").startswith(b"userId,movieId,rating")
+        header = b"userId,movieId,rating"
+        with path.open("rb") as stream:  # the header's length, not a whole first line
+            return stream.read(3 + len(header)).lstrip(b"\xef\xbb\xbf").startswith(header)
     return path.name in _RATINGS_FILES or bool(_FOLD_FILE.match(path.name))
 
 
@@ -298,20 +311,30 @@ def _read_member(info: ReleaseInfo, member: str, duplicates: DuplicatePolicy,
 def _local_file(info: ReleaseInfo, member: str) -> Iterator[tuple[Path, str]]:
     """A readable path for a release file and its name for messages.
 
-    A zip member is copied into a temporary folder that is removed on exit.
+    A zip member is copied into a temporary folder that is removed on exit, error or not.
+    Before a byte is written the member is checked (:func:`~alsmf.data.zips.check_member`:
+    size, compression ratio, encryption), its first bytes are checked to be text, and the
+    temporary folder's disk is checked to have room for it, so that a member refused anyway
+    is never written out.
     """
     if not info.in_zip:
         path = info.location / member
         yield path, str(path)
         return
+    source = f"{info.location}:{member}"
     with tempfile.TemporaryDirectory(prefix="alsmf-") as folder:
         target = Path(folder) / PurePosixPath(member).name
-        try:
-            with zipfile.ZipFile(info.location) as archive, archive.open(member) as stream, \
-                    target.open("wb") as out:
-                shutil.copyfileobj(stream, out, 1 << 20)
-        except KeyError:
-            raise DataError(f"{info.location}: has no {member}") from None
-        except (zipfile.BadZipFile, zlib.error, OSError) as error:
-            raise DataError(f"{info.location}: cannot extract {member} ({error})") from None
-        yield target, f"{info.location}:{member}"
+        with member_errors(info.location, member), zipfile.ZipFile(info.location) as archive:
+            entry = archive.getinfo(member)
+            check_member(entry, info.location)
+            with archive.open(entry) as stream:
+                check_text_head(stream.read(HEAD_BYTES), source)
+            free = shutil.disk_usage(folder).free
+            if entry.file_size > free:
+                raise DataError(f"{info.location}: cannot extract {member} "
+                                f"({format_bytes(entry.file_size)}) to {tempfile.gettempdir()}: "
+                                f"only {format_bytes(free)} free there; point $TMPDIR at a "
+                                "disk with more room")
+            with target.open("wb") as out:
+                copy_member(archive, entry, info.location, out)
+        yield target, source

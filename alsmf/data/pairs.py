@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alsmf.data.inputs import require_regular_file
 from alsmf.errors import DataError
 
 _PAIR = re.compile(r"^\s*(-?\d+)\s*[,:]\s*(-?\d+)\s*$")
@@ -39,8 +40,11 @@ def read_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     lines are skipped; bytes that are not UTF-8 are replaced, so a header in another encoding
     is skipped like any other and an id holding such bytes is reported as not an integer.
     """
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected a file of pairs")
+    require_regular_file(path, str(path))
     try:
         text = path.read_bytes().decode("utf-8-sig", errors="replace")
     except OSError as error:

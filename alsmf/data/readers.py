@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from alsmf.data.fastcsv import parse_plain
+from alsmf.data.inputs import require_regular_file
 from alsmf.data.layout import Columns, Feedback, Layout, line_labeller, sniff_layout
 from alsmf.data.ratings import DuplicatePolicy, Ratings
 from alsmf.errors import DataError
@@ -90,12 +91,13 @@ def read_table(
 
 # ---------------------------------------------------------------------- the file itself
 def _check_file(path: Path, name: str) -> None:
-    """Refuse a missing path, a folder or an empty file with a message saying which."""
+    """Refuse a missing path, a folder, a pipe or device, a file that cannot be read or an
+    empty file, with a message saying which."""
     if not path.exists():
         raise DataError(f"{name}: no such file")
     if path.is_dir():
         raise DataError(f"{name}: is a folder; expected a ratings file (CSV, TSV or Parquet)")
-    if path.stat().st_size == 0:
+    if require_regular_file(path, name) == 0:
         raise DataError(f"{name}: the file is empty")
 
 

@@ -6,8 +6,10 @@ synthetic data; the filters that shrink it; a train/test split or cross-validati
 to read a generic file. :meth:`DataSource.check` refuses every bad combination and value that
 can be refused without reading anything, so a command fails in a moment instead of after
 loading 20M ratings. :meth:`DataSource.train_test` then gives one split (``train``,
-``compare``) and :meth:`DataSource.cross_validation_folds` the folds (``evaluate``,
-``tune``). Messages name the command-line options, since that is where the values come from.
+``compare``), or every rating for training and no test part (``train --test-fraction 0`` or
+a lone ``--train FILE``: a final model), and :meth:`DataSource.cross_validation_folds` the
+folds (``evaluate``, ``tune``). Messages name the command-line options, since that is where
+the values come from.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from alsmf.data.filters import check_count, shrink
 from alsmf.data.layout import Columns, Feedback
 from alsmf.data.movielens import FOLDS, detect_release, load_fold, load_ratings
 from alsmf.data.ratings import DuplicatePolicy, Ratings
-from alsmf.data.splits import SPLIT_METHODS, check_fraction
+from alsmf.data.splits import SPLIT_METHODS
 from alsmf.data.splits import split as split_ratings
 from alsmf.data.synthetic import SHAPES, synthetic_ratings
 from alsmf.data.titles import read_titles
@@ -40,11 +42,13 @@ class DataSource:
     """The ratings to train and test on, as the data options describe them.
 
     Give ``data`` (a MovieLens folder or zip, or a CSV/TSV/Parquet ratings file), or
-    ``train_file`` with ``test_file`` (already split), or neither for synthetic data shaped
-    like the release ``synthetic``. :meth:`train_test` holds out test ratings by ``split``
-    (a name of :data:`~alsmf.data.splits.SPLIT_METHODS` with ``test_fraction`` or ``n_last``,
-    or an ml-100k fold of :data:`~alsmf.data.movielens.FOLDS`); :meth:`cross_validation_folds`
-    deals them into ``folds`` random folds (a count >= 2, or ``"u1..u5"`` for ml-100k's own).
+    ``train_file`` with or without ``test_file`` (already split, or every rating to train
+    on), or neither for synthetic data shaped like the release ``synthetic``.
+    :meth:`train_test` holds out test ratings by ``split`` (a name of
+    :data:`~alsmf.data.splits.SPLIT_METHODS` with ``test_fraction`` or ``n_last``, or an
+    ml-100k fold of :data:`~alsmf.data.movielens.FOLDS`), none when ``test_fraction`` is 0
+    (random and per-user splits); :meth:`cross_validation_folds` deals them into ``folds``
+    random folds (a count >= 2, or ``"u1..u5"`` for ml-100k's own).
 
     The filters (``min_user_ratings`` ... ``sample_users``, as :func:`~alsmf.data.filters.shrink`
     takes them) apply to ``data`` and synthetic data before the split; the ready-made splits
@@ -78,10 +82,20 @@ class DataSource:
     duplicates: DuplicatePolicy = "error"
     feedback: Feedback = "explicit"
 
-    def check(self) -> None:
+    @property
+    def holds_out_test(self) -> bool:
+        """Whether there are test ratings: not with a lone ``train_file``, nor with a
+        ``test_fraction`` of 0 (which :meth:`check` allows for the random and per-user
+        splits only)."""
+        if self.train_file is not None:
+            return self.test_file is not None
+        return self.test_fraction != 0
+
+    def check(self, test_needed_by: str | None = None) -> None:
         """Refuse what can be refused before reading: options that do not go together (one
         column named for two), an unknown feedback, split or fold choice, counts and
-        fractions out of range.
+        fractions out of range, and no test part when ``test_needed_by`` (a command, named
+        in the message) needs one.
 
         What plays no part is not checked: with ``train_file``/``test_file`` the split, folds,
         filters and synthetic shape; with an ml-100k fold as the split the filters.
@@ -91,8 +105,12 @@ class DataSource:
         """
         # an unknown feedback, or one name given for two columns
         Columns(self.user_col, self.item_col, self.rating_col, feedback=self.feedback)
-        if (self.train_file is None) != (self.test_file is None):
-            raise ConfigError("--train and --test go together: give both files")
+        if self.test_file is not None and self.train_file is None:
+            raise ConfigError("--test goes with --train: give the training file too")
+        if test_needed_by is not None and not self.holds_out_test:
+            how = ("give --test FILE with --train" if self.train_file is not None
+                   else "--test-fraction must be above 0 (0 trains on every rating)")
+            raise ConfigError(f"{test_needed_by} needs test ratings: {how}")
         if self.duplicates not in get_args(DuplicatePolicy):
             raise ConfigError(f"unknown duplicates policy {self.duplicates!r}; choose one of "
                               f"{', '.join(get_args(DuplicatePolicy))}")
@@ -107,27 +125,33 @@ class DataSource:
         if self.data is None:
             self._check_synthetic()
 
-    def train_test(self) -> PreparedData:
-        """Load (or generate), shrink and split the ratings, after :meth:`check`.
+    def train_test(self, test_needed_by: str | None = None) -> PreparedData:
+        """Load (or generate), shrink and split the ratings, after :meth:`check`; without a
+        test part (:attr:`holds_out_test`) every rating is for training and the test part is
+        None.
 
         Raises:
             ConfigError: as :meth:`check`.
             DataError: a file cannot be read, or a filter or the split leaves nothing.
         """
-        self.check()
+        self.check(test_needed_by)
         if self.train_file is not None:
             train = load_ratings(self.train_file, **self._read_options())
-            test = load_ratings(self.test_file, **self._read_options())
+            test = (None if self.test_file is None
+                    else load_ratings(self.test_file, **self._read_options()))
             # fold files (u1.base) sit in their release's folder, beside its titles
             titles = _release_titles(Path(self.train_file).parent)
-            return PreparedData(f"{self.train_file} / {self.test_file}", train, test, {},
-                                titles)
+            name = (str(self.train_file) if test is None
+                    else f"{self.train_file} / {self.test_file}")
+            return PreparedData(name, train, test, {}, titles)
         titles = _release_titles(self.data)
         if self.split in FOLDS:
             train, test = load_fold(self.data, self.split)
             return PreparedData(f"{self.data} ({self.split})", train, test, {}, titles)
         # time is only needed to split by it or to keep the latest of a repeated pair
         ratings, name, notes = self._ratings(timestamps=self.split == "temporal")
+        if not self.holds_out_test:
+            return PreparedData(name, ratings, None, notes, titles)
         train, test = split_ratings(ratings, self.split, test_fraction=self.test_fraction,
                                     n_last=self.n_last, seed=self.seed)
         del ratings  # the whole set goes before PreparedData reorders the training part
@@ -184,16 +208,23 @@ class DataSource:
                     top_items=self.top_items, sample_users=self.sample_users)
 
     def _check_split(self) -> None:
+        if self.split not in (*FOLDS, *SPLIT_METHODS):
+            raise ConfigError(f"unknown split method {self.split!r}; choose one of "
+                              f"{', '.join(SPLIT_METHODS)}, or an ml-100k fold "
+                              f"({', '.join(FOLDS)})")
+        if self.test_fraction == 0 and self.split not in ("random", "user"):
+            held_out = ("--n-last ratings per user" if self.split == "temporal"
+                        else f"the fold's {self.split}.test")
+            raise ConfigError(f"--test-fraction 0 (every rating trains) goes with --split "
+                              f"random or user; --split {self.split} holds out {held_out}")
         if self.split in FOLDS:
             if self.data is None:
                 raise ConfigError(f"--split {self.split} is an ml-100k fold: give --data PATH "
                                   "to ml-100k")
             return
-        if self.split not in SPLIT_METHODS:
-            raise ConfigError(f"unknown split method {self.split!r}; choose one of "
-                              f"{', '.join(SPLIT_METHODS)}, or an ml-100k fold "
-                              f"({', '.join(FOLDS)})")
-        check_fraction(self.test_fraction)
+        if not 0 <= self.test_fraction < 1:  # nan too
+            raise ConfigError(f"--test-fraction must be at least 0 (0: no test set) and below "
+                              f"1, got {self.test_fraction}")
         if self.split == "temporal":
             check_count("n_last", self.n_last)
 
@@ -238,12 +269,13 @@ class PreparedData:
     Attributes:
         name: where the ratings came from ("synthetic ml-100k", a path, "PATH (u1)").
         train: the training ratings, compacted and in user order.
-        test: the test ratings (in ``train``'s id space or not: matched by raw id).
+        test: the test ratings (in ``train``'s id space or not: matched by raw id), or None
+            when every rating trains.
         notes: extra entries of :meth:`summary` (synthetic data: ``noise``, ``oracle_rmse``).
         titles: the release's titles and genres (columns item, title, genres), or None.
     """
 
-    def __init__(self, name: str, train: Ratings, test: Ratings, notes: dict[str, Any],
+    def __init__(self, name: str, train: Ratings, test: Ratings | None, notes: dict[str, Any],
                  titles: pd.DataFrame | None = None) -> None:
         self.name = name
         # the model covers the ids with training ratings; compacting here, once, lets the
@@ -259,7 +291,7 @@ class PreparedData:
         return {
             "source": self.name,
             "train_ratings": len(self.train),
-            "test_ratings": len(self.test),
+            "test_ratings": 0 if self.test is None else len(self.test),
             "users": self.train.n_users,
             "items": self.train.n_items,
         } | self.notes

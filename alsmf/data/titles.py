@@ -17,11 +17,12 @@ import csv
 import io
 import os
 import zipfile
-import zlib
 from typing import TYPE_CHECKING
 
-
+from alsmf.data.inputs import require_regular_file
+from alsmf.data.limits import TITLES_BYTES_VARIABLE, max_titles_bytes
 from alsmf.data.movielens import ReleaseInfo, detect_release
+from alsmf.data.zips import check_size, longer_than, member_errors, read_member
 from alsmf.errors import DataError
 
 if TYPE_CHECKING:  # imported where a table is made: the train command needs it only for titles
@@ -82,23 +83,32 @@ def read_titles(path: str | os.PathLike) -> pd.DataFrame | None:
 
 
 def _read_member(info: ReleaseInfo, file_name: str) -> tuple[bytes, str] | None:
-    """The bytes of a release file and its name for messages, or None when it is absent."""
+    """The bytes of a release file and its name for messages, or None when it is absent.
+
+    The file is read whole, so it is refused beyond
+    :func:`~alsmf.data.limits.max_titles_bytes`, by its size and by what is read.
+    """
     member = info.sibling(file_name)
+    limit = max_titles_bytes()
     if not info.in_zip:
         path = info.location / member
         if not path.is_file():
             return None
+        check_size(str(path), require_regular_file(path, str(path)), limit,
+                   TITLES_BYTES_VARIABLE)
         try:
-            return path.read_bytes(), str(path)
+            with path.open("rb") as stream:
+                data = stream.read(limit + 1)
         except OSError as error:
-            raise DataError(f"{path}: cannot read ({error})") from None
-    try:
-        with zipfile.ZipFile(info.location) as archive:
-            if member not in archive.namelist():
-                return None
-            return archive.read(member), f"{info.location}:{member}"
-    except (zipfile.BadZipFile, zlib.error, OSError) as error:
-        raise DataError(f"{info.location}: cannot extract {member} ({error})") from None
+            raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+        if len(data) > limit:  # it grew since its size was taken
+            raise longer_than(str(path), limit, TITLES_BYTES_VARIABLE)
+        return data, str(path)
+    with member_errors(info.location, member), zipfile.ZipFile(info.location) as archive:
+        if member not in archive.namelist():
+            return None
+        data = read_member(archive, member, info.location, limit, TITLES_BYTES_VARIABLE)
+    return data, f"{info.location}:{member}"
 
 
 def _decode(data: bytes) -> str:

@@ -2,8 +2,13 @@
 
 The text cases of the corpus are committed as they are; the binary ones are built here, at
 test time, because a committed binary cannot be reviewed in a diff and a Parquet file's bytes
-depend on the pyarrow version that wrote it. Every file is built from fixed data with fixed
-zip timestamps, so a run gives the same files every time.
+depend on the pyarrow version that wrote it; so are the text files too long to review (tens
+of KB of blank lines, a file extended with zeros, kept sparse). Every file is built from
+fixed data with fixed zip timestamps, so a run gives the same files every time.
+
+Zip bombs and unreadable members are crafted rather than made: :func:`patched_zip` writes a
+small zip, then rewrites its headers to declare what a bomb, an encrypted or a deflate64
+member declares, since alsmf refuses those from the headers alone.
 
 Run ``python tests/corpus/make_binary.py OUTDIR`` to look at them by hand; the tests call
 :func:`build_all` into a temporary folder.
@@ -12,7 +17,9 @@ Run ``python tests/corpus/make_binary.py OUTDIR`` to look at them by hand; the t
 from __future__ import annotations
 
 import csv
+import io
 import stat
+import struct
 import sys
 import zipfile
 from pathlib import Path
@@ -45,6 +52,33 @@ def _zip(path: Path, members: list[tuple[str, bytes]], *, symlinks: tuple[str, .
             info.external_attr = mode << 16
             archive.writestr(info, data)
     return path
+
+
+_HEADER_FIELDS = {"flags": (6, 8, "<H"), "method": (8, 10, "<H"), "file_size": (22, 24, "<I")}
+"""Field -> (offset in the local header, offset in the central directory record, format)."""
+
+
+def patched_zip(members: list[tuple[str, bytes]], changes: dict[str, dict[str, int]]) -> bytes:
+    """A zip of ``members`` (stored, not compressed) whose headers are then rewritten:
+    ``changes`` maps a member to the fields to set, ``flags`` (bit 0: encrypted), ``method``
+    (the compression method's number, 9 for deflate64) or ``file_size`` (the uncompressed
+    size it declares, below 4 GiB)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            archive.writestr(zipfile.ZipInfo(name, date_time=_DATE), data)
+    raw = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as archive:
+        record = archive.start_dir
+        for info in archive.infolist():
+            for field, value in changes.get(info.filename, {}).items():
+                local, central, layout = _HEADER_FIELDS[field]
+                struct.pack_into(layout, raw, info.header_offset + local, value)
+                struct.pack_into(layout, raw, record + central, value)
+            name_length, extra_length, comment_length = struct.unpack_from("<HHH", raw,
+                                                                           record + 28)
+            record += 46 + name_length + extra_length + comment_length
+    return bytes(raw)
 
 
 # ---------------------------------------------------------------------- zips
@@ -107,6 +141,67 @@ def not_a_release_zip(folder: Path) -> Path:
     """A zip of a generic CSV, not a MovieLens release."""
     return _zip(folder / "not_a_release.zip",
                 [("export/my_ratings.csv", (CORPUS / "good.csv").read_bytes())])
+
+
+def bomb_member_zip(folder: Path) -> Path:
+    """An ml-100k zip whose u.data declares 3 GiB from a few hundred bytes: a zip bomb."""
+    path = folder / "bomb_member.zip"
+    path.write_bytes(patched_zip([("ml-100k/u.data", _u_data())],
+                                 {"ml-100k/u.data": {"file_size": 3 << 30}}))
+    return path
+
+
+def titles_bomb_zip(folder: Path) -> Path:
+    """A valid ml-100k zip but for its movies file, a bomb of 3 GiB."""
+    path = folder / "titles_bomb.zip"
+    path.write_bytes(patched_zip([("ml-100k/u.data", _u_data()), ("ml-100k/u.item", b"1|x\n")],
+                                 {"ml-100k/u.item": {"file_size": 3 << 30}}))
+    return path
+
+
+def encrypted_member_zip(folder: Path) -> Path:
+    """An ml-100k zip whose u.data is marked encrypted (password-protected)."""
+    path = folder / "encrypted_member.zip"
+    path.write_bytes(patched_zip([("ml-100k/u.data", _u_data())],
+                                 {"ml-100k/u.data": {"flags": 0x1}}))
+    return path
+
+
+def deflate64_member_zip(folder: Path) -> Path:
+    """An ml-100k zip whose u.data is compressed with deflate64 (Windows' zip of large
+    files), which Python's zipfile cannot read."""
+    path = folder / "deflate64_member.zip"
+    path.write_bytes(patched_zip([("ml-100k/u.data", _u_data())],
+                                 {"ml-100k/u.data": {"method": 9}}))
+    return path
+
+
+# ---------------------------------------------------------------------- long text
+def blank_lines_before_header(folder: Path) -> Path:
+    """The valid file after 70,000 blank lines: its header lies past the first 64 KB."""
+    path = folder / "blank_lines_70k.csv"
+    path.write_bytes(b"\n" * 70_000 + (CORPUS / "good.csv").read_bytes())
+    return path
+
+
+def long_header(folder: Path) -> Path:
+    """The valid file with a fifth column whose name is 70,000 characters long."""
+    header, *rows = (CORPUS / "good.csv").read_text().splitlines()
+    path = folder / "long_header.csv"
+    path.write_text("\n".join([f"{header},{'x' * 70_000}"] + [f"{row},1" for row in rows])
+                    + "\n")
+    return path
+
+
+def nul_tail(folder: Path) -> Path:
+    """The valid file and 70,000 blank lines (past the first 64 KB) extended with zeros to
+    2 GiB (sparse: no disk is used), as a crash or a preallocating download can leave a
+    file."""
+    path = folder / "nul_tail.csv"
+    path.write_bytes((CORPUS / "good.csv").read_bytes() + b"\n" * 70_000)
+    with path.open("r+b") as stream:
+        stream.truncate(2 << 30)
+    return path
 
 
 # ---------------------------------------------------------------------- parquet
@@ -200,6 +295,13 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "absolute_member.zip": absolute_member_zip,
     "symlink_member.zip": symlink_member_zip,
     "not_a_release.zip": not_a_release_zip,
+    "bomb_member.zip": bomb_member_zip,
+    "titles_bomb.zip": titles_bomb_zip,
+    "encrypted_member.zip": encrypted_member_zip,
+    "deflate64_member.zip": deflate64_member_zip,
+    "blank_lines_70k.csv": blank_lines_before_header,
+    "long_header.csv": long_header,
+    "nul_tail.csv": nul_tail,
     "string_ratings.parquet": parquet_string_ratings,
     "missing_column.parquet": parquet_missing_column,
     "float_ids.parquet": parquet_float_ids,
