@@ -19,7 +19,8 @@ def test_info_reports_scale_and_distribution_as_json(tmp_path, cli):
     assert info["distribution"] == {"1.5": 1, "4": 2, "5": 1}
     assert info["mean"] == pytest.approx(3.625)
     table = cli("data", "info", path)
-    assert table.exit_code == 0 and "rating scale" in table.output and "4: 2 (50.0%)" in table.output
+    assert table.exit_code == 0
+    assert "rating scale" in table.output and "4: 2 (50.0%)" in table.output
 
 
 def test_info_bins_a_continuous_distribution(tmp_path, cli):

@@ -65,8 +65,9 @@ def test_many_blocks_growing_outputs_and_timestamps_match_pandas(tmp_path, monke
 def test_read_table_gives_the_same_ratings_with_and_without_the_fast_path(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     lines = ["userId,movieId,rating,timestamp"] + [
-        f"{u},{i},{r},{t}" for u, i, r, t in zip(rng.integers(1, 50, 300), rng.integers(1, 80, 300),
-                                                 rng.integers(1, 6, 300), rng.integers(0, 10**9, 300))]
+        f"{u},{i},{r},{t}" for u, i, r, t in zip(
+            rng.integers(1, 50, 300), rng.integers(1, 80, 300), rng.integers(1, 6, 300),
+            rng.integers(0, 10**9, 300))]
     path = tmp_path / "ratings.csv"
     path.write_text("\n".join(lines) + "\n")
     options = dict(user_col="userId", item_col="movieId", duplicates="last")
