@@ -8,7 +8,7 @@ when it opens and each member's header before reading it:
 
 - the members' uncompressed sizes add up to at most :func:`max_model_bytes` (16 GiB unless
   the environment variable ``ALSMF_MAX_MODEL_BYTES`` says otherwise);
-- no member above 1 MiB unpacks to more than 1000 times its compressed size (float arrays
+- no member above 1 MiB unpacks to more than 100 times its compressed size (float arrays
   barely compress, and alsmf writes its members uncompressed);
 - every member is an unencrypted ``.npy`` array, stored or deflated (what ``np.savez`` and
   ``np.savez_compressed`` write), named once;
@@ -37,7 +37,7 @@ MAX_BYTES_VARIABLE = "ALSMF_MAX_MODEL_BYTES"
 """The environment variable that sets how many bytes a model file may unpack to in all."""
 DEFAULT_MAX_BYTES = 16 * 2**30
 """16 GiB: a k = 64 float32 model of ten million users and items is 5 GiB."""
-MAX_RATIO = 1000
+MAX_RATIO = 100
 """The most a member above :data:`RATIO_FLOOR` may unpack to, per compressed byte."""
 RATIO_FLOOR = 2**20
 """Members up to 1 MiB may compress any amount (a small array of zeros is no bomb)."""

@@ -161,3 +161,19 @@ def test_only_stored_or_deflated_members_are_read(model, tmp_path):
     loaded = MFModel.load(deflated)  # what np.savez_compressed writes still loads
     assert np.array_equal(loaded.user_factors, model.user_factors)
 
+
+
+def test_a_member_that_unpacks_a_hundred_times_its_size_is_refused_before_it_is_read(
+        model, tmp_path):
+    """An npz bomb: 8 MiB of zeros deflate to about 8 KB; a real model's members pack at
+    most 9:1 even compressed, and load."""
+    path = model.save(tmp_path / "model.npz")
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    np.savez_compressed(tmp_path / "packed.npz", **arrays)
+    assert np.array_equal(MFModel.load(tmp_path / "packed.npz").user_factors,
+                          model.user_factors)
+    arrays["user_factors"] = np.zeros(1 << 20)
+    np.savez_compressed(tmp_path / "bomb.npz", **arrays)
+    message = refusal(tmp_path / "bomb.npz")
+    assert "bomb.npz" in message and "user_factors" in message and "100:1" in message
