@@ -234,7 +234,7 @@ class MFModel:
                 head_items, np.zeros(self.n_items), item_idx, values,
                 self._row_terms(None, head_items, item_idx, self.ranking_system),
                 self.ranking_system)
-        return FoldedUser(factors, bias, item_idx, values, preference)
+        return FoldedUser(factors, bias, item_idx, values, preference, self.item_ids[item_idx])
 
     def fold_in_item(self, users: Any, ratings: Any, *, item: Any = None) -> FoldedItem:
         """A vector and bias for an item from (user, rating) pairs, by one ALS half-step.
@@ -262,7 +262,7 @@ class MFModel:
         factors, bias = self._solve_one(
             self.user_factors, self.user_bias, user_idx, values,
             self._row_terms(IMPLICIT_USER_FACTORS, self.user_factors, user_idx))
-        return FoldedItem(factors, bias, user_idx, values)
+        return FoldedItem(factors, bias, user_idx, values, self.user_ids[user_idx])
 
     def explain(self, user: Any, item: Any, n: int = 5) -> Explanation:
         """The rated items that contributed most to a user's predicted rating of ``item``.

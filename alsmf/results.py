@@ -23,6 +23,8 @@ class FoldedUser:
             so that :meth:`MFModel.explain` can split a prediction into their contributions).
         preference: the user's ranking-head vector x_u, solved from the same items (None for
             a model without a ranking head).
+        item_ids: the raw ids of ``items`` (what a person reading the result wants; ``items``
+            are the model's row numbers, which the model's own calls take).
     """
 
     factors: np.ndarray
@@ -30,6 +32,7 @@ class FoldedUser:
     items: np.ndarray
     ratings: np.ndarray
     preference: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,14 @@ class FoldedItem:
         bias: b_i (0 for a model without biases).
         users: model indices of the users whose ratings it was solved from, ascending.
         ratings: the rating of each of ``users``.
+        user_ids: the raw ids of ``users``.
     """
 
     factors: np.ndarray
     bias: float
     users: np.ndarray
     ratings: np.ndarray
+    user_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

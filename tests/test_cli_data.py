@@ -49,3 +49,18 @@ def test_synthetic_writes_a_file_that_reads_back(tmp_path, cli, suffix):
     ratings = read_table(path)
     assert len(ratings) == 100_000
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_train_says_when_it_replaces_a_model_and_compare_writes_elsewhere(tmp_path, cli,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = cli("train", "-k", 2, "-n", 1, "--set", "rank_factors=0")
+    assert first.exit_code == 0 and "replaced" not in first.output
+    second = cli("train", "-k", 2, "-n", 1, "--set", "rank_factors=0")
+    assert second.exit_code == 0
+    assert "note: replaced the earlier model in alsmf-output/model.npz" in second.stderr
+    compared = cli("compare", "--methods", "mean,bias", "-k", 2)
+    assert compared.exit_code == 0, compared.output
+    assert (tmp_path / "alsmf-compare" / "compare.png").is_file()
+    assert sorted(p.name for p in (tmp_path / "alsmf-output").iterdir()) == ["loss.png",
+                                                                             "model.npz"]

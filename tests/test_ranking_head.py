@@ -198,3 +198,13 @@ def test_the_test_rmse_training_reports_is_that_of_the_clipped_predictions():
                     ALS(factors=3, iterations=4, reg=0.001, rank_factors=0)):
         model = trainer.fit(train, test)
         assert model.history[-1].test_rmse == pytest.approx(model.rmse(test), rel=1e-12)
+
+
+def test_folded_results_name_their_rated_rows_by_raw_id(model):
+    items = model.item_ids[[9, 1, 4]]
+    folded = model.fold_in(items, [5.0, 3.0, 1.0])
+    assert folded.item_ids.tolist() == sorted(items.tolist())
+    assert np.array_equal(model.item_ids[folded.items], folded.item_ids)
+    users = model.user_ids[[3, 0]]
+    item = model.fold_in_item(users, [4.0, 2.0])
+    assert item.user_ids.tolist() == sorted(users.tolist())

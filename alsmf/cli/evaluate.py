@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from alsmf.cli.options import (DATA_OPTION, DEFAULT_OUTPUT, DUPLICATES_OPTION, FOLDS_OPTION,
+from alsmf.cli.options import (COMPARE_OUTPUT, DATA_OPTION, DUPLICATES_OPTION, FOLDS_OPTION,
                                ITEM_COL_OPTION, JSON_OPTION, NOISE_OPTION, RATING_COL_OPTION,
                                SETTINGS_OPTION, SPLIT_OPTION, SYNTHETIC_OPTION,
                                TEST_FILE_OPTION, TEST_FRACTION_OPTION, THREADS_OPTION,
@@ -187,8 +187,9 @@ def compare_methods(
         None, "--set", help="METHOD.NAME=VALUE (repeatable), e.g. --set sgd.epochs=40."),
     seed: int = typer.Option(0, help="Seed for the split and the synthetic data."),
     threads: Optional[int] = THREADS_OPTION,
-    output: Path = typer.Option(DEFAULT_OUTPUT, "--output", "-o",
-                                help="Folder for the figure compare.png."),
+    output: Path = typer.Option(COMPARE_OUTPUT, "--output", "-o",
+                                help="Folder for the figure compare.png (not the folder "
+                                "`alsmf train` writes its model to)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train several methods on one split: test RMSE per iteration and per second."""

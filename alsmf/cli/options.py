@@ -18,6 +18,9 @@ from rich.console import Console
 from alsmf.errors import AlsmfError
 
 DEFAULT_OUTPUT = Path("alsmf-output")
+"""Where ``alsmf train`` writes its model and loss figure, and the use commands read it."""
+COMPARE_OUTPUT = Path("alsmf-compare")
+"""Where ``alsmf compare`` writes its figure: apart from the trained model's folder."""
 
 
 def user_errors(command: Callable) -> Callable:

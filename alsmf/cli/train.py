@@ -187,7 +187,11 @@ def train(
         console.print("interrupted before the first iteration finished; nothing saved")
         raise typer.Exit(130)
     prepared.attach_titles(model)
+    replaced = (output / "model.npz").exists()
     model_path = _save_model(model, output / "model.npz", checkpoint)
+    if replaced:  # on stderr, so that --json output stays one document
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"note: replaced the earlier model in {model_path} (-o FOLDER keeps models apart)")
     if interrupted is None:
         checkpoint.unlink(missing_ok=True)  # finished and saved: a later --resume starts afresh
     figure_path = _loss_figure(model, config, method, step, prepared.name, output / "loss.png")
