@@ -265,3 +265,29 @@ def test_parquet_wrong_types_and_missing_columns(tmp_path):
                   "rating": [1.0, 2.0]}).to_parquet(path, index=False)
     with pytest.raises(DataError, match="row 2: user id is empty"):
         read_table(path)
+
+
+def test_parquet_is_read_batch_by_batch_into_the_same_ratings(tmp_path, monkeypatch):
+    """Small batches: ids past int32 in a late batch widen the column, and an empty cell in a
+    late batch is named by its row (the 61st)."""
+    import alsmf.data.arrow_readers as arrow_readers
+
+    monkeypatch.setattr(arrow_readers, "_BATCH_ROWS", 7)
+    rng = np.random.default_rng(3)
+    users = rng.integers(1, 40, 100).astype(np.int64)
+    users[90] = 2**40  # past int32, in the 13th batch
+    items = rng.permutation(100).astype(np.int64) + 1
+    frame = pd.DataFrame({"user": users, "item": items,
+                          "rating": rng.integers(1, 6, 100).astype(np.float32)})
+    frame.to_parquet(tmp_path / "r.parquet", index=False)
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    from_parquet, from_csv = read_table(tmp_path / "r.parquet"), read_table(tmp_path / "r.csv")
+    assert np.array_equal(from_parquet.user_ids, from_csv.user_ids)
+    assert 2**40 in from_parquet.user_ids
+    for name in ("users", "items", "values"):
+        assert np.array_equal(getattr(from_parquet, name), getattr(from_csv, name))
+    frame["item"] = frame["item"].astype("Int64")
+    frame.loc[60, "item"] = None
+    frame.to_parquet(tmp_path / "gap.parquet", index=False)
+    with pytest.raises(DataError, match="row 61: item id is empty"):
+        read_table(tmp_path / "gap.parquet")

@@ -178,12 +178,18 @@ def _outside_int64(values: pa.ChunkedArray) -> np.ndarray:
 def _to_arrays(table: pa.Table, name: str, wanted: dict[str, str],
                row_label: Callable[[int], str]) -> tuple:
     """(users, items, ratings or None, timestamps or None) as numpy, refusing empty cells."""
-    for column, what in wanted.items():
-        values = table.column(column)
-        if values.null_count:
-            row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{name}, {row_label(row)}: {what} is empty")
-    return _by_role({what: table.column(column).to_numpy() for column, what in wanted.items()})
+    return _by_role({what: _column_without_gaps(table, column, what, name, row_label)
+                     for column, what in wanted.items()})
+
+
+def _column_without_gaps(table: pa.Table, column: str, what: str, name: str,
+                         row_label: Callable[[int], str]) -> np.ndarray:
+    """``table``'s ``column`` as numpy; a DataError naming the first empty cell."""
+    values = table.column(column)
+    if values.null_count:
+        row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"{name}, {row_label(row)}: {what} is empty")
+    return values.to_numpy()
 
 
 def parquet_arrays(path: Path, name: str, columns: Columns) -> tuple:
@@ -196,16 +202,56 @@ def parquet_arrays(path: Path, name: str, columns: Columns) -> tuple:
     wanted = columns.found_in(schema.names, name, "columns are")
     for column, what in wanted.items():
         _check_parquet_type(name, column, what, schema.field(column).type)
+    # column by column and batch by batch into one numpy array per column, ids narrowed to
+    # int32 where they fit (the fast CSV parser's type, whose arrays the id coding then
+    # overwrites in place): Arrow's whole table beside 64-bit copies held about twice the
+    # memory of reading the same ratings from CSV
     try:
-        table = pq.read_table(path, columns=list(wanted))
+        file = pq.ParquetFile(path)
+        n_rows = file.metadata.num_rows
+        if n_rows == 0:
+            raise DataError(f"{name}: the Parquet file has no rows")
+        arrays = {what: _parquet_column(file, column, what, name, n_rows)
+                  for column, what in wanted.items()}
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{name}: cannot read the Parquet file ({error})") from None
-    if table.num_rows == 0:
-        raise DataError(f"{name}: the Parquet file has no rows")
-    users, items, values, timestamps = _to_arrays(table, name, wanted, parquet_row)
-    if timestamps is not None and np.issubdtype(timestamps.dtype, np.datetime64):
-        timestamps = timestamps.astype("datetime64[s]").astype(np.int64)
-    return users, items, values, timestamps
+    finally:  # Arrow's allocator keeps what the batches freed; training needs it more
+        pa.default_memory_pool().release_unused()
+    return _by_role(arrays)
+
+
+_BATCH_ROWS = 1 << 20
+"""Rows of a Parquet column turned into numpy at a time."""
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _parquet_column(file: pq.ParquetFile, column: str, what: str, name: str,
+                    n_rows: int) -> np.ndarray:
+    """One column of a Parquet file as numpy, read a batch at a time into one array: ids as
+    int32 when they all fit (int64 otherwise), timestamps as int64 seconds, ratings in their
+    own type; a DataError naming the first empty cell."""
+    out: np.ndarray | None = None
+    start = 0
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=[column]):
+        values = batch.column(0)
+        if values.null_count:
+            row = start + int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{name}, {parquet_row(row)}: {what} is empty")
+        part = values.to_numpy(zero_copy_only=False)
+        if np.issubdtype(part.dtype, np.datetime64):
+            part = part.astype("datetime64[s]").astype(np.int64)
+        if out is None:
+            ids = what in ("user id", "item id") and np.issubdtype(part.dtype, np.integer)
+            out = np.empty(n_rows, dtype=np.int32 if ids else part.dtype)
+        if out.dtype == np.int32 and part.dtype != np.int32 and len(part) and not (
+                _INT32.min <= part.min() and part.max() <= _INT32.max):
+            # an id past int32: the whole column in the file's 64-bit type (uint64 ids past
+            # int64 are then refused by the range check, as from any reader)
+            out = out.astype(part.dtype if part.dtype.itemsize == 8 else np.int64)
+        out[start:start + len(part)] = part
+        start += len(part)
+    return out
 
 
 def _check_parquet_type(name: str, column: str, what: str, dtype: pa.DataType) -> None:
