@@ -43,6 +43,7 @@ needs a larger λ (Rendle et al. scale λ with k); tune ``reg`` with ``factors``
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -205,10 +206,6 @@ class ImplicitALSState(LiveModelState):
             self.weights = {side: self.system.weights(matrix.data).astype(np.float32)
                             for side, matrix in matrices.items()}
             self.confidences = config.confidences(self.by_user.data).astype(np.float32)
-        # the objective's two sums over the used pairs, Σ (1 − p·q)² and Σ (p·q)², are the
-        # squared errors against these values
-        self.ones = np.ones(len(train), dtype=np.float32)
-        self.zeros = np.zeros(len(train), dtype=np.float32)
         self.user_weight = train.user_counts() if config.weighted_reg else np.ones(train.n_users)
         self.item_weight = train.item_counts() if config.weighted_reg else np.ones(train.n_items)
         k = config.factors
@@ -268,6 +265,18 @@ class ImplicitALSState(LiveModelState):
                            weights=self.weights[side])
         check_solved(status, out, out_bias, matrix.indptr, ids, side, f"iteration {iteration}",
                      self.system.reg)
+
+    @cached_property
+    def ones(self) -> np.ndarray:
+        """1 for every used pair: Σ (1 − p·q)² of the objective is the squared error against
+        it. Made at the first score, so a state never scored (a rating model's ranking head)
+        does not hold it."""
+        return np.ones(self.by_user.nnz, dtype=np.float32)
+
+    @cached_property
+    def zeros(self) -> np.ndarray:
+        """0 for every used pair, for Σ (p·q)² of the objective (see :attr:`ones`)."""
+        return np.zeros(self.by_user.nnz, dtype=np.float32)
 
     def evaluate(self) -> tuple[float, float, float | None]:
         """The objective, the used training pairs' RMSE and the held-out pairs' RMSE."""
