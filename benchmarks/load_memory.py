@@ -69,12 +69,33 @@ def settled_seconds(load: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+TRAIN_ARGS = ["-n", "3", "--test-fraction", "0.1"]
+"""The measured ``alsmf train`` command's options: load, split, 3 iterations, save."""
+
+
+def train_peak_mb(data: Path, out: Path, *options: str) -> tuple[float, float]:
+    """Peak resident memory (MB) and wall seconds of ``alsmf train --data DATA`` with
+    :data:`TRAIN_ARGS` and ``options``, in a child process started while this one is small
+    (a forked child's peak counts the parent's pages)."""
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", "from alsmf.cli import main; main()",
+                              "train", "--data", str(data), *TRAIN_ARGS, "-o", str(out),
+                              *options], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"alsmf train --data {data} {' '.join(options)} failed")
+    return usage.ru_maxrss / 1024, time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--like", default="ml-20m", help="synthetic shape (ml-100k .. ml-20m)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--first-loads", type=int, default=5,
                         help="new processes timed on their first load, per library")
+    parser.add_argument("--peaks-only", action="store_true",
+                        help="measure only the peak memory of alsmf train (CSV and Parquet, "
+                        "with and without the ranking head), not the loading speed")
     args = parser.parse_args()
 
     import pandas as pd
@@ -101,17 +122,20 @@ def main() -> None:
                     "--data", str(small), "-n", "1", "--test-fraction", "0.1", "-o", str(out)],
                    check=True, stdout=subprocess.DEVNULL)
     warm_up_seconds = time.perf_counter() - started
-    # then, while this process is small: a forked child's peak counts the parent's pages
-    started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", "from alsmf.cli import main; main()",
-                              "train", "--data", str(csv), "-n", "3", "--test-fraction", "0.1",
-                              "-o", str(out)], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        sys.exit(f"alsmf train failed with exit code {child.returncode}")
-    train_seconds = time.perf_counter() - started
-    peak_mb = usage.ru_maxrss / 1024
+    # then, while this process is small; the same ratings as Parquet, written by a child
+    parquet = csv.with_suffix(".parquet")
+    if not parquet.exists():
+        subprocess.run([sys.executable, "-c", "import sys; from alsmf.data.readers import "
+                        "read_table; read_table(sys.argv[1]).to_frame().to_parquet(sys.argv[2], "
+                        "index=False)", str(csv), str(parquet)], check=True)
+    peak_mb, train_seconds = train_peak_mb(csv, out)
+    peaks = {(kind, head): train_peak_mb(file, out, *([] if head else ["--set", "rank_factors=0"]))
+             for kind, file in (("CSV", csv), ("Parquet", parquet)) for head in (True, False)}
+    peaks_text = "; ".join(f"{kind} {'with' if head else 'without'} the ranking head "
+                           f"{mb:,.0f} MB" for (kind, head), (mb, _) in peaks.items())
+    if args.peaks_only:
+        print(f"peak resident memory of alsmf train {' '.join(TRAIN_ARGS)}: {peaks_text}")
+        return
 
     by_user = HERE / "cache" / f"{args.like}-by-user.csv"
     if not by_user.exists():
@@ -194,6 +218,8 @@ def main() -> None:
         f"save): peak resident memory **{peak_mb:,.0f} MB**, {train_seconds:.0f} s wall (after "
         f"the same command with `-n 1` on a 100k-rating CSV, which compiled or loaded the "
         f"cached kernels: {warm_up_seconds:.0f} s).",
+        "",
+        f"The same command on the same ratings, peak resident memory: {peaks_text}.",
         "",
     ])
     print(report)
