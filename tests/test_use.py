@@ -6,7 +6,7 @@ import pytest
 
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError, DataError
-from alsmf.model import FoldedUser, MFModel
+from alsmf.model import _KEPT, FoldedUser, MFModel
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep
 from alsmf.models.als import ALS
@@ -402,3 +402,15 @@ def test_kept_grams_follow_training_and_replaced_arrays():
     fresh = MFModel(**vars(model))
     np.testing.assert_array_equal(model.fold_in(items, values).factors,
                                   fresh.fold_in(items, values).factors)
+
+
+def test_prepare_computes_what_fold_in_keeps_up_front():
+    train = random_ratings(9, n_users=30, n_items=20, density=0.4)
+    model = ALS(factors=4, iterations=2, rank_factors=4, rank_iterations=2).fit(train)
+    assert model.prepare() is model
+    kept = dict(_KEPT[model])  # Z'Z, A'A, the head's Y'Y and its average user
+    assert len(kept) == 4
+    folded = model.fold_in(train.item_ids[:3], [4.0, 2.0, 5.0])
+    model.explain(folded, int(train.item_ids[5]))
+    model.recommend(-1)  # an unknown user: the average head user
+    assert dict(_KEPT[model]).keys() == kept.keys()  # nothing new was needed
