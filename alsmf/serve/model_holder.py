@@ -27,7 +27,7 @@ from typing import Callable
 import anyio.to_thread
 
 from alsmf.catalog import ItemCatalog
-from alsmf.errors import AlsmfError
+from alsmf.errors import AlsmfError, ModelFileError
 from alsmf.model import MFModel
 
 WATCH_SECONDS = 1.0
@@ -110,8 +110,15 @@ class ModelHolder:
             await anyio.to_thread.run_sync(self.reload_if_changed)
 
     def _read(self, version: int) -> ServedModel:
-        """Load and prepare the model file as the given version."""
-        state = file_state(self.path)
+        """Load and prepare the model file as the given version.
+
+        The file's state is taken before it is read: a file replaced while it is read then
+        counts as changed, and is read again at the next check.
+        """
+        try:
+            state = file_state(self.path)
+        except FileNotFoundError:
+            raise ModelFileError(f"{self.path}: no such model file") from None
         model = self._load(self.path)
         model.prepare()
         return ServedModel(model=model, catalog=ItemCatalog.from_model(model), path=self.path,
