@@ -171,7 +171,10 @@ async function updateRecommendations() {
     });
     if (ticket !== state.recsRequest) return; // a newer request is on its way
     const rows = answer.items.map((entry) => itemRow(entry, "recs", { showRating: true }));
+    const hadFocus = list.contains(document.activeElement);
     list.replaceChildren(...rows);
+    // a keyboard user who rated a recommendation lands back on the list, not on the page
+    if (hadFocus) $("recs-heading").focus();
     status.textContent = `${answer.items.length} recommendations from your ${ratings.length} ` +
       `rating${ratings.length === 1 ? "" : "s"}.`;
   } catch (error) {
