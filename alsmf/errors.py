@@ -31,3 +31,7 @@ class ModelFileError(AlsmfError):
 
 class NumericalError(AlsmfError):
     """A row's normal equations could not be solved (not positive definite or not finite)."""
+
+
+class UnknownIdError(DataError):
+    """A user or item (by raw id or title) that the model does not know."""

@@ -78,5 +78,40 @@ def test_the_model_and_its_file_format_know_nothing_of_training():
         training = sorted(name for name in reachable(graph, module)
                           if name.startswith(("alsmf.training", "alsmf.models.als",
                                               "alsmf.models.bayes", "alsmf.baselines",
-                                              "alsmf.distributed", "alsmf.cli")))
+                                              "alsmf.distributed", "alsmf.cli",
+                                              "alsmf.serve")))
         assert training == [], f"{module} reaches {training}"
+
+
+WEB_LIBRARIES = ("starlette", "uvicorn", "httptools", "uvloop", "anyio")
+
+
+def test_only_the_service_imports_the_web_libraries():
+    """The service's package is the only user of the web libraries, and only the serve
+    command imports the service: the model and the other commands never load them."""
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        if name.startswith("alsmf.serve"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = {alias.name.split(".")[0] for node in tree.body
+                     if isinstance(node, ast.Import) for alias in node.names}
+        top_level |= {node.module.split(".")[0] for node in tree.body
+                      if isinstance(node, ast.ImportFrom) and node.module}
+        web = top_level & set(WEB_LIBRARIES)
+        assert not web, f"{name} imports {web} when it is imported"
+    graph = import_graph()
+    users = sorted(name for name, targets in graph.items() if not name.startswith("alsmf.serve")
+                   and any(t.startswith("alsmf.serve") for t in targets))
+    assert users == ["alsmf.cli.serve"]
+
+
+def test_the_command_line_loads_no_web_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, alsmf.cli; "
+            f"print(sorted(set(sys.modules) & set({WEB_LIBRARIES!r})))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert loaded.stdout.strip() == "[]"

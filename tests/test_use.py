@@ -6,7 +6,7 @@ import pytest
 
 from alsmf.data.ratings import Ratings
 from alsmf.errors import ConfigError, DataError
-from alsmf.model import FoldedUser, MFModel
+from alsmf.model import _KEPT, FoldedUser, MFModel
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.halfstep import HalfStep
 from alsmf.models.als import ALS
@@ -381,3 +381,36 @@ def test_fold_in_refuses_ratings_outside_the_training_scale(trained):
         with pytest.raises(DataError, match=message):
             model.fold_in_item([user], [value])
     assert np.isfinite(model.fold_in([item, model.item_ids[1]], [low, high]).factors).all()
+
+
+def test_kept_grams_follow_training_and_replaced_arrays():
+    """Fold-in keeps ZᵀZ and the head's YᵀY between calls: a fold-in made in a training
+    callback must not leave the finished model (the same object, trained further in place)
+    with the Gram matrices of an earlier iteration, and a replaced array must be noticed."""
+    train = random_ratings(8, n_users=40, n_items=25, density=0.4)
+    items, values = train.item_ids[:4], np.array([5.0, 1.0, 4.0, 2.0])
+    early = []
+    model = ALS(factors=4, iterations=3, rank_factors=4, rank_iterations=3).fit(
+        train, callback=lambda record, live: early.append(live.fold_in(items, values)))
+    fresh = MFModel(**vars(model))  # a new object: nothing kept for it yet
+    kept, computed = model.fold_in(items, values), fresh.fold_in(items, values)
+    np.testing.assert_array_equal(kept.factors, computed.factors)
+    np.testing.assert_array_equal(kept.preference, computed.preference)
+    assert not np.allclose(early[0].preference, computed.preference)
+    implicit = "implicit_item_factors"
+    model.extras[implicit] = model.extras[implicit] * 2.0
+    fresh = MFModel(**vars(model))
+    np.testing.assert_array_equal(model.fold_in(items, values).factors,
+                                  fresh.fold_in(items, values).factors)
+
+
+def test_prepare_computes_what_fold_in_keeps_up_front():
+    train = random_ratings(9, n_users=30, n_items=20, density=0.4)
+    model = ALS(factors=4, iterations=2, rank_factors=4, rank_iterations=2).fit(train)
+    assert model.prepare() is model
+    kept = dict(_KEPT[model])  # Z'Z, A'A, the head's Y'Y and its average user
+    assert len(kept) == 4
+    folded = model.fold_in(train.item_ids[:3], [4.0, 2.0, 5.0])
+    model.explain(folded, int(train.item_ids[5]))
+    model.recommend(-1)  # an unknown user: the average head user
+    assert dict(_KEPT[model]).keys() == kept.keys()  # nothing new was needed

@@ -5,16 +5,17 @@ the problem and where it is, with exit code 2 and no traceback; options are chec
 any data is read.
 
 One module per group of commands: :mod:`~alsmf.cli.train`, :mod:`~alsmf.cli.use` (predict,
-recommend, similar, rate), :mod:`~alsmf.cli.data` (``alsmf data ...``) and
-:mod:`~alsmf.cli.evaluate` (evaluate, tune, compare); :mod:`~alsmf.cli.options` declares what
-they share and :mod:`~alsmf.cli.render` prints tables and progress bars.
+recommend, similar, rate), :mod:`~alsmf.cli.data` (``alsmf data ...``),
+:mod:`~alsmf.cli.evaluate` (evaluate, tune, compare) and :mod:`~alsmf.cli.serve` (the
+service); :mod:`~alsmf.cli.options` declares what they share and :mod:`~alsmf.cli.render`
+prints tables and progress bars.
 """
 
 from __future__ import annotations
 
 import typer
 
-from alsmf.cli import data, evaluate, train, use
+from alsmf.cli import data, evaluate, serve, train, use
 
 app = typer.Typer(help="Matrix factorization recommender trained by Alternating Least Squares.",
                   no_args_is_help=True, add_completion=False)
@@ -30,6 +31,7 @@ data_app.command("info")(data.info)
 app.command()(evaluate.evaluate)
 app.command()(evaluate.tune)
 app.command("compare")(evaluate.compare_methods)
+app.command()(serve.serve)
 
 
 def main() -> None:

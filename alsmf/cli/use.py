@@ -8,6 +8,7 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
+from alsmf.catalog import ItemCatalog
 from alsmf.cli.options import MODEL_OPTION, PRINT_JSON_OPTION, user_errors
 from alsmf.cli.render import item_label, print_items, print_predictions, print_similar_users
 from alsmf.errors import ConfigError
@@ -91,7 +92,7 @@ def similar(
     if (item is None) == (user is None):
         raise ConfigError("give exactly one of --item or --user")
     if item is not None:
-        raw = _resolve_item(model, item)
+        raw = ItemCatalog.from_model(model).resolve(item)
         print_items(model, model.similar_items(raw, n),
                     f"items similar to {item_label(model, raw)}", as_json, score="cosine")
         return
@@ -115,6 +116,7 @@ def rate(
     check_rank_by(rank_by)
     model = MFModel.load(model_path)
     check_count(n)
+    catalog = ItemCatalog.from_model(model)
     items, values = [], []
     for text in ratings:
         name, sep, value = text.rpartition("=")
@@ -124,7 +126,7 @@ def rate(
             rating = float("nan")
         if not sep or not name or not np.isfinite(rating):
             raise ConfigError(f"{text!r}: expected ITEM=RATING, e.g. \"Star Wars (1977)=5\"")
-        items.append(_resolve_item(model, name))
+        items.append(catalog.resolve(name))
         values.append(rating)
     folded = model.fold_in(items, values, user=user)
     result = model.recommend(folded, n, rank_by=rank_by)
@@ -145,30 +147,6 @@ def check_count(n: int) -> None:
         raise ConfigError(f"-n must be at least 1, got {n}")
     if n > MAX_LIST:
         raise ConfigError(f"-n must be at most {MAX_LIST:,}, got {n:,}")
-
-
-def _resolve_item(model: MFModel, text: str) -> int:
-    """A raw item id from an id or, when the model has titles, a title fragment."""
-    text = text.strip()
-    digits = text.removeprefix("-")
-    if digits.isascii() and digits.isdigit() and int(text) in model.item_ids:
-        return int(text)
-    if model.item_titles is None:
-        raise ConfigError(f"unknown item {text!r} (this model has no titles to search)")
-    import pandas as pd
-
-    from alsmf.data.titles import find_items
-
-    frame = pd.DataFrame({"item": model.item_ids, "title": model.item_titles,
-                          "genres": model.item_genres})
-    matches = find_items(frame, text)
-    if len(matches) == 0:
-        raise ConfigError(f"no item matches {text!r}")
-    exact = matches["title"].str.lower() == text.lower()
-    if len(matches) > 1 and not exact.iloc[0]:
-        shown = "; ".join(matches["title"].head(5))
-        raise ConfigError(f"{text!r} matches {len(matches)} items ({shown}...): be more precise")
-    return int(matches["item"].iloc[0])
 
 
 def _score_name(model: MFModel, rank_by: str) -> str | None:

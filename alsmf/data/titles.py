@@ -4,8 +4,9 @@ Each release ships a movies file next to its ratings: ``u.item`` in ml-100k (pip
 Latin-1, one 0/1 flag per genre, the genre names in ``u.genre``), ``movies.dat`` in ml-1m and
 ml-10m (``id::title::genres``; ml-1m is Latin-1, ml-10m UTF-8) and ``movies.csv`` from ml-20m
 on (a CSV with a ``movieId,title,genres`` header, titles quoted where they hold commas, UTF-8).
-:func:`read_titles` reads any of them into one table; :func:`find_items` finds the rows whose
-title matches what a user typed, so that a title fragment can stand where an id is expected.
+:func:`read_titles` reads any of them into one table; :func:`find_items` finds the rows of
+such a table whose title matches what a user typed. A trained model's items are looked up the
+same way, by id or title, through :class:`alsmf.catalog.ItemCatalog`.
 
 Files are decoded as UTF-8 and, on the lines where that fails, as Latin-1, which maps every
 byte to a character, so no file's encoding makes the reader crash.

@@ -83,16 +83,19 @@ def solve_implicit_factors(indptr: np.ndarray, indices: np.ndarray, factors: np.
 
 
 def row_terms(indptr: np.ndarray, indices: np.ndarray, implicit: np.ndarray,
-              weight: float) -> tuple[np.ndarray, np.ndarray]:
+              weight: float, columns_gram: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """A half-step's extra terms for the CSR's rows: ``(E, e)``, E = w·CᵀC, e_r = w·Σ c_j.
 
     ``implicit`` (C) holds the implicit factors of the columns (Z for the by-user CSR). Both
     have a last zero column for the bias (the binary matrix does not involve biases): E is
-    (k+1) x (k+1) in float64, e is (rows, k+1) in ``implicit``'s dtype.
+    (k+1) x (k+1) in float64, e is (rows, k+1) in ``implicit``'s dtype. ``columns_gram``:
+    CᵀC (:func:`gram64` of ``implicit``) when the caller keeps it, since for a few rows it
+    costs far more than the rows' sums.
     """
     k = implicit.shape[1]
     gram = np.zeros((k + 1, k + 1))
-    gram[:k, :k] = weight * gram64(implicit)
+    gram[:k, :k] = weight * (gram64(implicit) if columns_gram is None else columns_gram)
     rhs = np.zeros((len(indptr) - 1, k + 1), dtype=implicit.dtype)
     sum_rows_of_csr(indptr, indices, implicit, rhs[:, :k])
     rhs[:, :k] *= weight
