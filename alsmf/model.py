@@ -481,9 +481,9 @@ class MFModel:
         scale would pull the user's vector far outside what training ever saw)."""
         if not np.isfinite(values).all():
             raise DataError("a rating is not a finite number (NaN or infinite)")
-        if not self.predicts_ratings or self.system.rating_scale is None:
+        if self.rating_scale is None:
             return  # implicit feedback uses no values; an old model file knows no scale
-        low, high = self.system.rating_scale
+        low, high = self.rating_scale
         outside = values[(values < low) | (values > high)]
         if len(outside):
             raise DataError(f"rating {outside[0]:g} is outside the model's rating scale "

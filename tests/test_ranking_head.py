@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from alsmf.data.ratings import Ratings
-from alsmf.errors import ConfigError
+from alsmf.errors import ConfigError, DataError
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
 from alsmf.models.bayes import BayesianMF, predict_interval
@@ -208,3 +208,9 @@ def test_folded_results_name_their_rated_rows_by_raw_id(model):
     users = model.user_ids[[3, 0]]
     item = model.fold_in_item(users, [4.0, 2.0])
     assert item.user_ids.tolist() == sorted(users.tolist())
+
+
+def test_a_model_without_a_row_system_refuses_fold_in_in_one_line(model):
+    bare = MFModel(**{**vars(model), "system": None, "ranking_system": None, "extras": {}})
+    with pytest.raises(DataError, match="has no row system"):
+        bare.fold_in(model.item_ids[:2], [4.0, 5.0])
