@@ -535,11 +535,12 @@ class MFModel:
 
         Fold-in, explanations and the unknown user's ranking need matrices made from all of
         one side's vectors (FᵀF of the implicit item factors or of the head's item vectors,
-        the head's average user): at ML-20M shape 5 to 50 ms each, against well under a
-        millisecond for the rest of such a call. They stay the same while ``source`` does:
-        the same array object (a new one assigned to a field or extra is noticed), at the
-        same number of training iterations (training changes its live model's arrays in
-        place only while it runs an iteration, and each adds a history record). The source
+        the head's average user), each costing far more than the rest of such a call
+        (a pass over a whole side's vectors against one row's work). They stay the same while
+        ``source`` does: the same array object (a new one assigned to a field or extra is
+        noticed), at the same number of training iterations (training changes its live
+        model's arrays in place only while it runs an iteration, and each adds a history
+        record). The source
         is held weakly, so an array the model no longer uses is not kept alive here; so is
         the model (the values are kept beside it, not in it, so that ``MFModel(**vars(model))``
         still copies a model).

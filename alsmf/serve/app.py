@@ -7,10 +7,9 @@ need. Each request takes the current model once (:class:`ModelHolder`) and answe
 the end, which is what makes a model swap atomic.
 
 The model's queries run on the event loop itself, not in a thread pool: one ``recommend`` or
-fold-in takes a fraction of a millisecond at ML-20M shape, and the GIL lets little of it run
-beside the loop anyway. ``benchmarks/serve.py`` measured both (``--offload``; 2026-12-04, 16
-clients on 2 cores): recommend 1,526 against 1,401 requests/s with p99 24 against 31 ms,
-rate 1,042 against 940 with p99 27 against 45 ms.
+fold-in is short, and the GIL lets little of it run beside the loop anyway; the pool
+(``offload``) served fewer requests at a longer tail in ``benchmarks/serve.py``'s runs (the
+README has the figures).
 """
 
 from __future__ import annotations

@@ -2,11 +2,10 @@
 
 Every request's numerics are small: a vector times the item matrix, a k x k solve. Spread over
 threads they only wait for each other, and under load those threads take the cores from the
-event loop and from the other requests. OpenBLAS's threads in particular spin between calls:
-with them, ``POST /api/rate`` at ML-20M shape had a p99 of 243 ms at 765 requests/s under 16
-clients on 2 cores; on one thread, 32 ms at 1,139 requests/s (``benchmarks/serve.py --seconds
-8`` before and after this module, 2026-12-04). So the service computes on the event loop's
-thread alone, and concurrency comes from many requests.
+event loop and from the other requests; OpenBLAS's threads in particular spin between calls
+and multiplied the tail latency of ``POST /api/rate`` under load (the README gives the
+figures of ``benchmarks/serve.py``). So the service computes on the event loop's thread alone,
+and concurrency comes from many requests.
 """
 
 from __future__ import annotations
