@@ -13,8 +13,11 @@ import pytest
 
 from alsmf import ALS, synthetic_ratings
 from alsmf.data.splits import random_split
-from alsmf.distributed.blocks import balanced_bounds, block_of, initial_user_factors
+from alsmf.distributed.blocks import (balanced_bounds, block_of, gram_slices,
+                                      initial_user_factors)
 from alsmf.errors import ConfigError, DataError
+from alsmf.models.implicit_als import ImplicitALS
+from alsmf.models.implicit_features import gram64
 
 distributed = pytest.importorskip("distributed")
 
@@ -59,6 +62,56 @@ def test_same_model_as_in_process_for_any_number_of_blocks(client, split, solver
     for n_blocks in (None, 3):  # None: one block per worker
         assert_same_model(train_distributed(config, split[0], split[1], client=client,
                                             n_blocks=n_blocks), reference)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_implicit_als_is_the_in_process_model_for_any_number_of_blocks(client, split, solver):
+    config = ImplicitALS(factors=6, iterations=3, solver=solver, weighted_reg=solver == "cg")
+    reference = config.fit(split[0], split[1])
+    for n_blocks in (None, 3):
+        model = train_distributed(config, split[0], split[1], client=client, n_blocks=n_blocks)
+        assert_same_model(model, reference)
+        assert model.system == reference.system and model.fallback_mean == 0.0
+
+
+def test_implicit_gram_slices_spanning_blocks_keep_the_in_process_sum(client, split,
+                                                                      monkeypatch):
+    """With slices of 64 rows, every block boundary falls inside a slice of the Gram sum."""
+    from alsmf.distributed import trainer
+    from alsmf.models import implicit_features
+
+    monkeypatch.setattr(implicit_features, "GRAM_SLICE", 64)
+    monkeypatch.setattr(trainer, "GRAM_SLICE", 64)
+    config = ImplicitALS(factors=5, iterations=2, solver="cholesky")
+    assert_same_model(train_distributed(config, split[0], split[1], client=client, n_blocks=3),
+                      config.fit(split[0], split[1]))
+
+
+def test_gram_from_slices_of_blocks_is_gram64_bit_for_bit():
+    from alsmf.distributed import tasks
+
+    factors = np.random.default_rng(2).standard_normal((1000, 7)).astype(np.float32)
+    bounds = np.array([0, 130, 131, 560, 1000])
+    blocks = [tasks.FactorBlock(factors[lo:hi], np.zeros(hi - lo, np.float32))
+              for lo, hi in zip(bounds[:-1], bounds[1:])]
+    slices = [tasks.block_slice_gram(blocks[parts[0][0]], *parts[0][1:]) if len(parts) == 1
+              else tasks.slice_gram(*(tasks.factor_rows(blocks[b], lo, hi)
+                                      for b, lo, hi in parts))
+              for parts in gram_slices(bounds, 256)]
+    assert [len(parts) for parts in gram_slices(bounds, 256)] == [3, 1, 2, 1]
+    from alsmf.models import implicit_features
+
+    saved = implicit_features.GRAM_SLICE
+    implicit_features.GRAM_SLICE = 256
+    try:
+        assert np.array_equal(tasks.gram_total(7, *slices), gram64(factors))
+    finally:
+        implicit_features.GRAM_SLICE = saved
+
+
+def test_value_dependent_confidence_is_refused_on_dask(client, split):
+    with pytest.raises(ConfigError, match="constant confidence only.*'log'"):
+        train_distributed(ImplicitALS(confidence="log"), split[0], client=client)
 
 
 def test_workers_are_asked_of_the_scheduler_not_the_clients_record(client, split, monkeypatch):
