@@ -72,7 +72,8 @@ def figures(block: FactorBlock) -> dict:
 
 def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: RowSystem,
           global_mean: float, fallback_mean: float, iteration: int,
-          *messages: np.ndarray, shared_gram: np.ndarray | None = None) -> FactorBlock:
+          *messages: np.ndarray, shared_gram: np.ndarray | None = None,
+          scored: bool = True) -> FactorBlock:
     """Solve one block's rows by ``step`` against the fixed rows received in ``messages``.
 
     ``previous`` is the warm start (copied, never changed). Rows are solved by the in-process
@@ -84,7 +85,7 @@ def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: R
     whatever its value, and ``shared_gram`` (FᵀF of the whole fixed side, :func:`gram_total`)
     times the system's ``gram_weight`` is added to every row's Gram matrix, as
     :meth:`ImplicitALSState.half_step <alsmf.models.implicit_als.ImplicitALSState.half_step>`
-    adds it in-process.
+    adds it in-process. ``scored=False`` (a ranking head, never scored) skips the figures.
     """
     k = previous.factors.shape[1]
     fixed, fixed_bias = unpack(list(messages), k, previous.factors.dtype)
@@ -109,7 +110,7 @@ def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: R
             score = _figures if system.target is None else _implicit_figures
             result = FactorBlock(out, out_bias, score(ratings, out, out_bias, fixed,
                                                       fixed_bias, system, global_mean,
-                                                      fallback_mean))
+                                                      fallback_mean) if scored else {})
         finally:
             numba.set_num_threads(threads_before)
     return result

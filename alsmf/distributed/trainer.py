@@ -41,6 +41,8 @@ from alsmf.model import MFModel
 from alsmf.models.als import ALS
 from alsmf.models.implicit_als import ImplicitALS
 from alsmf.models.implicit_features import GRAM_SLICE
+from alsmf.models.ranking_head import WithRankingHead, head_settings
+from alsmf.ranking import RANKING_ITEM_FACTORS, RANKING_USER_FACTORS
 from alsmf.solvers.halfstep import HalfStep
 from alsmf.training.builder import build_model
 from alsmf.training.loop import run_training
@@ -94,8 +96,10 @@ def train_distributed(
 ) -> MFModel:
     """Train ``config`` on a Dask cluster; the model equals ``config.fit(train, test)``'s.
 
-    ``config`` is a rating model's ``ALS`` settings (without implicit features or ranking
-    head so far) or implicit-feedback ``ImplicitALS`` settings (constant confidence).
+    ``config`` is a rating model's ``ALS`` settings (with its ranking head, without implicit
+    features so far) or implicit-feedback ``ImplicitALS`` settings (constant confidence). The
+    ranking head is a second run on the same rating blocks, stepped beside the rating model
+    as in-process (:class:`~alsmf.models.ranking_head.WithRankingHead`).
 
     The factors equal the in-process trainer's bit for bit, for any number of workers or
     blocks; the objective and RMSEs in ``history`` are summed per block, so they agree to
@@ -137,19 +141,38 @@ def train_distributed(
         raise ConfigError(f"distributed training supports implicit-feedback ALS with constant "
                           f"confidence only, not confidence={config.confidence!r} (its per-pair "
                           "weights are not sent to the workers yet): train in-process")
-    unsupported = [what for what, setting in (
-        ("the implicit features (implicit_weight > 0; --implicit-weight 0 turns them off)",
-         "implicit_weight"),
-        ("the ranking head (rank_factors > 0; --set rank_factors=0 turns it off)",
-         "rank_factors")) if config.params().get(setting)]
-    if unsupported:
-        raise ConfigError("distributed training does not support " + " nor ".join(unsupported)
-                          + " yet (on by default): train in-process, or turn them off")
+    if config.params().get("implicit_weight"):
+        raise ConfigError("distributed training does not support the implicit features "
+                          "(implicit_weight > 0; --implicit-weight 0 turns them off) yet (on by "
+                          "default): train in-process, or turn them off")
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
-    state = DaskState(config, client, data, key, keep_seen)
+    state: Any = DaskState(config, client, data, key, keep_seen)
+    head = head_settings(config) if isinstance(config, ALS) else None
+    if head is not None:
+        state = DaskWithRankingHead(state, DaskState(head, client, data, f"{key}-head",
+                                                     keep_seen=False, scored=False),
+                                    head.iterations)
     return run_training(state, config.iterations, callback=callback)
+
+
+class DaskWithRankingHead(WithRankingHead):
+    """A rating model's :class:`DaskState` and its ranking head's, driven as one, as
+    :class:`WithRankingHead` drives them in-process; the head's vectors are gathered from the
+    workers into every model handed out."""
+
+    def progress(self, history: list[IterationRecord]) -> TrainingProgress:
+        progress = self.main.progress(history)
+        progress._fetch = lambda: self.model(progress.history)
+        return progress
+
+    def _attach(self, model: MFModel) -> MFModel:
+        head = self.head.model([])
+        model.extras[RANKING_USER_FACTORS] = head.user_factors
+        model.extras[RANKING_ITEM_FACTORS] = head.item_factors
+        model.ranking_system = self.head.system
+        return model
 
 
 class DaskState:
@@ -161,8 +184,9 @@ class DaskState:
     """
 
     def __init__(self, config: ALS | ImplicitALS, client: Any, data: Dataset, key: str,
-                 keep_seen: bool) -> None:
+                 keep_seen: bool, scored: bool = True) -> None:
         self.config = config
+        self.scored = scored  # False: never scored (a ranking head), its solves skip figures
         self.params = config.params()
         self.keep_seen = keep_seen
         self.tracker: TrainingProgress | None = None
@@ -279,7 +303,7 @@ class DaskState:
             solved.append(self.client.submit(
                 tasks.solve, block, self.factors[side][j], self.row_step(iteration),
                 self.system, self.global_mean, self.fallback_mean, iteration,
-                *messages, **shared,
+                *messages, **shared, scored=self.scored,
                 key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
                 allow_other_workers=True))
         self.factors[side] = solved
