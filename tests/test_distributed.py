@@ -299,6 +299,19 @@ def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, 
     assert both.exit_code == 2 and "not both" in both.output
 
 
+def test_command_line_trains_implicit_als_on_a_running_scheduler(client, tmp_path, cli):
+    from alsmf.model import MFModel
+
+    common = ["train", "--method", "ials", "-k", "4", "-n", "2", "--synthetic", "ml-100k"]
+    here = cli(*common, "-o", tmp_path / "here")
+    there = cli(*common, "--scheduler", client.scheduler.address, "-o", tmp_path / "there")
+    assert here.exit_code == 0 and there.exit_code == 0, there.output
+    reference = MFModel.load(tmp_path / "here" / "model.npz")
+    model = MFModel.load(tmp_path / "there" / "model.npz")
+    assert np.array_equal(model.user_factors, reference.user_factors)
+    assert np.array_equal(model.item_factors, reference.item_factors)
+
+
 @pytest.mark.parametrize("settings", [{}, {"rank_factors": 0}])
 def test_what_dask_does_not_train_yet_is_named_at_once(client, split, settings):
     with pytest.raises(ConfigError, match="does not support the implicit features") as error:
