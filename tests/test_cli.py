@@ -311,7 +311,7 @@ def no_data(monkeypatch):
     (["train", "--method", "sgd", "--set", "epochs=0"], "epochs must be an integer from 1"),
     (["train", "--method", "sgd", "--set", "lambda=1"], "unknown setting(s) lambda for SGD"),
     (["train", "--method", "svd", "--reg", 0.1], "--method svd does not take --reg"),
-    (["train", "--method", "bayes", "--workers", 2], "only --method als trains on a Dask"),
+    (["train", "--method", "bayes", "--workers", 2], "only --method als and --method ials train on a Dask"),
     (["evaluate", "--top", 0], "--top must be from 1 to 100,000, got 0"),
     (["evaluate", "--top", 10**12], "--top must be from 1 to 100,000"),
     (["evaluate", "--folds", "u1..u5"], "give --data PATH to ml-100k"),

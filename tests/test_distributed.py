@@ -13,15 +13,18 @@ import pytest
 
 from alsmf import ALS, synthetic_ratings
 from alsmf.data.splits import random_split
-from alsmf.distributed.blocks import balanced_bounds, block_of, initial_user_factors
+from alsmf.distributed.blocks import (balanced_bounds, block_of, gram_slices,
+                                      initial_user_factors)
 from alsmf.errors import ConfigError, DataError
+from alsmf.models.implicit_als import ImplicitALS
+from alsmf.models.implicit_features import gram64
 
 distributed = pytest.importorskip("distributed")
 
 from alsmf.distributed import local_cluster, train_distributed  # noqa: E402
 from alsmf.distributed.cluster import worker_addresses  # noqa: E402
 
-# what Dask trains today: no implicit features, no ranking head
+# the plain rating model: no implicit features (which Dask does not train yet), no ranking head
 PLAIN = {"implicit_weight": 0.0, "rank_factors": 0}
 
 
@@ -59,6 +62,56 @@ def test_same_model_as_in_process_for_any_number_of_blocks(client, split, solver
     for n_blocks in (None, 3):  # None: one block per worker
         assert_same_model(train_distributed(config, split[0], split[1], client=client,
                                             n_blocks=n_blocks), reference)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_implicit_als_is_the_in_process_model_for_any_number_of_blocks(client, split, solver):
+    config = ImplicitALS(factors=6, iterations=3, solver=solver, weighted_reg=solver == "cg")
+    reference = config.fit(split[0], split[1])
+    for n_blocks in (None, 3):
+        model = train_distributed(config, split[0], split[1], client=client, n_blocks=n_blocks)
+        assert_same_model(model, reference)
+        assert model.system == reference.system and model.fallback_mean == 0.0
+
+
+def test_implicit_gram_slices_spanning_blocks_keep_the_in_process_sum(client, split,
+                                                                      monkeypatch):
+    """With slices of 64 rows, every block boundary falls inside a slice of the Gram sum."""
+    from alsmf.distributed import trainer
+    from alsmf.models import implicit_features
+
+    monkeypatch.setattr(implicit_features, "GRAM_SLICE", 64)
+    monkeypatch.setattr(trainer, "GRAM_SLICE", 64)
+    config = ImplicitALS(factors=5, iterations=2, solver="cholesky")
+    assert_same_model(train_distributed(config, split[0], split[1], client=client, n_blocks=3),
+                      config.fit(split[0], split[1]))
+
+
+def test_gram_from_slices_of_blocks_is_gram64_bit_for_bit():
+    from alsmf.distributed import tasks
+
+    factors = np.random.default_rng(2).standard_normal((1000, 7)).astype(np.float32)
+    bounds = np.array([0, 130, 131, 560, 1000])
+    blocks = [tasks.FactorBlock(factors[lo:hi], np.zeros(hi - lo, np.float32))
+              for lo, hi in zip(bounds[:-1], bounds[1:])]
+    slices = [tasks.block_slice_gram(blocks[parts[0][0]], *parts[0][1:]) if len(parts) == 1
+              else tasks.slice_gram(*(tasks.factor_rows(blocks[b], lo, hi)
+                                      for b, lo, hi in parts))
+              for parts in gram_slices(bounds, 256)]
+    assert [len(parts) for parts in gram_slices(bounds, 256)] == [3, 1, 2, 1]
+    from alsmf.models import implicit_features
+
+    saved = implicit_features.GRAM_SLICE
+    implicit_features.GRAM_SLICE = 256
+    try:
+        assert np.array_equal(tasks.gram_total(7, *slices), gram64(factors))
+    finally:
+        implicit_features.GRAM_SLICE = saved
+
+
+def test_value_dependent_confidence_is_refused_on_dask(client, split):
+    with pytest.raises(ConfigError, match="constant confidence only.*'log'"):
+        train_distributed(ImplicitALS(confidence="log"), split[0], client=client)
 
 
 def test_workers_are_asked_of_the_scheduler_not_the_clients_record(client, split, monkeypatch):
@@ -246,14 +299,46 @@ def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, 
     assert both.exit_code == 2 and "not both" in both.output
 
 
-@pytest.mark.parametrize(("settings", "named"), [
-    ({}, ["implicit features", "ranking head"]),
-    ({"implicit_weight": 0.0}, ["ranking head"]),
-    ({"rank_factors": 0}, ["implicit features"]),
-])
-def test_what_dask_does_not_train_yet_is_named_at_once(client, split, settings, named):
-    with pytest.raises(ConfigError) as error:
+def test_command_line_trains_implicit_als_on_a_running_scheduler(client, tmp_path, cli):
+    from alsmf.model import MFModel
+
+    common = ["train", "--method", "ials", "-k", "4", "-n", "2", "--synthetic", "ml-100k"]
+    here = cli(*common, "-o", tmp_path / "here")
+    there = cli(*common, "--scheduler", client.scheduler.address, "-o", tmp_path / "there")
+    assert here.exit_code == 0 and there.exit_code == 0, there.output
+    reference = MFModel.load(tmp_path / "here" / "model.npz")
+    model = MFModel.load(tmp_path / "there" / "model.npz")
+    assert np.array_equal(model.user_factors, reference.user_factors)
+    assert np.array_equal(model.item_factors, reference.item_factors)
+
+
+@pytest.mark.parametrize("settings", [{}, {"rank_factors": 0}])
+def test_what_dask_does_not_train_yet_is_named_at_once(client, split, settings):
+    with pytest.raises(ConfigError, match="does not support the implicit features") as error:
         train_distributed(ALS(**settings), split[0], client=client)
-    message = str(error.value)
-    for what in ("implicit features", "ranking head"):
-        assert (what in message) == (what in named)
+    assert "ranking head" not in str(error.value)
+
+
+@pytest.mark.parametrize("settings", [
+    {"iterations": 3},  # the default head: 10 head iterations, so one with each of the 3
+    {"iterations": 4, "rank_iterations": 2, "rank_factors": 5, "solver": "cholesky"},
+])
+def test_ranking_head_is_the_in_process_one_bit_for_bit(client, split, settings):
+    config = ALS(implicit_weight=0.0, factors=6, **settings)
+    reference = config.fit(split[0], split[1])
+    for n_blocks in (None, 3):
+        model = train_distributed(config, split[0], split[1], client=client, n_blocks=n_blocks)
+        assert_same_model(model, reference)
+        assert sorted(model.extras) == sorted(reference.extras)
+        for name, array in reference.extras.items():
+            assert np.array_equal(model.extras[name], array), name
+        assert model.ranking_system == reference.ranking_system and model.has_ranking_head
+
+
+def test_callback_fetches_the_model_with_its_ranking_head(client, split):
+    fetched = []
+    config = ALS(implicit_weight=0.0, factors=4, iterations=2, rank_factors=3)
+    model = train_distributed(config, split[0], client=client,
+                              callback=lambda record, progress: fetched.append(progress.fetch()))
+    assert np.array_equal(fetched[-1].extras["ranking_user_factors"],
+                          model.extras["ranking_user_factors"])

@@ -9,7 +9,7 @@ options and an optional settings file; Bayesian MF from ``--sweeps``, ``--burn-i
 ``--set NAME=VALUE`` sets any field of any method; an option typed for the same field wins.
 ``--feedback implicit`` reads (user, item) pairs without ratings and trains implicit-feedback
 ALS (``ials``). Every option is checked before the data is read. Every method writes
-checkpoints and resumes them; only ALS trains on a Dask cluster.
+checkpoints and resumes them; only ALS and implicit-feedback ALS train on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from alsmf.evaluation.methods import available_methods
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
 from alsmf.models.bayes import BayesianMF
+from alsmf.models.implicit_als import ImplicitALS
 
 METHODS = available_methods()
 
@@ -349,9 +350,9 @@ def _check_cluster(method: str, scheduler: str | None, workers: int | None,
     """Refuse ``--scheduler``/``--workers`` that cannot work, before any data is read."""
     if scheduler is None and workers is None:
         return
-    if method != "als":
-        raise ConfigError(f"--method {method} trains in-process; only --method als trains on a "
-                          "Dask cluster (--scheduler, --workers)")
+    if method not in ("als", "ials"):
+        raise ConfigError(f"--method {method} trains in-process; only --method als and "
+                          "--method ials train on a Dask cluster (--scheduler, --workers)")
     if checkpointing:
         raise ConfigError("--checkpoint-every and --resume work in-process only; a Dask "
                           "cluster recomputes what a lost worker held instead")
@@ -362,8 +363,9 @@ def _check_cluster(method: str, scheduler: str | None, workers: int | None,
         raise ConfigError(f"--workers must be at least 1, got {workers}")
 
 
-def _train_on_dask(config: ALS, prepared: PreparedData, printer: IterationPrinter,
-                   scheduler: str | None, workers: int | None, threads: int | None) -> MFModel:
+def _train_on_dask(config: ALS | ImplicitALS, prepared: PreparedData,
+                   printer: IterationPrinter, scheduler: str | None, workers: int | None,
+                   threads: int | None) -> MFModel:
     """``alsmf train --scheduler/--workers``: the same training on a Dask cluster."""
     from distributed import Client
 

@@ -200,6 +200,22 @@ def unpack(messages: list[np.ndarray], k: int, dtype: np.dtype) -> tuple[np.ndar
     return fixed, bias
 
 
+def gram_slices(bounds: np.ndarray, slice_rows: int) -> list[list[tuple[int, int, int]]]:
+    """How the rows ``0:bounds[-1]``, cut into blocks at ``bounds``, fall into consecutive
+    slices of ``slice_rows`` rows: per slice, its ``(block, lo, hi)`` parts (rows local to
+    the block), in row order. A Gram matrix summed slice by slice in this order is
+    :func:`alsmf.models.implicit_features.gram64`'s, bit for bit, whatever the blocks."""
+    bounds = [int(b) for b in bounds]
+    plan = []
+    for lo in range(0, bounds[-1], slice_rows):
+        hi = min(lo + slice_rows, bounds[-1])
+        first = int(np.searchsorted(bounds, lo, side="right")) - 1
+        last = int(np.searchsorted(bounds, hi, side="left")) - 1
+        plan.append([(b, max(lo, bounds[b]) - bounds[b], min(hi, bounds[b + 1]) - bounds[b])
+                     for b in range(first, last + 1)])
+    return plan
+
+
 def message_bytes(rows: int, k: int, itemsize: int) -> int:
     """Payload of a message of ``rows`` factor rows (k factors and a bias each)."""
     return rows * (k + 1) * itemsize

@@ -72,30 +72,45 @@ def figures(block: FactorBlock) -> dict:
 
 def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: RowSystem,
           global_mean: float, fallback_mean: float, iteration: int,
-          *messages: np.ndarray) -> FactorBlock:
+          *messages: np.ndarray, shared_gram: np.ndarray | None = None,
+          scored: bool = True) -> FactorBlock:
     """Solve one block's rows by ``step`` against the fixed rows received in ``messages``.
 
     ``previous`` is the warm start (copied, never changed). Rows are solved by the in-process
     kernel (:class:`HalfStep`) and checked with :func:`check_solved`, so a failure names the
     row and iteration as in-process training does. ``system`` is the model's row system at
     its full λ, which the objective's penalty is measured with.
+
+    Implicit feedback (a system with a ``target``): every used pair is fitted to that target,
+    whatever its value, and ``shared_gram`` (FᵀF of the whole fixed side, :func:`gram_total`)
+    times the system's ``gram_weight`` is added to every row's Gram matrix, as
+    :meth:`ImplicitALSState.half_step <alsmf.models.implicit_als.ImplicitALSState.half_step>`
+    adds it in-process. ``scored=False`` (a ranking head, never scored) skips the figures.
     """
     k = previous.factors.shape[1]
     fixed, fixed_bias = unpack(list(messages), k, previous.factors.dtype)
     out = previous.factors.copy()
     out_bias = previous.bias.copy()
+    values, extra = ratings.values, {}
+    if step.system.target is not None:
+        values = np.full(len(ratings.values), step.system.target, dtype=np.float32)
+        gram = np.zeros((k + 1, k + 1))
+        gram[:k, :k] = step.system.gram_weight * shared_gram
+        extra = {"extra_gram": gram,
+                 "extra_rhs": np.zeros((ratings.n_rows, k + 1), previous.factors.dtype)}
     with _KERNEL_LOCK:
         _relax_malloc()
         threads_before = numba.get_num_threads()
         numba.set_num_threads(_worker_threads())
         try:
-            status = step.run(ratings.indptr, ratings.indices, ratings.values, fixed,
-                              fixed_bias, global_mean, out, out_bias)
+            status = step.run(ratings.indptr, ratings.indices, values, fixed,
+                              fixed_bias, global_mean, out, out_bias, **extra)
             check_solved(status, out, out_bias, ratings.indptr, ratings.ids, ratings.side,
                          f"iteration {iteration}", step.reg)
-            result = FactorBlock(out, out_bias, _figures(ratings, out, out_bias, fixed,
-                                                         fixed_bias, system, global_mean,
-                                                         fallback_mean))
+            score = _figures if system.target is None else _implicit_figures
+            result = FactorBlock(out, out_bias, score(ratings, out, out_bias, fixed,
+                                                      fixed_bias, system, global_mean,
+                                                      fallback_mean) if scored else {})
         finally:
             numba.set_num_threads(threads_before)
     return result
@@ -122,6 +137,57 @@ def _figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray, fixed:
         result["test_sse"] = float(np.sum(np.square(ratings.test_values - scores)))
         result["test_count"] = len(scores)
     return result
+
+
+def _implicit_figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray,
+                      fixed: np.ndarray, fixed_bias: np.ndarray, system: RowSystem,
+                      global_mean: float, fallback_mean: float) -> dict:
+    """The block's share of implicit-feedback ALS's objective and RMSEs, summed as
+    :meth:`alsmf.models.implicit_als.ImplicitALSState.evaluate` sums them over all rows:
+    ``norms`` (Σ w ‖x‖², float64) and, for user blocks, ``used_error`` (Σ (1 − p·q)² over the
+    used pairs), ``used_square`` (Σ (p·q)² over them), ``test_sse`` and ``test_count``. The
+    term over every pair needs both sides' whole Gram matrices, which the client combines."""
+    weight = np.diff(ratings.indptr) if system.weighted_reg else np.ones(ratings.n_rows)
+    result = {"norms": float(np.dot(weight, np.einsum("ij,ij->i", out, out,
+                                                      dtype=np.float64)))}
+    if ratings.side == "user":
+        nnz = len(ratings.indices)
+        for name, target in (("used_error", 1.0), ("used_square", 0.0)):
+            result[name] = float(np.sum(row_squared_errors(
+                ratings.indptr, ratings.indices, np.full(nnz, target, dtype=np.float32),
+                UNIT_WEIGHTS, out, fixed, out_bias, fixed_bias, 0.0)))
+        scores = predict_pairs(ratings.test_rows, ratings.test_cols, out, fixed, out_bias,
+                               fixed_bias, 0.0)
+        scores[(ratings.test_rows < 0) | (ratings.test_cols < 0)] = fallback_mean
+        result["test_sse"] = float(np.sum(np.square(1.0 - scores)))
+        result["test_count"] = len(scores)
+    return result
+
+
+def factor_rows(block: FactorBlock, lo: int, hi: int) -> np.ndarray:
+    """Rows ``lo:hi`` of a factor block: its part of a Gram slice that spans two blocks."""
+    return block.factors[lo:hi].copy()
+
+
+def block_slice_gram(block: FactorBlock, lo: int, hi: int) -> np.ndarray:
+    """The float64 FᵀF of rows ``lo:hi`` of one block (a slice of :func:`gram64` that lies
+    within the block), computed as gram64 computes each slice."""
+    part = block.factors[lo:hi].astype(np.float64)
+    return part.T @ part
+
+
+def slice_gram(*pieces: np.ndarray) -> np.ndarray:
+    """The float64 FᵀF of one slice of :func:`gram64` from its rows in consecutive blocks."""
+    part = np.concatenate(pieces).astype(np.float64)
+    return part.T @ part
+
+
+def gram_total(k: int, *slices: np.ndarray) -> np.ndarray:
+    """Σ of the slices' products in slice order: :func:`gram64`'s sum, bit for bit."""
+    gram = np.zeros((k, k))
+    for part in slices:
+        gram += part
+    return gram
 
 
 @sizeof.register(Piece)

@@ -9,6 +9,11 @@ bytes that cross the network are the planned rows, never a whole factor matrix. 
 the workers from one half-step to the next; the client gathers a few floats per block and
 iteration (the block's share of the objective and RMSEs) and, at the end, the factors.
 
+Implicit-feedback ALS (:class:`~alsmf.models.implicit_als.ImplicitALS`) runs the same
+half-steps with its row system (every used pair fitted to one target) and one more input per
+solve: FᵀF of the whole fixed side, reduced over the fixed blocks in gram64's own slices so
+that it, and hence every factor, is the in-process one bit for bit (:meth:`DaskState.gram`).
+
 Every task is a pure function of its inputs, and the initial factors and the blocks are made by
 tasks, so when a worker dies Dask recomputes what it held from the lineage and the result is
 the one an undisturbed run gives (bit for bit).
@@ -27,13 +32,18 @@ import numpy as np
 
 from alsmf.data.ratings import Ratings
 from alsmf.distributed import tasks
-from alsmf.distributed.blocks import SIDES, message_bytes, route
+from alsmf.distributed.blocks import SIDES, gram_slices, message_bytes, route
 from alsmf.distributed.cluster import worker_addresses
 from alsmf.distributed.ingest import Dataset, load
 from alsmf.errors import ConfigError
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
+from alsmf.models.implicit_als import ImplicitALS
+from alsmf.models.implicit_features import GRAM_SLICE
+from alsmf.models.ranking_head import WithRankingHead, head_settings
+from alsmf.ranking import RANKING_ITEM_FACTORS, RANKING_USER_FACTORS
+from alsmf.solvers.halfstep import HalfStep
 from alsmf.training.builder import build_model
 from alsmf.training.loop import run_training
 
@@ -75,7 +85,7 @@ DistributedCallback = Callable[[IterationRecord, TrainingProgress], "bool | None
 
 
 def train_distributed(
-    config: ALS,
+    config: ALS | ImplicitALS,
     train: Ratings | str | Path,
     test: Ratings | None = None,
     *,
@@ -86,6 +96,11 @@ def train_distributed(
 ) -> MFModel:
     """Train ``config`` on a Dask cluster; the model equals ``config.fit(train, test)``'s.
 
+    ``config`` is a rating model's ``ALS`` settings (with its ranking head, without implicit
+    features so far) or implicit-feedback ``ImplicitALS`` settings (constant confidence). The
+    ranking head is a second run on the same rating blocks, stepped beside the rating model
+    as in-process (:class:`~alsmf.models.ranking_head.WithRankingHead`).
+
     The factors equal the in-process trainer's bit for bit, for any number of workers or
     blocks; the objective and RMSEs in ``history`` are summed per block, so they agree to
     rounding. ``solve_seconds`` of a record runs until the last block of the user half-step is
@@ -94,7 +109,7 @@ def train_distributed(
     finished iteration, as in-process.
 
     Args:
-        config: the settings, as for ``ALS.fit``.
+        config: the settings, as for ``ALS.fit`` or ``ImplicitALS.fit``.
         train: ratings in memory, or a Parquet file or folder with columns user, item, rating
             that the workers read (the ratings then never pass through the client; ratings
             are stored as float32, and repeated (user, item) pairs are refused).
@@ -109,7 +124,8 @@ def train_distributed(
             the model without them, for data larger than the client's memory.
 
     Raises:
-        ConfigError: a bad ``n_blocks`` or an empty cluster.
+        ConfigError: a bad ``n_blocks``, an empty cluster, or settings Dask does not train
+            yet (named).
         DataError: unreadable or invalid training data (raised from the workers).
         NumericalError: a row could not be solved, naming the row and iteration.
     """
@@ -121,19 +137,42 @@ def train_distributed(
     if not (isinstance(n_blocks, (int, np.integer)) and not isinstance(n_blocks, bool)
             and n_blocks >= 1):
         raise ConfigError(f"n_blocks must be an integer >= 1, got {n_blocks!r}")
-    unsupported = [what for what, setting in (
-        ("the implicit features (implicit_weight > 0; --implicit-weight 0 turns them off)",
-         "implicit_weight"),
-        ("the ranking head (rank_factors > 0; --set rank_factors=0 turns it off)",
-         "rank_factors")) if config.params().get(setting)]
-    if unsupported:
-        raise ConfigError("distributed training does not support " + " nor ".join(unsupported)
-                          + " yet (on by default): train in-process, or turn them off")
+    if isinstance(config, ImplicitALS) and config.confidence != "constant":
+        raise ConfigError(f"distributed training supports implicit-feedback ALS with constant "
+                          f"confidence only, not confidence={config.confidence!r} (its per-pair "
+                          "weights are not sent to the workers yet): train in-process")
+    if config.params().get("implicit_weight"):
+        raise ConfigError("distributed training does not support the implicit features "
+                          "(implicit_weight > 0; --implicit-weight 0 turns them off) yet (on by "
+                          "default): train in-process, or turn them off")
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
-    state = DaskState(config, client, data, key, keep_seen)
+    state: Any = DaskState(config, client, data, key, keep_seen)
+    head = head_settings(config) if isinstance(config, ALS) else None
+    if head is not None:
+        state = DaskWithRankingHead(state, DaskState(head, client, data, f"{key}-head",
+                                                     keep_seen=False, scored=False),
+                                    head.iterations)
     return run_training(state, config.iterations, callback=callback)
+
+
+class DaskWithRankingHead(WithRankingHead):
+    """A rating model's :class:`DaskState` and its ranking head's, driven as one, as
+    :class:`WithRankingHead` drives them in-process; the head's vectors are gathered from the
+    workers into every model handed out."""
+
+    def progress(self, history: list[IterationRecord]) -> TrainingProgress:
+        progress = self.main.progress(history)
+        progress._fetch = lambda: self.model(progress.history)
+        return progress
+
+    def _attach(self, model: MFModel) -> MFModel:
+        head = self.head.model([])
+        model.extras[RANKING_USER_FACTORS] = head.user_factors
+        model.extras[RANKING_ITEM_FACTORS] = head.item_factors
+        model.ranking_system = self.head.system
+        return model
 
 
 class DaskState:
@@ -144,18 +183,27 @@ class DaskState:
     lineage instead.
     """
 
-    def __init__(self, config: ALS, client: Any, data: Dataset, key: str,
-                 keep_seen: bool) -> None:
+    def __init__(self, config: ALS | ImplicitALS, client: Any, data: Dataset, key: str,
+                 keep_seen: bool, scored: bool = True) -> None:
         self.config = config
+        self.scored = scored  # False: never scored (a ranking head), its solves skip figures
         self.params = config.params()
         self.keep_seen = keep_seen
         self.tracker: TrainingProgress | None = None
         self.client = client
         self.data = data
         self.key = key  # prefix of the run's task keys
-        self.global_mean = data.mean if config.biases else 0.0
-        # the model's row system, with the rating scale its test predictions are clipped to
-        self.system = replace(config.row_system(), rating_scale=data.scale)
+        self.implicit = isinstance(config, ImplicitALS)
+        if self.implicit:  # preferences, not ratings: no mean, no scale (as in-process)
+            self.global_mean = self.fallback_mean = 0.0
+            self.system = config.row_system()
+        else:
+            self.global_mean = data.mean if config.biases else 0.0
+            self.fallback_mean = data.mean
+            # the model's row system, with the rating scale its test predictions are clipped to
+            self.system = replace(config.row_system(), rating_scale=data.scale)
+        # per side, the Gram future of its current factors (implicit feedback), by their key
+        self.grams: dict[str, tuple[str, Any]] = {}
         self.itemsize = 4 if config.solver == "cg" else 8
         self.factors = {side: [client.submit(tasks.initial_block, side, int(bounds[b]),
                                              int(bounds[b + 1]), self.params,
@@ -194,6 +242,48 @@ class DaskState:
                        for f, home in zip(self.data.blocks[side], self.data.homes[side])]
                 for side in SIDES}
 
+    def row_step(self, iteration: int) -> HalfStep:
+        """What every row solves in ``iteration`` (ALS: with its λ warm-up)."""
+        if self.implicit:
+            return HalfStep(self.system, self.config.solver, self.config.cg_steps)
+        return self.config.half_step(iteration)
+
+    def gram(self, side: str, homes: dict[str, list[str]]) -> Any:
+        """The future of FᵀF (float64) of ``side``'s current factors, equal to in-process
+        :func:`~alsmf.models.implicit_features.gram64` bit for bit.
+
+        gram64 sums the products of consecutive slices of ``GRAM_SLICE`` rows in order, and a
+        slice's product depends on how its rows are cut, so the reduction keeps gram64's
+        slices whatever the blocks are: a slice inside one block is multiplied next to that
+        block (only the k x k product moves), a slice that spans a block boundary is
+        assembled from its blocks' rows (at most one slice's rows move per boundary), and one
+        task adds the products in slice order.
+        """
+        factors = self.factors[side]
+        label = factors[0].key
+        if side in self.grams and self.grams[side][0] == label:
+            return self.grams[side][1]
+        slices = []
+        for n, parts in enumerate(gram_slices(self.data.bounds[side], GRAM_SLICE)):
+            if len(parts) == 1:
+                block, lo, hi = parts[0]
+                slices.append(self.client.submit(
+                    tasks.block_slice_gram, factors[block], lo, hi, key=f"{label}-gram{n}",
+                    workers=[homes[side][block]], allow_other_workers=True))
+                continue
+            pieces = [self.client.submit(tasks.factor_rows, factors[block], lo, hi,
+                                         key=f"{label}-gram{n}-rows{block}",
+                                         workers=[homes[side][block]],
+                                         allow_other_workers=True)
+                      for block, lo, hi in parts]
+            slices.append(self.client.submit(tasks.slice_gram, *pieces, key=f"{label}-gram{n}",
+                                             workers=[homes[side][parts[0][0]]],
+                                             allow_other_workers=True))
+        total = self.client.submit(tasks.gram_total, self.config.factors, *slices,
+                                   key=f"{label}-gram")
+        self.grams[side] = (label, total)
+        return total
+
     def half_step(self, side: str, iteration: int, homes: dict[str, list[str]]) -> None:
         """Submit the solve of every block of ``side`` against the other side's factors.
 
@@ -201,6 +291,7 @@ class DaskState:
         message another worker waits for would hold that worker idle for the whole solve.
         """
         other = _other(side)
+        shared = {"shared_gram": self.gram(other, homes)} if self.implicit else {}
         solved = []
         for j, block in enumerate(self.data.blocks[side]):
             messages = [self.client.submit(tasks.send, self.factors[other][s],
@@ -210,9 +301,9 @@ class DaskState:
                                            priority=1)
                         for s, n in enumerate(self.sizes[side][j]) if n]
             solved.append(self.client.submit(
-                tasks.solve, block, self.factors[side][j], self.config.half_step(iteration),
-                self.system, self.global_mean, self.data.mean, iteration,
-                *messages,
+                tasks.solve, block, self.factors[side][j], self.row_step(iteration),
+                self.system, self.global_mean, self.fallback_mean, iteration,
+                *messages, **shared, scored=self.scored,
                 key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
                 allow_other_workers=True))
         self.factors[side] = solved
@@ -233,15 +324,37 @@ class DaskState:
         parts = self.client.gather({
             side: [self.client.submit(tasks.figures, f, key=f"{f.key}-figures")
                    for f in self.factors[side]] for side in SIDES})
+        count = sum(p["test_count"] for p in parts["user"])
+        if self.implicit:
+            return self.implicit_score(parts, count)
         penalty = sum(p["penalty"] for side in SIDES for p in parts[side])
         sse = sum(p["sse"] for p in parts["user"])
         objective = sse + penalty
         train_rmse = math.sqrt(sse / self.data.n_ratings)
-        count = sum(p["test_count"] for p in parts["user"])
         test_rmse = math.sqrt(sum(p["test_sse"] for p in parts["user"]) / count) if count else None
         return objective, train_rmse, test_rmse
 
+    def implicit_score(self, parts: dict[str, list[dict]], count: int
+                       ) -> tuple[float, float, float | None]:
+        """Implicit-feedback ALS's objective and RMSEs from the blocks' figures and both
+        sides' Gram matrices, as :meth:`ImplicitALSState.evaluate
+        <alsmf.models.implicit_als.ImplicitALSState.evaluate>` computes them."""
+        config = self.config
+        homes = self.homes()
+        grams = self.client.gather([self.gram(side, homes) for side in SIDES])
+        every_square = float(np.sum(grams[0] * grams[1]))
+        used_error = sum(p["used_error"] for p in parts["user"])
+        used_square = sum(p["used_square"] for p in parts["user"])
+        norms = sum(p["norms"] for side in SIDES for p in parts[side])
+        objective = ((1.0 + config.alpha) * used_error
+                     + config.unobserved_weight * (every_square - used_square)
+                     + config.reg * norms)
+        test_rmse = math.sqrt(sum(p["test_sse"] for p in parts["user"]) / count) if count else None
+        return objective, math.sqrt(used_error / self.data.n_ratings), test_rmse
+
     def stops(self, record: IterationRecord, previous: float) -> bool:
+        if self.implicit:  # runs every iteration, as in-process
+            return False
         return self.config.converged(record.iteration, previous, record.objective)
 
     def snapshot(self) -> dict[str, list[Any]]:
@@ -282,7 +395,7 @@ class DaskState:
             item_factors=np.concatenate([b.factors for b in blocks["item"]]),
             user_bias=np.concatenate([b.bias for b in blocks["user"]]),
             item_bias=np.concatenate([b.bias for b in blocks["item"]]),
-            global_mean=self.global_mean, fallback_mean=self.data.mean,
+            global_mean=self.global_mean, fallback_mean=self.fallback_mean,
             system=self.system,
             params=self.params)
         model.history = list(history)

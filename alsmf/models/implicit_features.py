@@ -51,14 +51,17 @@ def sum_rows_of_csr(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray
 
 _CHUNK = 16384
 """Rows per slice of the float64 products below: they never copy a whole factor matrix."""
+GRAM_SLICE = _CHUNK
+"""Rows per slice of :func:`gram64`, which a distributed Gram matrix must cut alike to equal it
+(:meth:`alsmf.distributed.trainer.DaskState.gram`)."""
 
 
 def gram64(factors: np.ndarray) -> np.ndarray:
     """FᵀF accumulated in float64, slice by slice (no float64 copy of F)."""
     k = factors.shape[1]
     gram = np.zeros((k, k))
-    for start in range(0, len(factors), _CHUNK):
-        part = factors[start:start + _CHUNK].astype(np.float64)
+    for start in range(0, len(factors), GRAM_SLICE):
+        part = factors[start:start + GRAM_SLICE].astype(np.float64)
         gram += part.T @ part
     return gram
 
