@@ -126,6 +126,11 @@ class MFModel:
         """Whether lists are ranked by a ranking head's preferences (:mod:`alsmf.ranking`)."""
         return self.ranking_system is not None and RANKING_USER_FACTORS in self.extras
 
+    def lists_by_rating(self, rank_by: str) -> bool:
+        """Whether lists asked for with ``rank_by`` are ranked by predicted rating: when asked
+        (``"rating"``), or for a model without a ranking head."""
+        return rank_by == "rating" or not self.has_ranking_head
+
     @property
     def rating_scale(self) -> tuple[float, float] | None:
         """(lowest, highest) rating predictions are clipped to; None for a model of implicit
@@ -369,15 +374,15 @@ class MFModel:
         found = items[0] >= 0
         chosen = items[0][found]
         ratings = None
-        if self.predicts_ratings:
-            ratings = clip_to_scale(factors[0].astype(np.float64) @ self.item_factors[chosen].T
-                                    .astype(np.float64) + self.global_mean + bias[0]
-                                    + self.item_bias[chosen], self.rating_scale)
-            if not self.biases and rows is not None and rows[0] < 0:
-                ratings[:] = self.fallback_mean
+        if self.predicts_ratings and rows is None:  # the folded-in vector against the items
+            ratings = clip_to_scale(predict_pairs(
+                np.zeros(len(chosen), dtype=np.int64), chosen, factors, self.item_factors,
+                bias, self.item_bias, self.global_mean), self.rating_scale)
+        elif self.predicts_ratings:
+            ratings = self.predict_indices(np.full(len(chosen), rows[0]), chosen)
         listed = scores[0][found]
-        if rank_by == "rating" or not self.has_ranking_head:
-            listed = ratings if ratings is not None else listed
+        if self.lists_by_rating(rank_by) and ratings is not None:
+            listed = ratings
         return Recommendations(self.item_ids[chosen], listed, ratings)
 
     def recommend_all(self, users: Any = None, n: int = 10, *, exclude_seen: bool = True,
@@ -404,7 +409,7 @@ class MFModel:
                                     self.global_mean, indptr.astype(np.int64),
                                     indices.astype(np.int64), self._candidate_mask(candidates), n,
                                     self._ranking(preference, rank_by))
-        if rank_by == "rating" or not self.has_ranking_head:
+        if self.lists_by_rating(rank_by):
             clip_to_scale(scores, self.rating_scale)
         return np.where(items >= 0, self.item_ids[np.maximum(items, 0)], -1), scores
 
@@ -570,7 +575,7 @@ class MFModel:
         and no global mean).
         """
         system = system or self._system()
-        mean = self.global_mean if system is self.system else 0.0
+        mean = self.global_mean if system.biases else 0.0  # a system without biases has no μ
         factors, bias = np.zeros((1, fixed_factors.shape[1])), np.zeros(1)
         with _calling_thread_only():
             status = HalfStep(system).run(
@@ -606,7 +611,7 @@ class MFModel:
     def _ranking(self, preference: np.ndarray | None,
                  rank_by: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float]] | None:
         """What :func:`top_n_items` ranks by: the ranking head's terms, or None (by rating)."""
-        if rank_by == "rating" or preference is None or not self.has_ranking_head:
+        if self.lists_by_rating(rank_by) or preference is None:
             return None
         scale = self.rating_scale or (0.0, 0.0)  # no scale known: rank by preference alone
         return preference, self.extras[RANKING_ITEM_FACTORS], scale

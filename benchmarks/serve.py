@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from use import cpu_name  # the use benchmark's processor name, beside this script
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "cache"
@@ -226,16 +227,6 @@ def mix_info(model_path: Path, seed: int) -> dict:
             "items": model.item_ids[popular].tolist(),
             "titles": model.item_titles[popular].tolist(),
             "shape": (model.n_users, model.n_items, model.factors, len(model.seen_indices))}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def report(rows: list[tuple[str, Tally, tuple[float, float]]], args: argparse.Namespace,

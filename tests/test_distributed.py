@@ -282,16 +282,21 @@ def test_balanced_bounds_split_ratings_evenly():
     assert balanced_bounds(np.ones(2, dtype=int), 5).tolist() == [0, 1, 2]
 
 
-def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, tmp_path, cli):
+def trained_here_and_there(cli, client, tmp_path, common):
+    """The models ``alsmf`` COMMON trains in-process and on the running scheduler."""
     from alsmf.model import MFModel
 
-    common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k", "--implicit-weight", "0",
-              "--set", "rank_factors=0"]
     here = cli(*common, "-o", tmp_path / "here")
     there = cli(*common, "--scheduler", client.scheduler.address, "-o", tmp_path / "there")
     assert here.exit_code == 0 and there.exit_code == 0, there.output
-    reference = MFModel.load(tmp_path / "here" / "model.npz")
-    model = MFModel.load(tmp_path / "there" / "model.npz")
+    return (MFModel.load(tmp_path / "here" / "model.npz"),
+            MFModel.load(tmp_path / "there" / "model.npz"))
+
+
+def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, tmp_path, cli):
+    common = ["train", "-k", "4", "-n", "3", "--synthetic", "ml-100k", "--implicit-weight", "0",
+              "--set", "rank_factors=0"]
+    reference, model = trained_here_and_there(cli, client, tmp_path, common)
     assert np.array_equal(model.user_factors, reference.user_factors)
     assert np.array_equal(model.item_bias, reference.item_bias)
     both = cli(*common, "--scheduler", client.scheduler.address, "--workers", 2,
@@ -300,14 +305,8 @@ def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, 
 
 
 def test_command_line_trains_implicit_als_on_a_running_scheduler(client, tmp_path, cli):
-    from alsmf.model import MFModel
-
     common = ["train", "--method", "ials", "-k", "4", "-n", "2", "--synthetic", "ml-100k"]
-    here = cli(*common, "-o", tmp_path / "here")
-    there = cli(*common, "--scheduler", client.scheduler.address, "-o", tmp_path / "there")
-    assert here.exit_code == 0 and there.exit_code == 0, there.output
-    reference = MFModel.load(tmp_path / "here" / "model.npz")
-    model = MFModel.load(tmp_path / "there" / "model.npz")
+    reference, model = trained_here_and_there(cli, client, tmp_path, common)
     assert np.array_equal(model.user_factors, reference.user_factors)
     assert np.array_equal(model.item_factors, reference.item_factors)
 

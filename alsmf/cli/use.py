@@ -152,8 +152,7 @@ def check_count(n: int) -> None:
 def _score_name(model: MFModel, rank_by: str) -> str | None:
     """The column of what a list is ranked by: "score" for a ranking score, none when that
     is the predicted rating (shown as "predicted" anyway)."""
-    ranked_by_rating = rank_by == "rating" or not model.has_ranking_head
-    return None if ranked_by_rating and model.predicts_ratings else "score"
+    return None if model.lists_by_rating(rank_by) and model.predicts_ratings else "score"
 
 
 def _explanations(model: MFModel, user: Any, result: Recommendations) -> list[Explanation]:

@@ -162,12 +162,17 @@ class ImplicitALS(Trainer):
                          confidence_slope=self.alpha / scale if weighted else 0.0,
                          epsilon=self.epsilon if self.confidence == "log" else 1.0)
 
-    def check_resources(self, train: Ratings) -> None:
+    def training_bytes(self, train: Ratings) -> int:
+        """The memory a run on ``train`` needs (the rating models' ranking heads add it)."""
         needed = training_bytes(len(train), train.n_users, train.n_items, self.factors,
                                 4 if self.solver == "cg" else 8, implicit=True)
         if self.confidence != "constant":  # float32 weights, targets and confidences
             needed += 5 * 4 * len(train)
-        check_fits(needed, f"training k = {self.factors} on {len(train):,} used pairs",
+        return needed
+
+    def check_resources(self, train: Ratings) -> None:
+        check_fits(self.training_bytes(train),
+                   f"training k = {self.factors} on {len(train):,} used pairs",
                    "use fewer factors or shrink the data (--top-users, --min-user-ratings)")
 
     def start(self, train: Ratings, test: Ratings | None = None) -> ImplicitALSState:

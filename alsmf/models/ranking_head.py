@@ -28,7 +28,6 @@ from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.implicit_als import ImplicitALS, ImplicitALSState
 from alsmf.ranking import RANKING_ITEM_FACTORS, RANKING_USER_FACTORS
-from alsmf.resources import training_bytes
 
 RANK_FACTORS = 64
 """Default k of the ranking head (0: no head)."""
@@ -68,10 +67,7 @@ def head_settings(config: Any) -> ImplicitALS | None:
 def head_bytes(config: Any, train: Ratings) -> int:
     """Memory the ranking head's training adds (0 without one)."""
     head = head_settings(config)
-    if head is None:
-        return 0
-    return training_bytes(len(train), train.n_users, train.n_items, head.factors, 4,
-                          implicit=True)
+    return 0 if head is None else head.training_bytes(train)
 
 
 def with_ranking_head(config: Any, state: Any, train: Ratings) -> Any:
@@ -123,9 +119,8 @@ class WithRankingHead:
     def stops(self, record: IterationRecord, previous: float) -> bool:
         return self.main.stops(record, previous)
 
-    def progress(self, history: list[IterationRecord]) -> Any:
-        progress = self.main.progress(history)
-        return self._attach(progress) if isinstance(progress, MFModel) else progress
+    def progress(self, history: list[IterationRecord]) -> MFModel:
+        return self._attach(self.main.progress(history))
 
     def model(self, history: list[IterationRecord]) -> MFModel:
         return self._attach(self.main.model(history))
