@@ -74,15 +74,53 @@ def solve_implicit_factors(indptr: np.ndarray, indices: np.ndarray, factors: np.
     w Σ_u (x_ui - p_u·z_i)² + λ_z ‖z_i‖², i.e. (w PᵀP + λ_z I)⁻¹ w Σ_{u rated i} p_u.
     Returns the result in ``factors``' dtype.
     """
-    k = factors.shape[1]
-    result = np.empty((len(indptr) - 1, k), dtype=factors.dtype)
-    sum_rows_of_csr(indptr, indices, factors, result)  # Σ f_j, summed in float64
-    system = weight * gram64(factors) + reg * np.eye(k)
-    solve = weight * np.linalg.inv(system)  # symmetric: z = w S⁻¹ s = s · (w S⁻¹)
-    for start in range(0, len(result), _CHUNK):
-        part = result[start:start + _CHUNK]
-        part[...] = part.astype(np.float64) @ solve
+    return implicit_rows(indptr, indices, factors,
+                         implicit_solve_matrix(gram64(factors), weight, reg))
+
+
+def implicit_solve_matrix(columns_gram: np.ndarray, weight: float, reg: float) -> np.ndarray:
+    """w (w FᵀF + λ_z I)⁻¹ from FᵀF (:func:`gram64`): what every row's Σ f_j is multiplied by
+    in :func:`solve_implicit_factors` (symmetric, so z = w S⁻¹ s = s · (w S⁻¹))."""
+    k = len(columns_gram)
+    return weight * np.linalg.inv(weight * columns_gram + reg * np.eye(k))
+
+
+def implicit_rows(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
+                  solve: np.ndarray) -> np.ndarray:
+    """Every CSR row's (Σ_{j in row} factors[j]) · ``solve``, in ``factors``' dtype.
+
+    Each row is computed alone, in a fixed order (:func:`_implicit_rows`), so a row's result
+    does not depend on which other rows are computed with it: a block of rows on a Dask
+    worker gets the in-process numbers bit for bit.
+    """
+    result = np.empty((len(indptr) - 1, factors.shape[1]), dtype=factors.dtype)
+    _implicit_rows(indptr, indices, factors, np.ascontiguousarray(solve, dtype=np.float64),
+                   result)
     return result
+
+
+@njit(cache=True, parallel=True)
+def _implicit_rows(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
+                   solve: np.ndarray, out: np.ndarray) -> None:
+    """``out[r] = (Σ_{j in row r} factors[j]) @ solve``, summed and multiplied in float64.
+
+    The product adds the terms of each output column in the order of ``solve``'s rows (the
+    loop over columns is innermost, so it vectorises without reordering any sum).
+    """
+    k = factors.shape[1]
+    for row in prange(len(indptr) - 1):
+        total = np.zeros(k)
+        for position in range(indptr[row], indptr[row + 1]):
+            j = indices[position]
+            for a in range(k):
+                total[a] += factors[j, a]
+        value = np.zeros(k)
+        for b in range(k):
+            weight = total[b]
+            for a in range(k):
+                value[a] += weight * solve[b, a]
+        for a in range(k):
+            out[row, a] = value[a]
 
 
 def row_terms(indptr: np.ndarray, indices: np.ndarray, implicit: np.ndarray,
