@@ -2,6 +2,7 @@
 
     python benchmarks/dask_als.py                  # ML-20M shape, 2 workers (~5 GB, minutes)
     python benchmarks/dask_als.py --shape ml-1m    # quick check
+    python benchmarks/dask_als.py --model defaults # the default model (implicit features, head)
 
 The data are the peer benchmark's synthetic set (``benchmarks/peers.py`` caches it as Parquet in
 ``benchmarks/cache/``; 90/10 split, seed 0). The in-process trainer (``ALS.fit``, all cores)
@@ -34,7 +35,9 @@ distributed fit with ``--overhead-blocks`` blocks per side, whose extra seconds 
 divided by its extra tasks give the marginal cost of a task (an upper bound on the scheduler's
 share: it also holds the extra rows that more blocks send).
 
-The table is printed and written to ``benchmarks/results/distributed-SHAPE.md``.
+The table is printed and written to ``benchmarks/results/distributed-SHAPE.md`` (the plain
+model) or ``distributed-SHAPE-defaults.md`` (``--model defaults``: ``ALS``'s defaults, with
+implicit features and the ranking head).
 """
 
 from __future__ import annotations
@@ -155,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shape", default="ml-20m", help="ml-1m (quick) or ml-20m (default)")
     p.add_argument("--factors", type=int, default=64)
+    p.add_argument("--model", choices=("plain", "defaults"), default="plain",
+                   help="plain biased ALS (as the peers fit), or ALS's defaults")
     p.add_argument("--iterations", type=int, default=6)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3,
@@ -184,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now().astimezone()
     train_path, test_path, info = prepare_data(a.shape)
     train, test = read_table(train_path), read_table(test_path)
-    config = ALS(**PLAIN, factors=a.factors, iterations=a.iterations)
+    settings = PLAIN if a.model == "plain" else {}
+    config = ALS(**settings, factors=a.factors, iterations=a.iterations)
     print(f"data: {info}", flush=True)
     locals_, dists = [], []
     with local_cluster(a.workers) as cluster, Client(cluster) as client:
@@ -193,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             dists.append(run_distributed(client, config, train_path, test, a.blocks))
             print(f"repeat {repeat + 1}: in-process {locals_[-1]['per_it']:.3f} s/it, "
                   f"distributed {dists[-1]['per_it']:.3f} s/it", flush=True)
-        many = run_distributed(client, ALS(**PLAIN, factors=a.factors, iterations=3),
+        many = run_distributed(client, ALS(**settings, factors=a.factors, iterations=3),
                                train_path, test, a.overhead_blocks)
     local, dist = locals_[-1], dists[-1]
     local_it = statistics.median(r["per_it"] for r in locals_)
@@ -229,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Data: `synthetic_ratings(like={a.shape!r})` 90/10 split (benchmarks/peers.py cache): "
         f"{n:,} training ratings, {n_users:,} users, {n_items:,} items, "
         f"{info['test']:,} test ratings.  ",
-        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, plain model (no implicit "
-        f"features, one λ; CG, float32); "
+        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, "
+        + ("plain model (no implicit features, no ranking head, one λ; CG, float32); "
+           if a.model == "plain" else "the defaults (implicit features, ranking head; CG, "
+           "float32); ") +
         f"in-process with {os.cpu_count()} threads; distributed on "
         f"`local_cluster({a.workers})` ({a.workers} worker processes, "
         f"{max(1, (os.cpu_count() or 1) // a.workers)} thread(s) each), {b_users} user and "
@@ -304,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print()
     print(text)
-    out = RESULTS / f"distributed-{a.shape}.md"
+    out = RESULTS / f"distributed-{a.shape}{'' if a.model == 'plain' else '-defaults'}.md"
     out.write_text(text)
     print(f"written {out}")
     return 0

@@ -305,7 +305,6 @@ def no_data(monkeypatch):
     (["train", "--feedback", "implicit", "--method", "bayes"], "--method bayes fits ratings"),
     (["train", "--scheduler", "tcp://127.0.0.1:1", "--workers", 2], "not both"),
     (["train", "--workers", 0], "--workers must be at least 1"),
-    (["train", "--workers", 2, "--resume"], "work in-process only"),
     (["train", "--factors", 0], "factors must be an integer from 1"),
     (["train", "--method", "magic"], "unknown method magic; available: als, bayes"),
     (["train", "--method", "sgd", "--set", "epochs=0"], "epochs must be an integer from 1"),

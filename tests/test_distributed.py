@@ -24,7 +24,7 @@ distributed = pytest.importorskip("distributed")
 from alsmf.distributed import local_cluster, train_distributed  # noqa: E402
 from alsmf.distributed.cluster import worker_addresses  # noqa: E402
 
-# the plain rating model: no implicit features (which Dask does not train yet), no ranking head
+# the plain rating model: no implicit features, no ranking head
 PLAIN = {"implicit_weight": 0.0, "rank_factors": 0}
 
 
@@ -52,7 +52,8 @@ def assert_same_model(model, reference):
         assert ours.iteration == theirs.iteration
         assert ours.objective == pytest.approx(theirs.objective, rel=1e-6)
         assert ours.train_rmse == pytest.approx(theirs.train_rmse, rel=1e-9)
-        assert ours.test_rmse == pytest.approx(theirs.test_rmse, rel=1e-9)
+        assert ours.test_rmse == (None if theirs.test_rmse is None
+                                  else pytest.approx(theirs.test_rmse, rel=1e-9))
 
 
 @pytest.mark.parametrize("solver, reg_bias", [("cg", None), ("cholesky", None), ("cg", 0.02)])
@@ -304,6 +305,28 @@ def test_command_line_trains_on_a_running_scheduler_with_the_same_model(client, 
     assert both.exit_code == 2 and "not both" in both.output
 
 
+def test_command_line_with_workers_trains_the_default_model_bit_for_bit(tmp_path, cli):
+    """``alsmf train --workers 2`` with every default (implicit features, ranking head) and
+    ``--feedback implicit``, each against the same command in-process."""
+    from alsmf.model import MFModel
+
+    csv = tmp_path / "plays.csv"
+    plays = synthetic_ratings(n_users=80, n_items=50, n_ratings=1600, seed=2).ratings
+    pd.DataFrame({"user": plays.user_ids[plays.users], "item": plays.item_ids[plays.items]}
+                 ).to_csv(csv, index=False)
+    for n, common in enumerate((["train", "-n", "2", "--synthetic", "ml-100k"],
+                               ["train", "-n", "2", "--train", csv, "--feedback", "implicit"])):
+        folder = tmp_path / str(n)
+        here = cli(*common, "-o", folder / "here")
+        there = cli(*common, "--workers", 2, "--checkpoint-every", 1, "-o", folder / "there")
+        assert here.exit_code == 0 and there.exit_code == 0, there.output
+        reference = MFModel.load(folder / "here" / "model.npz")
+        model = MFModel.load(folder / "there" / "model.npz")
+        for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
+            assert np.array_equal(getattr(model, name), getattr(reference, name)), name
+        assert_same_extras(model, reference)
+
+
 def test_command_line_trains_implicit_als_on_a_running_scheduler(client, tmp_path, cli):
     common = ["train", "--method", "ials", "-k", "4", "-n", "2", "--synthetic", "ml-100k"]
     reference, model = trained_here_and_there(cli, client, tmp_path, common)
@@ -311,11 +334,90 @@ def test_command_line_trains_implicit_als_on_a_running_scheduler(client, tmp_pat
     assert np.array_equal(model.item_factors, reference.item_factors)
 
 
-@pytest.mark.parametrize("settings", [{}, {"rank_factors": 0}])
-def test_what_dask_does_not_train_yet_is_named_at_once(client, split, settings):
-    with pytest.raises(ConfigError, match="does not support the implicit features") as error:
-        train_distributed(ALS(**settings), split[0], client=client)
-    assert "ranking head" not in str(error.value)
+def assert_same_extras(model, reference):
+    assert sorted(model.extras) == sorted(reference.extras)
+    for name, array in reference.extras.items():
+        assert np.array_equal(model.extras[name], array), name
+
+
+@pytest.mark.parametrize("settings", [
+    {"rank_factors": 0, "iterations": 4},  # implicit features alone
+    {"rank_factors": 0, "iterations": 3, "solver": "cholesky", "weighted_reg": False},
+    {"iterations": 3},  # the defaults: implicit features and ranking head
+])
+def test_implicit_features_are_the_in_process_ones_bit_for_bit(client, split, settings):
+    config = ALS(factors=6, **settings)
+    assert config.implicit_weight > 0
+    reference = config.fit(split[0], split[1])
+    for n_blocks in (1, None, 3):
+        model = train_distributed(config, split[0], split[1], client=client, n_blocks=n_blocks)
+        assert_same_model(model, reference)
+        assert_same_extras(model, reference)
+
+
+def test_implicit_factor_slices_spanning_blocks_keep_the_in_process_sums(client, monkeypatch):
+    """Gram slices of 7 rows cut across blocks of the implicit factors too."""
+    import alsmf.distributed.trainer as trainer
+    import alsmf.models.implicit_features as features
+
+    monkeypatch.setattr(features, "GRAM_SLICE", 7)
+    monkeypatch.setattr(trainer, "GRAM_SLICE", 7)
+    ratings = synthetic_ratings(n_users=60, n_items=40, n_ratings=1200, seed=3).ratings
+    config = ALS(factors=3, iterations=2, rank_factors=0)
+    reference = config.fit(ratings)
+    model = train_distributed(config, ratings, client=client, n_blocks=3)
+    assert_same_model(model, reference)
+    assert_same_extras(model, reference)
+
+
+@pytest.mark.parametrize("settings", [{}, {"rank_factors": 0, "implicit_weight": 0.0}])
+def test_checkpoint_resumes_to_the_uninterrupted_model(client, split, tmp_path, settings):
+    config = ALS(factors=5, iterations=4, **settings)
+    reference = config.fit(split[0], split[1])
+    path = tmp_path / "checkpoint.npz"
+    first = train_distributed(ALS(factors=5, iterations=2, **settings), split[0], split[1],
+                              client=client, checkpoint=path)
+    assert len(first.history) == 2 and path.exists()
+    model = train_distributed(config, split[0], split[1], client=client, checkpoint=path,
+                              checkpoint_every=1, resume=True, n_blocks=3)
+    assert [r.iteration for r in model.history] == [1, 2, 3, 4]
+    assert_same_model(model, reference)
+    assert_same_extras(model, reference)
+
+
+def test_checkpoint_of_other_settings_is_refused(client, split, tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    train_distributed(ALS(factors=4, iterations=1), split[0], client=client, checkpoint=path)
+    with pytest.raises(ConfigError, match="other settings"):
+        train_distributed(ALS(factors=5, iterations=2), split[0], client=client,
+                          checkpoint=path, resume=True)
+    with pytest.raises(ConfigError, match="keep_seen"):
+        train_distributed(ALS(factors=4), split[0], client=client, checkpoint=path,
+                          keep_seen=False)
+
+
+def test_checkpoint_is_the_root_of_the_lineage(client, split, tmp_path):
+    """After the checkpoint of iteration 2, the user blocks come from tasks without inputs."""
+    seen = {}
+
+    def look(record, progress):
+        if record.iteration == 2:
+            deadline = time.monotonic() + 10  # until the scheduler has the new tasks
+            while not seen and time.monotonic() < deadline:
+                seen.update({key: deps for key, deps in
+                             client.run_on_scheduler(_dependencies_of_user_blocks).items()
+                             if "-it2-root-" in key})
+
+    config = ALS(factors=4, iterations=3, rank_factors=0)
+    train_distributed(config, split[0], client=client, checkpoint=tmp_path / "c.npz",
+                      callback=look)
+    assert len(seen) == 2 and all(not deps for deps in seen.values())
+
+
+def _dependencies_of_user_blocks(dask_scheduler):
+    return {key: [d.key for d in task.dependencies]
+            for key, task in dask_scheduler.tasks.items()
+            if isinstance(key, str) and re.search(r"-it\d+-root-user\d+$", key)}
 
 
 @pytest.mark.parametrize("settings", [
@@ -328,9 +430,7 @@ def test_ranking_head_is_the_in_process_one_bit_for_bit(client, split, settings)
     for n_blocks in (None, 3):
         model = train_distributed(config, split[0], split[1], client=client, n_blocks=n_blocks)
         assert_same_model(model, reference)
-        assert sorted(model.extras) == sorted(reference.extras)
-        for name, array in reference.extras.items():
-            assert np.array_equal(model.extras[name], array), name
+        assert_same_extras(model, reference)
         assert model.ranking_system == reference.ranking_system and model.has_ranking_head
 
 

@@ -9,7 +9,7 @@ options and an optional settings file; Bayesian MF from ``--sweeps``, ``--burn-i
 ``--set NAME=VALUE`` sets any field of any method; an option typed for the same field wins.
 ``--feedback implicit`` reads (user, item) pairs without ratings and trains implicit-feedback
 ALS (``ials``). Every option is checked before the data is read. Every method writes
-checkpoints and resumes them; only ALS and implicit-feedback ALS train on a Dask cluster.
+checkpoints and resumes them; ALS and implicit-feedback ALS also on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def train(
     step, rounds = _rounds(config)
     checkpoint = output / "checkpoint.npz"
     saving = _checkpoint_arguments(checkpoint, checkpoint_every, resume, rounds)
-    _check_cluster(method, scheduler, workers, checkpointing=bool(saving))
+    _check_cluster(method, scheduler, workers)
     _check_output(output)
     source = DataSource(
         data=data, train_file=train_file, test_file=test_file, synthetic=synthetic.value,
@@ -176,14 +176,15 @@ def train(
         Console(stderr=True, highlight=False, soft_wrap=True).print(_nothing_to_resume(output))
     interrupted = None
     with IterationPrinter(console, rounds, show_lines=not as_json) as printer:
-        if scheduler is not None or workers is not None:
-            model = _train_on_dask(config, prepared, printer, scheduler, workers, threads)
-        else:
-            try:
+        try:
+            if scheduler is not None or workers is not None:
+                model = _train_on_dask(config, prepared, printer, scheduler, workers, threads,
+                                       saving)
+            else:
                 model = config.fit(prepared.train, prepared.test, callback=printer,
                                    threads=threads, **saving)
-            except TrainingInterrupted as stop:
-                model, interrupted = stop.model, stop
+        except TrainingInterrupted as stop:
+            model, interrupted = stop.model, stop
     if interrupted is not None and not model.history:
         console.print("interrupted before the first iteration finished; nothing saved")
         raise typer.Exit(130)
@@ -345,17 +346,13 @@ def _nothing_to_resume(output: Path) -> str:
     return f"note: no checkpoint in {output}; training from iteration 1"
 
 
-def _check_cluster(method: str, scheduler: str | None, workers: int | None,
-                   checkpointing: bool) -> None:
+def _check_cluster(method: str, scheduler: str | None, workers: int | None) -> None:
     """Refuse ``--scheduler``/``--workers`` that cannot work, before any data is read."""
     if scheduler is None and workers is None:
         return
     if method not in ("als", "ials"):
         raise ConfigError(f"--method {method} trains in-process; only --method als and "
                           "--method ials train on a Dask cluster (--scheduler, --workers)")
-    if checkpointing:
-        raise ConfigError("--checkpoint-every and --resume work in-process only; a Dask "
-                          "cluster recomputes what a lost worker held instead")
     if scheduler is not None and workers is not None:
         raise ConfigError("give --scheduler (an existing cluster) or --workers (a local one), "
                           "not both")
@@ -365,8 +362,9 @@ def _check_cluster(method: str, scheduler: str | None, workers: int | None,
 
 def _train_on_dask(config: ALS | ImplicitALS, prepared: PreparedData,
                    printer: IterationPrinter, scheduler: str | None, workers: int | None,
-                   threads: int | None) -> MFModel:
-    """``alsmf train --scheduler/--workers``: the same training on a Dask cluster."""
+                   threads: int | None, saving: dict[str, Any]) -> MFModel:
+    """``alsmf train --scheduler/--workers``: the same training on a Dask cluster, with the
+    checkpoint keywords ``saving`` (see :func:`_checkpoint_arguments`)."""
     from distributed import Client
 
     from alsmf.distributed import local_cluster, train_distributed
@@ -378,10 +376,10 @@ def _train_on_dask(config: ALS | ImplicitALS, prepared: PreparedData,
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
         with client:
             return train_distributed(config, prepared.train, prepared.test, client=client,
-                                     callback=printer)
+                                     callback=printer, **saving)
     with local_cluster(workers, threads_per_worker=threads) as cluster, Client(cluster) as client:
         return train_distributed(config, prepared.train, prepared.test, client=client,
-                                 callback=printer)
+                                 callback=printer, **saving)
 
 
 def _loss_figure(model: MFModel, config: Trainer, method: str, step: str, data_name: str,

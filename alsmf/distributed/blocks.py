@@ -180,24 +180,35 @@ def route(block: RatingBlock, source: int, source_start: int) -> np.ndarray:
     return (block.columns[lo:hi] - source_start).astype(np.int32)
 
 
-def pack(factors: np.ndarray, bias: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """One message: the planned rows' factors with their bias as a last column."""
-    message = np.empty((len(rows), factors.shape[1] + 1), dtype=factors.dtype)
-    message[:, :-1] = factors[rows]
-    message[:, -1] = bias[rows]
+def pack(factors: np.ndarray, bias: np.ndarray, rows: np.ndarray,
+         implicit: np.ndarray | None = None) -> np.ndarray:
+    """One message: the planned rows' factors with their bias as a next column, then (with
+    implicit features) the same rows' implicit factors."""
+    k = factors.shape[1]
+    width = k + 1 + (0 if implicit is None else implicit.shape[1])
+    message = np.empty((len(rows), width), dtype=factors.dtype)
+    message[:, :k] = factors[rows]
+    message[:, k] = bias[rows]
+    if implicit is not None:
+        message[:, k + 1:] = implicit[rows]
     return message
 
 
-def unpack(messages: list[np.ndarray], k: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed factors and bias of a block, rows in ``columns`` order, from its messages."""
+def unpack(messages: list[np.ndarray], k: int, dtype: np.dtype, implicit: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The fixed factors, bias and (``implicit``: from the columns after the bias) implicit
+    factors of a block, rows in ``columns`` order, from its messages."""
     n = sum(len(m) for m in messages)
     fixed, bias = np.empty((n, k), dtype=dtype), np.empty(n, dtype=dtype)
+    rows = np.empty((n, k), dtype=dtype) if implicit else None
     lo = 0
     for message in messages:  # each row copied once, straight into place
         fixed[lo:lo + len(message)] = message[:, :k]
         bias[lo:lo + len(message)] = message[:, k]
+        if rows is not None:
+            rows[lo:lo + len(message)] = message[:, k + 1:]
         lo += len(message)
-    return fixed, bias
+    return fixed, bias, rows
 
 
 def gram_slices(bounds: np.ndarray, slice_rows: int) -> list[list[tuple[int, int, int]]]:
@@ -216,9 +227,10 @@ def gram_slices(bounds: np.ndarray, slice_rows: int) -> list[list[tuple[int, int
     return plan
 
 
-def message_bytes(rows: int, k: int, itemsize: int) -> int:
-    """Payload of a message of ``rows`` factor rows (k factors and a bias each)."""
-    return rows * (k + 1) * itemsize
+def message_bytes(rows: int, k: int, itemsize: int, implicit: bool = False) -> int:
+    """Payload of a message of ``rows`` factor rows (k factors and a bias each, and k
+    implicit factors with ``implicit``)."""
+    return rows * (k + 1 + (k if implicit else 0)) * itemsize
 
 
 def initial_user_factors(seed: int, init_scale: float, k: int, dtype: np.dtype,

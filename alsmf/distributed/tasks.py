@@ -21,6 +21,8 @@ from dask.sizeof import sizeof
 
 from alsmf.distributed.blocks import (Piece, RatingBlock, TestPairs, initial_user_factors, pack,
                                       unpack)
+from alsmf.models.implicit_features import (implicit_loss, implicit_rows, implicit_solve_matrix,
+                                            row_terms)
 from alsmf.ranking import clip_to_scale
 from alsmf.rowsystem import RowSystem
 from alsmf.solvers.gather import UNIT_WEIGHTS
@@ -60,9 +62,32 @@ def initial_block(side: str, start: int, stop: int, params: dict) -> FactorBlock
     return FactorBlock(factors, np.zeros(stop - start, dtype=dtype))
 
 
-def send(block: FactorBlock, rows: np.ndarray) -> np.ndarray:
-    """The message of a routing-plan entry: the planned rows of ``block``, bias attached."""
-    return pack(block.factors, block.bias, rows)
+def send(block: FactorBlock, rows: np.ndarray, implicit: np.ndarray | None = None
+         ) -> np.ndarray:
+    """The message of a routing-plan entry: the planned rows of ``block``, bias attached,
+    and their implicit factors (rows of ``implicit``, the block's) when given."""
+    return pack(block.factors, block.bias, rows, implicit)
+
+
+def zero_rows(n_rows: int, k: int, dtype: str) -> np.ndarray:
+    """A block's implicit factors before their first solve (zeros, as in-process)."""
+    return np.zeros((n_rows, k), dtype=dtype)
+
+
+def restored(value: object) -> object:
+    """A block's arrays handed in with the task (from a checkpoint): the root of a lineage
+    that never reaches back before that checkpoint."""
+    return value
+
+
+def implicit_block(ratings: RatingBlock, solve_matrix: np.ndarray, k: int,
+                   *messages: np.ndarray) -> np.ndarray:
+    """The implicit factors of ``ratings``' rows from the fixed rows in ``messages`` (their
+    first ``k`` columns) and :func:`implicit_solve_matrix` of the whole fixed side: the
+    in-process :func:`solve_implicit_factors`'s rows, bit for bit."""
+    fixed = unpack(list(messages), k, messages[0].dtype)[0] if messages else \
+        np.zeros((0, k), dtype=solve_matrix.dtype)
+    return implicit_rows(ratings.indptr, ratings.indices, fixed, solve_matrix)
 
 
 def figures(block: FactorBlock) -> dict:
@@ -73,7 +98,7 @@ def figures(block: FactorBlock) -> dict:
 def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: RowSystem,
           global_mean: float, fallback_mean: float, iteration: int,
           *messages: np.ndarray, shared_gram: np.ndarray | None = None,
-          scored: bool = True) -> FactorBlock:
+          implicit_gram: np.ndarray | None = None, scored: bool = True) -> FactorBlock:
     """Solve one block's rows by ``step`` against the fixed rows received in ``messages``.
 
     ``previous`` is the warm start (copied, never changed). Rows are solved by the in-process
@@ -85,10 +110,15 @@ def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: R
     whatever its value, and ``shared_gram`` (FᵀF of the whole fixed side, :func:`gram_total`)
     times the system's ``gram_weight`` is added to every row's Gram matrix, as
     :meth:`ImplicitALSState.half_step <alsmf.models.implicit_als.ImplicitALSState.half_step>`
-    adds it in-process. ``scored=False`` (a ranking head, never scored) skips the figures.
+    adds it in-process. Implicit features (``implicit_gram``, CᵀC of the fixed side's whole
+    implicit factors C, whose rows this block uses ride in the messages after the bias):
+    :func:`row_terms` of those rows, as :meth:`ALSState.half_step
+    <alsmf.models.als.ALSState.half_step>` adds them. ``scored=False`` (a ranking head,
+    never scored) skips the figures.
     """
     k = previous.factors.shape[1]
-    fixed, fixed_bias = unpack(list(messages), k, previous.factors.dtype)
+    fixed, fixed_bias, fixed_implicit = unpack(list(messages), k, previous.factors.dtype,
+                                               implicit=implicit_gram is not None)
     out = previous.factors.copy()
     out_bias = previous.bias.copy()
     values, extra = ratings.values, {}
@@ -98,6 +128,10 @@ def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: R
         gram[:k, :k] = step.system.gram_weight * shared_gram
         extra = {"extra_gram": gram,
                  "extra_rhs": np.zeros((ratings.n_rows, k + 1), previous.factors.dtype)}
+    elif fixed_implicit is not None:
+        gram, rhs = row_terms(ratings.indptr, ratings.indices, fixed_implicit,
+                              system.implicit_weight, columns_gram=implicit_gram)
+        extra = {"extra_gram": gram, "extra_rhs": rhs}
     with _KERNEL_LOCK:
         _relax_malloc()
         threads_before = numba.get_num_threads()
@@ -107,10 +141,20 @@ def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: R
                               fixed_bias, global_mean, out, out_bias, **extra)
             check_solved(status, out, out_bias, ratings.indptr, ratings.ids, ratings.side,
                          f"iteration {iteration}", step.reg)
-            score = _figures if system.target is None else _implicit_figures
-            result = FactorBlock(out, out_bias, score(ratings, out, out_bias, fixed,
-                                                      fixed_bias, system, global_mean,
-                                                      fallback_mean) if scored else {})
+            figures = {}
+            if scored and system.target is not None:
+                figures = _implicit_figures(ratings, out, out_bias, fixed, fixed_bias,
+                                            system, fallback_mean)
+            elif scored:
+                figures = _figures(ratings, out, out_bias, fixed, fixed_bias, system,
+                                   global_mean, fallback_mean)
+                if fixed_implicit is not None:  # this block's part of the implicit loss
+                    figures["implicit"] = implicit_loss(
+                        ratings.indptr, ratings.indices, out, fixed_implicit,
+                        system.implicit_weight, 0.0, sums=(extra["extra_rhs"],
+                                                           system.implicit_weight),
+                        columns_gram=implicit_gram)
+            result = FactorBlock(out, out_bias, figures)
         finally:
             numba.set_num_threads(threads_before)
     return result
@@ -141,7 +185,7 @@ def _figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray, fixed:
 
 def _implicit_figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray,
                       fixed: np.ndarray, fixed_bias: np.ndarray, system: RowSystem,
-                      global_mean: float, fallback_mean: float) -> dict:
+                      fallback_mean: float) -> dict:
     """The block's share of implicit-feedback ALS's objective and RMSEs, summed as
     :meth:`alsmf.models.implicit_als.ImplicitALSState.evaluate` sums them over all rows:
     ``norms`` (Σ w ‖x‖², float64) and, for user blocks, ``used_error`` (Σ (1 − p·q)² over the
@@ -164,16 +208,27 @@ def _implicit_figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarra
     return result
 
 
-def factor_rows(block: FactorBlock, lo: int, hi: int) -> np.ndarray:
-    """Rows ``lo:hi`` of a factor block: its part of a Gram slice that spans two blocks."""
-    return block.factors[lo:hi].copy()
+def factor_rows(block: FactorBlock | np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Rows ``lo:hi`` of a block's factors (or implicit factors): its part of a Gram slice
+    that spans two blocks."""
+    return _factors(block)[lo:hi].copy()
 
 
-def block_slice_gram(block: FactorBlock, lo: int, hi: int) -> np.ndarray:
-    """The float64 FᵀF of rows ``lo:hi`` of one block (a slice of :func:`gram64` that lies
-    within the block), computed as gram64 computes each slice."""
-    part = block.factors[lo:hi].astype(np.float64)
+def block_slice_gram(block: FactorBlock | np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The float64 FᵀF of rows ``lo:hi`` of one block's factors or implicit factors (a
+    slice of :func:`gram64` that lies within the block), computed as gram64 computes each
+    slice."""
+    part = _factors(block)[lo:hi].astype(np.float64)
     return part.T @ part
+
+
+def _factors(block: FactorBlock | np.ndarray) -> np.ndarray:
+    return block.factors if isinstance(block, FactorBlock) else block
+
+
+def solve_matrix(gram: np.ndarray, weight: float, reg: float) -> np.ndarray:
+    """:func:`implicit_solve_matrix` of a whole side's Gram matrix (one small task)."""
+    return implicit_solve_matrix(gram, weight, reg)
 
 
 def slice_gram(*pieces: np.ndarray) -> np.ndarray:

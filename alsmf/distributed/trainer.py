@@ -40,12 +40,13 @@ from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
 from alsmf.models.implicit_als import ImplicitALS
-from alsmf.models.implicit_features import GRAM_SLICE
+from alsmf.models.implicit_features import (GRAM_SLICE, IMPLICIT_ITEM_FACTORS,
+                                            IMPLICIT_USER_FACTORS)
 from alsmf.models.ranking_head import WithRankingHead, head_settings
 from alsmf.ranking import RANKING_ITEM_FACTORS, RANKING_USER_FACTORS
 from alsmf.solvers.halfstep import HalfStep
 from alsmf.training.builder import build_model
-from alsmf.training.loop import run_training
+from alsmf.training.loop import Checkpoints, check_checkpoint_every, run_training
 
 
 @dataclass
@@ -93,13 +94,16 @@ def train_distributed(
     n_blocks: int | None = None,
     callback: DistributedCallback | None = None,
     keep_seen: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
 ) -> MFModel:
     """Train ``config`` on a Dask cluster; the model equals ``config.fit(train, test)``'s.
 
-    ``config`` is a rating model's ``ALS`` settings (with its ranking head, without implicit
-    features so far) or implicit-feedback ``ImplicitALS`` settings (constant confidence). The
-    ranking head is a second run on the same rating blocks, stepped beside the rating model
-    as in-process (:class:`~alsmf.models.ranking_head.WithRankingHead`).
+    ``config`` is a rating model's ``ALS`` settings (with its implicit features and ranking
+    head, as by default) or implicit-feedback ``ImplicitALS`` settings (constant
+    confidence). The ranking head is a second run on the same rating blocks, stepped beside
+    the rating model as in-process (:class:`~alsmf.models.ranking_head.WithRankingHead`).
 
     The factors equal the in-process trainer's bit for bit, for any number of workers or
     blocks; the objective and RMSEs in ``history`` are summed per block, so they agree to
@@ -122,6 +126,11 @@ def train_distributed(
         keep_seen: gather each user's training ratings into the model at the end (needed to
             skip seen items when recommending, and by fold-in with ``user=``); False leaves
             the model without them, for data larger than the client's memory.
+        checkpoint, checkpoint_every, resume: as for ``ALS.fit``: the model is gathered
+            and written every ``checkpoint_every`` iterations, and a resumed run continues
+            bit for bit. Each checkpoint is also the new root of the tasks' lineage, so a
+            worker lost later is recomputed from it, never from iteration 1 (without
+            checkpoints, Dask recomputes a lost block from the start).
 
     Raises:
         ConfigError: a bad ``n_blocks``, an empty cluster, or settings Dask does not train
@@ -141,10 +150,10 @@ def train_distributed(
         raise ConfigError(f"distributed training supports implicit-feedback ALS with constant "
                           f"confidence only, not confidence={config.confidence!r} (its per-pair "
                           "weights are not sent to the workers yet): train in-process")
-    if config.params().get("implicit_weight"):
-        raise ConfigError("distributed training does not support the implicit features "
-                          "(implicit_weight > 0; --implicit-weight 0 turns them off) yet (on by "
-                          "default): train in-process, or turn them off")
+    check_checkpoint_every(checkpoint_every)
+    if checkpoint is not None and not keep_seen:
+        raise ConfigError("checkpoints keep the training ratings, to check on resume that the "
+                          "data are the same: use keep_seen=True or train without checkpoints")
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
@@ -154,7 +163,9 @@ def train_distributed(
         state = DaskWithRankingHead(state, DaskState(head, client, data, f"{key}-head",
                                                      keep_seen=False, scored=False),
                                     head.iterations)
-    return run_training(state, config.iterations, callback=callback)
+    checkpoints = (None if checkpoint is None
+                   else Checkpoints(Path(checkpoint), checkpoint_every, resume))
+    return run_training(state, config.iterations, callback=callback, checkpoints=checkpoints)
 
 
 class DaskWithRankingHead(WithRankingHead):
@@ -167,8 +178,23 @@ class DaskWithRankingHead(WithRankingHead):
         progress._fetch = lambda: self.model(progress.history)
         return progress
 
+    def checkpoint(self, history: list[IterationRecord]
+                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
+        model, arrays = self.main.checkpoint(history)
+        head, _ = self.head.checkpoint(history)  # history: the iteration names its keys
+        return self._with_head(model, head), arrays
+
+    def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
+        self.main.restore(saved, arrays)
+        user, item = saved.extras[RANKING_USER_FACTORS], saved.extras[RANKING_ITEM_FACTORS]
+        self.head.reroot({"user": (user, np.zeros(len(user), user.dtype), None),
+                          "item": (item, np.zeros(len(item), item.dtype), None)},
+                         len(saved.history))
+
     def _attach(self, model: MFModel) -> MFModel:
-        head = self.head.model([])
+        return self._with_head(model, self.head.model([]))
+
+    def _with_head(self, model: MFModel, head: MFModel) -> MFModel:
         model.extras[RANKING_USER_FACTORS] = head.user_factors
         model.extras[RANKING_ITEM_FACTORS] = head.item_factors
         model.ranking_system = self.head.system
@@ -202,9 +228,25 @@ class DaskState:
             self.fallback_mean = data.mean
             # the model's row system, with the rating scale its test predictions are clipped to
             self.system = replace(config.row_system(), rating_scale=data.scale)
-        # per side, the Gram future of its current factors (implicit feedback), by their key
-        self.grams: dict[str, tuple[str, Any]] = {}
+        self.settings, self.resumable = self.params, config.resumable  # for checkpoints
+        # the Gram futures of factor (or implicit factor) blocks, by the first block's key
+        self.grams: dict[str, Any] = {}
         self.itemsize = 4 if config.solver == "cg" else 8
+        self.dtype = "float32" if config.solver == "cg" else "float64"
+        # implicit features (the default rating model): per side, the futures of its blocks'
+        # implicit factors (user blocks: A, paired with the item factors; item blocks: Z),
+        # zero until first solved, as in-process
+        self.features = not self.implicit and config.implicit_weight > 0
+        self.implicit_rows = {
+            side: [client.submit(tasks.zero_rows, int(bounds[b + 1] - bounds[b]),
+                                 config.factors, self.dtype, key=f"{self.key}-init-{side}{b}-z",
+                                 workers=[data.homes[side][b]], allow_other_workers=True)
+                   for b in range(len(bounds) - 1)]
+            for side, bounds in data.bounds.items()} if self.features else {}
+        # per side, the messages its blocks last received and the key of the factors they
+        # came from: the implicit factors solved next read the same rows again
+        self.received: dict[str, tuple[str, list[list[Any]]]] = {}
+        self.seen: list[tuple[np.ndarray, ...]] | None = None  # gathered by the first model()
         self.factors = {side: [client.submit(tasks.initial_block, side, int(bounds[b]),
                                              int(bounds[b + 1]), self.params,
                                              key=f"{self.key}-init-{side}{b}",
@@ -227,7 +269,7 @@ class DaskState:
     def planned_bytes(self) -> int:
         """Bytes of every message of one iteration (both half-steps)."""
         rows = sum(int(np.sum(row)) for side in SIDES for row in self.sizes[side])
-        return message_bytes(rows, self.config.factors, self.itemsize)
+        return message_bytes(rows, self.config.factors, self.itemsize, self.features)
 
     def homes(self) -> dict[str, list[str]]:
         """Per side, the worker holding each rating block (its first home while it is made).
@@ -248,9 +290,10 @@ class DaskState:
             return HalfStep(self.system, self.config.solver, self.config.cg_steps)
         return self.config.half_step(iteration)
 
-    def gram(self, side: str, homes: dict[str, list[str]]) -> Any:
-        """The future of FᵀF (float64) of ``side``'s current factors, equal to in-process
-        :func:`~alsmf.models.implicit_features.gram64` bit for bit.
+    def gram(self, blocks: list[Any], side: str, homes: dict[str, list[str]]) -> Any:
+        """The future of FᵀF (float64) of ``side``'s ``blocks`` (factor blocks or implicit
+        factor blocks, one per block of ``side``), equal to in-process
+        :func:`~alsmf.models.implicit_features.gram64` of the whole matrix bit for bit.
 
         gram64 sums the products of consecutive slices of ``GRAM_SLICE`` rows in order, and a
         slice's product depends on how its rows are cut, so the reduction keeps gram64's
@@ -259,19 +302,18 @@ class DaskState:
         assembled from its blocks' rows (at most one slice's rows move per boundary), and one
         task adds the products in slice order.
         """
-        factors = self.factors[side]
-        label = factors[0].key
-        if side in self.grams and self.grams[side][0] == label:
-            return self.grams[side][1]
+        label = blocks[0].key
+        if label in self.grams:
+            return self.grams[label]
         slices = []
         for n, parts in enumerate(gram_slices(self.data.bounds[side], GRAM_SLICE)):
             if len(parts) == 1:
                 block, lo, hi = parts[0]
                 slices.append(self.client.submit(
-                    tasks.block_slice_gram, factors[block], lo, hi, key=f"{label}-gram{n}",
+                    tasks.block_slice_gram, blocks[block], lo, hi, key=f"{label}-gram{n}",
                     workers=[homes[side][block]], allow_other_workers=True))
                 continue
-            pieces = [self.client.submit(tasks.factor_rows, factors[block], lo, hi,
+            pieces = [self.client.submit(tasks.factor_rows, blocks[block], lo, hi,
                                          key=f"{label}-gram{n}-rows{block}",
                                          workers=[homes[side][block]],
                                          allow_other_workers=True)
@@ -281,32 +323,84 @@ class DaskState:
                                              allow_other_workers=True))
         total = self.client.submit(tasks.gram_total, self.config.factors, *slices,
                                    key=f"{label}-gram")
-        self.grams[side] = (label, total)
+        self.grams = {key: gram for key, gram in self.grams.items()
+                      if key in self._current_labels()} | {label: total}
         return total
+
+    def _current_labels(self) -> set[str]:
+        """The first-block keys of the current factors and implicit factors (whose Gram
+        futures are still wanted)."""
+        return {blocks[0].key for group in (self.factors, self.implicit_rows)
+                for blocks in group.values()}
 
     def half_step(self, side: str, iteration: int, homes: dict[str, list[str]]) -> None:
         """Submit the solve of every block of ``side`` against the other side's factors.
 
         Messages go first (higher priority): a worker that started a solve before packing a
         message another worker waits for would hold that worker idle for the whole solve.
+        With implicit features, the other side's implicit factors are solved first
+        (:meth:`implicit_step`) and ride in the messages after the factors.
         """
         other = _other(side)
-        shared = {"shared_gram": self.gram(other, homes)} if self.implicit else {}
-        solved = []
+        shared = {}
+        if self.implicit:
+            shared = {"shared_gram": self.gram(self.factors[other], other, homes)}
+        if self.features:
+            self.implicit_step(other, iteration, homes)
+            shared = {"implicit_gram": self.gram(self.implicit_rows[other], other, homes)}
+        solved, received = [], []
         for j, block in enumerate(self.data.blocks[side]):
-            messages = [self.client.submit(tasks.send, self.factors[other][s],
-                                           self.routes[side, j, s],
-                                           key=f"{self.key}-it{iteration}-{side}{j}-msg{s}",
-                                           workers=[homes[other][s]], allow_other_workers=True,
-                                           priority=1)
-                        for s, n in enumerate(self.sizes[side][j]) if n]
+            messages = self.messages(side, j, f"{self.key}-it{iteration}-{side}{j}", homes)
+            received.append(messages)
             solved.append(self.client.submit(
                 tasks.solve, block, self.factors[side][j], self.row_step(iteration),
                 self.system, self.global_mean, self.fallback_mean, iteration,
                 *messages, **shared, scored=self.scored,
                 key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
                 allow_other_workers=True))
+        if self.features:
+            self.received[side] = (self.factors[other][0].key, received)
         self.factors[side] = solved
+
+    def messages(self, side: str, j: int, prefix: str, homes: dict[str, list[str]]
+                 ) -> list[Any]:
+        """The futures of the messages block ``j`` of ``side`` receives from the other
+        side's current factors (and implicit factors, with implicit features), keyed
+        ``prefix-msgS`` by source block."""
+        other = _other(side)
+        implicit = self.implicit_rows.get(other)
+        return [self.client.submit(tasks.send, self.factors[other][s], self.routes[side, j, s],
+                                   None if implicit is None else implicit[s],
+                                   key=f"{prefix}-msg{s}",
+                                   workers=[homes[other][s]], allow_other_workers=True,
+                                   priority=1)
+                for s, n in enumerate(self.sizes[side][j]) if n]
+
+    def implicit_step(self, side: str, iteration: int, homes: dict[str, list[str]]) -> None:
+        """Solve the implicit factors of ``side``'s rows from the other side's current
+        factors, as :meth:`ALSState.implicit_step <alsmf.models.als.ALSState.implicit_step>`
+        does in-process (before the item half-step: A of the users from the item factors).
+
+        A block's rows need the other side's rows it rates: the messages it last received
+        hold them when they came from the current factors (the previous half-step's), and
+        are sent again otherwise (the first iteration, after a checkpoint or rollback).
+        """
+        other = _other(side)
+        source = self.factors[other]
+        prefix = f"{self.key}-it{iteration}-implicit-{side}"
+        label, received = self.received.get(side, (None, None))
+        if label != source[0].key:
+            received = [self.messages(side, b, f"{prefix}{b}", homes)
+                        for b in range(len(self.data.blocks[side]))]
+        solve = self.client.submit(tasks.solve_matrix, self.gram(source, other, homes),
+                                   self.config.implicit_weight, self.config.implicit_reg,
+                                   key=f"{prefix}-solve")
+        self.implicit_rows[side] = [
+            self.client.submit(tasks.implicit_block, block, solve, self.config.factors,
+                               *received[b], key=f"{prefix}{b}",
+                               workers=[homes[side][b]], allow_other_workers=True)
+            for b, block in enumerate(self.data.blocks[side])]
+        self.received.pop(side, None)  # read: nothing else needs them
 
     # ------------------------------------------------------------------ the loop's protocol
     def step(self, iteration: int) -> None:
@@ -330,6 +424,12 @@ class DaskState:
         penalty = sum(p["penalty"] for side in SIDES for p in parts[side])
         sse = sum(p["sse"] for p in parts["user"])
         objective = sse + penalty
+        if self.features:  # the blocks' parts of the implicit loss, and λ_z ‖A‖² + λ_z ‖Z‖²
+            homes = self.homes()
+            grams = self.client.gather([self.gram(self.implicit_rows[side], side, homes)
+                                        for side in SIDES])
+            objective += sum(p["implicit"] for side in SIDES for p in parts[side])
+            objective += self.config.implicit_reg * sum(float(np.trace(g)) for g in grams)
         train_rmse = math.sqrt(sse / self.data.n_ratings)
         test_rmse = math.sqrt(sum(p["test_sse"] for p in parts["user"]) / count) if count else None
         return objective, train_rmse, test_rmse
@@ -341,7 +441,8 @@ class DaskState:
         <alsmf.models.implicit_als.ImplicitALSState.evaluate>` computes them."""
         config = self.config
         homes = self.homes()
-        grams = self.client.gather([self.gram(side, homes) for side in SIDES])
+        grams = self.client.gather([self.gram(self.factors[side], side, homes)
+                                    for side in SIDES])
         every_square = float(np.sum(grams[0] * grams[1]))
         used_error = sum(p["used_error"] for p in parts["user"])
         used_square = sum(p["used_square"] for p in parts["user"])
@@ -357,12 +458,53 @@ class DaskState:
             return False
         return self.config.converged(record.iteration, previous, record.objective)
 
-    def snapshot(self) -> dict[str, list[Any]]:
-        """The current factor futures: an interrupted iteration's new ones are dropped."""
-        return {side: list(futures) for side, futures in self.factors.items()}
+    def snapshot(self) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+        """The current factor (and implicit factor) futures: an interrupted iteration's new
+        ones are dropped."""
+        return ({side: list(futures) for side, futures in self.factors.items()},
+                {side: list(futures) for side, futures in self.implicit_rows.items()})
 
-    def roll_back(self, snapshot: dict[str, list[Any]]) -> None:
-        self.factors = snapshot
+    def roll_back(self, snapshot: tuple[dict[str, list[Any]], dict[str, list[Any]]]) -> None:
+        self.factors, self.implicit_rows = snapshot
+
+    def checkpoint(self, history: list[IterationRecord]
+                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
+        """The model to write (gathered), which also becomes the new root of the run's
+        lineage (:meth:`reroot`): a worker lost later is recomputed from here."""
+        model = self.model(history)
+        self.reroot(_arrays_of(model), len(history))
+        return model, {}
+
+    def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from a checkpoint's model: its arrays become the blocks' factors."""
+        self.reroot(_arrays_of(saved), len(saved.history))
+
+    def reroot(self, arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+               iteration: int) -> None:
+        """Make ``arrays`` (per side: factors, biases, implicit factors or None) the current
+        blocks, as tasks that carry them.
+
+        Such a task has no inputs, so Dask recomputes a block lost after this point from
+        here, never from the iterations before; the price is one copy of the factors sent
+        from the client to the workers (through the scheduler, which keeps it while the
+        tasks are wanted).
+        """
+        homes = self.homes()
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
+            for side, (factors, bias, implicit) in arrays.items():
+                bounds = self.data.bounds[side]
+                cuts = list(zip(bounds[:-1], bounds[1:]))
+                self.factors[side] = [self.client.submit(
+                    tasks.restored, tasks.FactorBlock(factors[lo:hi].copy(), bias[lo:hi].copy()),
+                    key=f"{self.key}-it{iteration}-root-{side}{b}", workers=[homes[side][b]],
+                    allow_other_workers=True) for b, (lo, hi) in enumerate(cuts)]
+                if self.features:
+                    self.implicit_rows[side] = [self.client.submit(
+                        tasks.restored, implicit[lo:hi].copy(),
+                        key=f"{self.key}-it{iteration}-root-{side}{b}-z",
+                        workers=[homes[side][b]], allow_other_workers=True)
+                        for b, (lo, hi) in enumerate(cuts)]
+        self.received = {}
 
     def progress(self, history: list[IterationRecord]) -> TrainingProgress:
         """What the client has (the factors stay on the workers), with ``history``."""
@@ -377,10 +519,12 @@ class DaskState:
     def model(self, history: list[IterationRecord]) -> MFModel:
         """Gather the factors (and the training ratings) into an :class:`MFModel`."""
         keep_seen = self.keep_seen
-        blocks = self.client.gather(self.factors)
-        seen = (self.client.gather([self.client.submit(tasks.seen, b, key=f"{b.key}-seen")
-                                    for b in self.data.blocks["user"]])
-                if keep_seen else [])
+        blocks, implicit = self.client.gather((self.factors, self.implicit_rows))
+        if keep_seen and self.seen is None:  # gathered once: the ratings do not change
+            self.seen = self.client.gather([
+                self.client.submit(tasks.seen, b, key=f"{b.key}-seen")
+                for b in self.data.blocks["user"]])
+        seen = self.seen if keep_seen else []
         counts = (np.concatenate([s[0] for s in seen]) if keep_seen
                   else np.zeros(len(self.data.user_ids), dtype=np.int64))
         indptr = np.zeros(len(counts) + 1, dtype=np.int64)
@@ -397,9 +541,20 @@ class DaskState:
             item_bias=np.concatenate([b.bias for b in blocks["item"]]),
             global_mean=self.global_mean, fallback_mean=self.fallback_mean,
             system=self.system,
-            params=self.params)
+            params=self.params,
+            extras={name: np.concatenate(implicit[side]) for side, name in
+                    (("user", IMPLICIT_USER_FACTORS), ("item", IMPLICIT_ITEM_FACTORS))
+                    if side in implicit})
         model.history = list(history)
         return model
+
+
+def _arrays_of(model: MFModel) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """A model's arrays per side, as :meth:`DaskState.reroot` takes them."""
+    return {"user": (model.user_factors, model.user_bias,
+                     model.extras.get(IMPLICIT_USER_FACTORS)),
+            "item": (model.item_factors, model.item_bias,
+                     model.extras.get(IMPLICIT_ITEM_FACTORS))}
 
 
 def _other(side: str) -> str:

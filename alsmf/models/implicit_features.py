@@ -145,13 +145,15 @@ def row_terms(indptr: np.ndarray, indices: np.ndarray, implicit: np.ndarray,
 
 def implicit_loss(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
                   implicit: np.ndarray, weight: float, reg: float,
-                  sums: np.ndarray | None = None) -> float:
+                  sums: np.ndarray | None = None,
+                  columns_gram: np.ndarray | None = None) -> float:
     """w Σ_rows Σ_columns (x - f_r·c_j)² + λ_z ‖C‖², without visiting the zeros of X.
 
     ``factors`` are the rows' factors (P for the by-user CSR), ``implicit`` the columns' (Z).
     ``sums`` (rows x k: each row's Σ c_j, or any multiple s·Σ c_j given as ``(array, s)``,
     for example the right-hand side of :func:`row_terms` with its weight) saves recomputing
-    them.
+    them. ``columns_gram``: CᵀC of *all* columns when ``implicit`` holds only some of them
+    (the rows a block of rows uses, on a Dask worker); the sum over every column needs it.
     """
     k = implicit.shape[1]
     scale = 1.0
@@ -160,7 +162,8 @@ def implicit_loss(indptr: np.ndarray, indices: np.ndarray, factors: np.ndarray,
         sum_rows_of_csr(indptr, indices, implicit, sums)
     elif isinstance(sums, tuple):
         sums, scale = sums
-    columns_gram = gram64(implicit)
+    if columns_gram is None:
+        columns_gram = gram64(implicit)
     quadratic = cross = 0.0
     for start in range(0, len(factors), _CHUNK):
         rows = factors[start:start + _CHUNK].astype(np.float64)
