@@ -90,6 +90,11 @@ class KillAt(WorkerPlugin):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+NO_DASHBOARD = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+"""Without a dashboard every process still serves HTTP (health, metrics), on 0.0.0.0 unless
+told otherwise: on 127.0.0.1 here, at a free port."""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -120,12 +125,12 @@ class ProcessCluster:
     def start_scheduler(self) -> None:
         port = self.address.rsplit(":", 1)[1]
         # --idle-timeout: it ends itself if this process dies before the finaliser runs
-        self._start("scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard",
+        self._start("scheduler", "--host", "127.0.0.1", "--port", port, *NO_DASHBOARD,
                     "--idle-timeout", "120", log="scheduler.log")
 
     def start_worker(self) -> subprocess.Popen:
         n = len(self.processes)
-        return self._start("worker", self.address, "--host", "127.0.0.1", "--no-dashboard",
+        return self._start("worker", self.address, "--host", "127.0.0.1", *NO_DASHBOARD,
                            "--nworkers", "1", "--nthreads", "1", "--no-nanny",
                            "--memory-limit", "0", "--death-timeout", "30",
                            "--local-directory", str(self.folder / f"worker-{n}"),
