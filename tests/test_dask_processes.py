@@ -12,7 +12,6 @@ its memory is gone; a replacement worker is started after the run, for the next 
 Everything listens on 127.0.0.1 only; the processes are killed by a fixture finaliser.
 """
 
-import inspect
 import os
 import re
 import signal
@@ -39,17 +38,12 @@ BIN = Path(sys.executable).parent
 CONFIG = {"factors": 8, "iterations": 10, "implicit_weight": 0.0, "rank_factors": 0, "seed": 3}
 KILL_ITERATION = 8
 N_BLOCKS = 4
-ITERATION = re.compile(r"^alsmf-[0-9a-f]{8}-it(\d+)-")
+ITERATION = re.compile(r"^alsmf-[0-9a-f]{8}(?:-head)?-it(\d+)-")
 """A training task's key (``trainer.py``): ``alsmf-RUN-itN-SIDEj`` (a solve), ``...-msgS`` (a
-message), ``...-figures`` (its figures); the data's and the plan's keys have no ``-itN-``."""
+message), ``...-figures`` (its figures), ``...-itN-implicit-...`` (implicit factors),
+``...-itN-root-...`` (a checkpoint's blocks), the same after ``-head`` for the ranking head;
+the data's and the plan's keys have no ``-itN-``."""
 
-HAS_CHECKPOINTS = "checkpoint" in inspect.signature(train_distributed).parameters
-needs_checkpoints = pytest.mark.skipif(
-    not HAS_CHECKPOINTS,
-    reason="NEEDS-CHECKPOINTS: train_distributed(checkpoint=, checkpoint_every=) is not on "
-           "this branch yet")
-"""Marks what needs ``train_distributed``'s checkpoints (each one the new root of the
-lineage); it runs by itself once they exist."""
 
 
 class TaskLog(SchedulerPlugin):
@@ -250,17 +244,21 @@ def test_worker_killed_in_iteration_8_gives_the_in_process_model(cluster, split,
     assert iterations and iterations[-1] == KILL_ITERATION
 
 
-@needs_checkpoints
 def test_worker_killed_in_iteration_8_recomputes_from_the_last_checkpoint(cluster, split,
-                                                                          reference, tmp_path):
-    """With a checkpoint after every iteration, the last one (after iteration 7) is the root
-    of the lineage: nothing of an iteration before 7 runs again."""
-    config, expected = reference
+                                                                          tmp_path):
+    """The default model (implicit features, ranking head) with a checkpoint after every
+    iteration: the last one (after iteration 7) is the root of the lineage, so nothing of an
+    iteration before 7 runs again, and the model is the in-process one."""
+    config = ALS(**{name: CONFIG[name] for name in ("factors", "iterations", "seed")})
+    assert config.implicit_weight > 0 and config.rank_factors > 0
+    expected = config.fit(split[0], split[1])
     checkpoint = tmp_path / "ck.npz"
-    model, _, rerun = train_with_a_kill(*cluster, split, config,  # NEEDS-CHECKPOINTS
+    model, _, rerun = train_with_a_kill(*cluster, split, config,
                                         checkpoint=checkpoint, checkpoint_every=1)
     assert_same_factors(model, expected)
-    assert checkpoint.exists()  # NEEDS-CHECKPOINTS
-    # NEEDS-CHECKPOINTS: today this lists every key of iterations 1..6 (see the test above)
-    early = sorted(key for key in rerun if (_iteration(key) or 0) in range(1, 7))
-    assert not early, f"{len(early)} keys of iterations before 7 ran twice: {early[:5]}"
+    for name, array in expected.extras.items():
+        assert np.array_equal(model.extras[name], array), name
+    assert checkpoint.exists()
+    iterations = {i for i in map(_iteration, rerun) if i is not None}
+    print(f"\nrecomputed after the kill: iterations {sorted(iterations)}, {len(rerun)} keys")
+    assert iterations and min(iterations) >= KILL_ITERATION - 1, sorted(iterations)
