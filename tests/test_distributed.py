@@ -441,3 +441,26 @@ def test_callback_fetches_the_model_with_its_ranking_head(client, split):
                               callback=lambda record, progress: fetched.append(progress.fetch()))
     assert np.array_equal(fetched[-1].extras["ranking_user_factors"],
                           model.extras["ranking_user_factors"])
+
+
+def test_a_scheduler_that_steals_work_is_named():
+    with (distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None)
+          as cluster, distributed.Client(cluster) as own):
+        with pytest.warns(UserWarning, match="work stealing on"):
+            train_distributed(ALS(**PLAIN, factors=2, iterations=1),
+                              synthetic_ratings(n_users=30, n_items=20, n_ratings=600,
+                                                seed=0).ratings, client=own)
+
+
+def test_the_workers_drop_the_run_when_it_ends_even_with_a_callback(client, split):
+    progress = []
+    train_distributed(ALS(factors=3, iterations=2), split[0], client=client,
+                      callback=lambda record, p: progress.append(p))
+    deadline = time.monotonic() + 10
+    while client.run_on_scheduler(_run_tasks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert progress and not client.run_on_scheduler(_run_tasks)
+
+
+def _run_tasks(dask_scheduler):
+    return [key for key in dask_scheduler.tasks if str(key).startswith("alsmf-")]

@@ -69,3 +69,12 @@ def worker_addresses(client: Any) -> list[str]:
     it listing no workers at all.
     """
     return sorted(client.nthreads())
+
+
+def steals_work(client: Any) -> bool:
+    """Whether the cluster's scheduler has Dask's work stealing on (asked of it now)."""
+    return bool(client.run_on_scheduler(_has_stealing))
+
+
+def _has_stealing(dask_scheduler: Any) -> bool:
+    return "stealing" in dask_scheduler.extensions

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +34,7 @@ import numpy as np
 from alsmf.data.ratings import Ratings
 from alsmf.distributed import tasks
 from alsmf.distributed.blocks import SIDES, gram_slices, message_bytes, route
-from alsmf.distributed.cluster import worker_addresses
+from alsmf.distributed.cluster import steals_work, worker_addresses
 from alsmf.distributed.ingest import Dataset, load
 from alsmf.errors import ConfigError
 from alsmf.history import IterationRecord
@@ -154,6 +155,11 @@ def train_distributed(
     if checkpoint is not None and not keep_seen:
         raise ConfigError("checkpoints keep the training ratings, to check on resume that the "
                           "data are the same: use keep_seen=True or train without checkpoints")
+    if steals_work(client):
+        warnings.warn("the Dask scheduler has work stealing on: a thief fetches a block's "
+                      "ratings and factors to run its tasks elsewhere, which costs time and "
+                      "memory (the model is the same); start the scheduler with "
+                      "DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING=False", stacklevel=2)
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
@@ -165,13 +171,22 @@ def train_distributed(
                                     head.iterations)
     checkpoints = (None if checkpoint is None
                    else Checkpoints(Path(checkpoint), checkpoint_every, resume))
-    return run_training(state, config.iterations, callback=callback, checkpoints=checkpoints)
+    try:
+        return run_training(state, config.iterations, callback=callback,
+                            checkpoints=checkpoints)
+    finally:  # the workers drop the run's blocks now, not when the client's objects are freed
+        data.blocks = {}
+        state.release()
 
 
 class DaskWithRankingHead(WithRankingHead):
     """A rating model's :class:`DaskState` and its ranking head's, driven as one, as
     :class:`WithRankingHead` drives them in-process; the head's vectors are gathered from the
     workers into every model handed out."""
+
+    def release(self) -> None:
+        self.main.release()
+        self.head.release()
 
     def progress(self, history: list[IterationRecord]) -> TrainingProgress:
         progress = self.main.progress(history)
@@ -205,8 +220,8 @@ class DaskState:
     """One training run on a cluster, as the training loop drives it: the data's futures, the
     current factor futures, the routing plan.
 
-    It has no checkpoints: a Dask cluster recomputes what a lost worker held from the tasks'
-    lineage instead.
+    A lost worker's blocks are recomputed by Dask from the tasks' lineage, which reaches
+    back to the last checkpoint (:meth:`reroot`) or, without checkpoints, to the start.
     """
 
     def __init__(self, config: ALS | ImplicitALS, client: Any, data: Dataset, key: str,
@@ -265,6 +280,11 @@ class DaskState:
             for side in SIDES for j, row in enumerate(sizes[side]) for s, n in enumerate(row)
             if n
         }
+
+    def release(self) -> None:
+        """Forget the run's futures (a callback's progress object may outlive the run)."""
+        self.factors, self.implicit_rows, self.received, self.grams, self.routes = \
+            {}, {}, {}, {}, {}
 
     def planned_bytes(self) -> int:
         """Bytes of every message of one iteration (both half-steps)."""
