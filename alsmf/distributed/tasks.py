@@ -69,6 +69,29 @@ def send(block: FactorBlock, rows: np.ndarray, implicit: np.ndarray | None = Non
     return pack(block.factors, block.bias, rows, implicit)
 
 
+Bundle = dict[tuple[int, int], np.ndarray]
+"""The messages one worker's source blocks send to one worker's destination blocks, by
+(destination block, source block)."""
+
+
+def bundle(plan: tuple[tuple[int, int, int], ...], *inputs: object) -> Bundle:
+    """The messages of ``plan`` in one task: entry ``(j, s, n)`` is destination block ``j``'s
+    message from source block ``s``, whose factor block is ``inputs[n]``, whose implicit
+    factors (or None) ``inputs[n + 1]``, and whose route ``inputs[n + 2]``.
+
+    One task per pair of workers rather than per pair of blocks: the scheduler's work per
+    half-step then grows with the number of workers squared plus the blocks, not the blocks
+    squared."""
+    return {(j, s): send(inputs[n], inputs[n + 2], inputs[n + 1]) for j, s, n in plan}
+
+
+def messages_for(block: int, bundles: tuple[Bundle, ...]) -> list[np.ndarray]:
+    """Destination ``block``'s messages from ``bundles``, in source-block order (the order
+    :func:`unpack` rebuilds the block's fixed rows in)."""
+    mine = {s: message for parts in bundles for (j, s), message in parts.items() if j == block}
+    return [mine[s] for s in sorted(mine)]
+
+
 def zero_rows(n_rows: int, k: int, dtype: str) -> np.ndarray:
     """A block's implicit factors before their first solve (zeros, as in-process)."""
     return np.zeros((n_rows, k), dtype=dtype)
@@ -80,13 +103,13 @@ def restored(value: object) -> object:
     return value
 
 
-def implicit_block(ratings: RatingBlock, solve_matrix: np.ndarray, k: int,
-                   *messages: np.ndarray) -> np.ndarray:
-    """The implicit factors of ``ratings``' rows from the fixed rows in ``messages`` (their
-    first ``k`` columns) and :func:`implicit_solve_matrix` of the whole fixed side: the
-    in-process :func:`solve_implicit_factors`'s rows, bit for bit."""
-    fixed = unpack(list(messages), k, messages[0].dtype)[0] if messages else \
-        np.zeros((0, k), dtype=solve_matrix.dtype)
+def implicit_block(ratings: RatingBlock, solve_matrix: np.ndarray, k: int, dtype: str,
+                   block: int, *bundles: Bundle) -> np.ndarray:
+    """The implicit factors (``dtype``) of ``ratings``' rows (block ``block`` of its side)
+    from the fixed rows of its messages in ``bundles`` (their first ``k`` columns) and
+    :func:`implicit_solve_matrix` of the whole fixed side: the in-process
+    :func:`solve_implicit_factors`'s rows, bit for bit."""
+    fixed = unpack(messages_for(block, bundles), k, np.dtype(dtype))[0]
     return implicit_rows(ratings.indptr, ratings.indices, fixed, solve_matrix)
 
 
@@ -96,10 +119,11 @@ def figures(block: FactorBlock) -> dict:
 
 
 def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: RowSystem,
-          global_mean: float, fallback_mean: float, iteration: int,
-          *messages: np.ndarray, shared_gram: np.ndarray | None = None,
+          global_mean: float, fallback_mean: float, iteration: int, block: int,
+          *bundles: Bundle, shared_gram: np.ndarray | None = None,
           implicit_gram: np.ndarray | None = None, scored: bool = True) -> FactorBlock:
-    """Solve one block's rows by ``step`` against the fixed rows received in ``messages``.
+    """Solve one block's rows (block ``block`` of its side) by ``step`` against the fixed
+    rows of its messages in ``bundles``.
 
     ``previous`` is the warm start (copied, never changed). Rows are solved by the in-process
     kernel (:class:`HalfStep`) and checked with :func:`check_solved`, so a failure names the
@@ -117,7 +141,8 @@ def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: R
     never scored) skips the figures.
     """
     k = previous.factors.shape[1]
-    fixed, fixed_bias, fixed_implicit = unpack(list(messages), k, previous.factors.dtype,
+    messages = messages_for(block, bundles)
+    fixed, fixed_bias, fixed_implicit = unpack(messages, k, previous.factors.dtype,
                                                implicit=implicit_gram is not None)
     out = previous.factors.copy()
     out_bias = previous.bias.copy()
@@ -214,12 +239,16 @@ def factor_rows(block: FactorBlock | np.ndarray, lo: int, hi: int) -> np.ndarray
     return _factors(block)[lo:hi].copy()
 
 
-def block_slice_gram(block: FactorBlock | np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The float64 FᵀF of rows ``lo:hi`` of one block's factors or implicit factors (a
-    slice of :func:`gram64` that lies within the block), computed as gram64 computes each
-    slice."""
-    part = _factors(block)[lo:hi].astype(np.float64)
-    return part.T @ part
+def block_slice_grams(block: FactorBlock | np.ndarray, cuts: list[tuple[int, int]]
+                      ) -> list[np.ndarray]:
+    """The float64 FᵀF of each slice ``lo:hi`` of one block's factors or implicit factors
+    (slices of :func:`gram64` that lie within the block), computed as gram64 computes each
+    slice, in order."""
+    products = []
+    for lo, hi in cuts:
+        part = _factors(block)[lo:hi].astype(np.float64)
+        products.append(part.T @ part)
+    return products
 
 
 def _factors(block: FactorBlock | np.ndarray) -> np.ndarray:
@@ -237,11 +266,14 @@ def slice_gram(*pieces: np.ndarray) -> np.ndarray:
     return part.T @ part
 
 
-def gram_total(k: int, *slices: np.ndarray) -> np.ndarray:
-    """Σ of the slices' products in slice order: :func:`gram64`'s sum, bit for bit."""
+def gram_total(k: int, *parts: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """Σ of the slices' products in slice order (``parts``: a block's products, as
+    :func:`block_slice_grams` lists them, or one slice's): :func:`gram64`'s sum, bit for
+    bit."""
     gram = np.zeros((k, k))
-    for part in slices:
-        gram += part
+    for part in parts:
+        for product in (part if isinstance(part, list) else [part]):
+            gram += product
     return gram
 
 

@@ -317,31 +317,38 @@ class DaskState:
 
         gram64 sums the products of consecutive slices of ``GRAM_SLICE`` rows in order, and a
         slice's product depends on how its rows are cut, so the reduction keeps gram64's
-        slices whatever the blocks are: a slice inside one block is multiplied next to that
-        block (only the k x k product moves), a slice that spans a block boundary is
-        assembled from its blocks' rows (at most one slice's rows move per boundary), and one
-        task adds the products in slice order.
+        slices whatever the blocks are: the slices inside one block are multiplied next to
+        that block, in one task per block (only their k x k products move), a slice that
+        spans a block boundary is assembled from its blocks' rows (at most one slice's rows
+        move per boundary), and one task adds the products in slice order. Tasks per Gram
+        matrix: about one per block, whatever the number of rows.
         """
         label = blocks[0].key
         if label in self.grams:
             return self.grams[label]
-        slices = []
-        for n, parts in enumerate(gram_slices(self.data.bounds[side], GRAM_SLICE)):
-            if len(parts) == 1:
-                block, lo, hi = parts[0]
-                slices.append(self.client.submit(
-                    tasks.block_slice_gram, blocks[block], lo, hi, key=f"{label}-gram{n}",
-                    workers=[homes[side][block]], allow_other_workers=True))
+        parts: list[Any] = []  # in slice order: a block's run of inner slices, or one slice
+        inner: dict[int, list[tuple[int, int]]] = {}
+        for n, cut in enumerate(gram_slices(self.data.bounds[side], GRAM_SLICE)):
+            if len(cut) == 1:  # inside one block: with its neighbours there, in one task
+                block, lo, hi = cut[0]
+                if block not in inner:
+                    inner[block] = []
+                    parts.append(block)
+                inner[block].append((lo, hi))
                 continue
             pieces = [self.client.submit(tasks.factor_rows, blocks[block], lo, hi,
                                          key=f"{label}-gram{n}-rows{block}",
                                          workers=[homes[side][block]],
                                          allow_other_workers=True)
-                      for block, lo, hi in parts]
-            slices.append(self.client.submit(tasks.slice_gram, *pieces, key=f"{label}-gram{n}",
-                                             workers=[homes[side][parts[0][0]]],
-                                             allow_other_workers=True))
-        total = self.client.submit(tasks.gram_total, self.config.factors, *slices,
+                      for block, lo, hi in cut]
+            parts.append(self.client.submit(tasks.slice_gram, *pieces, key=f"{label}-gram{n}",
+                                            workers=[homes[side][cut[0][0]]],
+                                            allow_other_workers=True))
+        parts = [self.client.submit(tasks.block_slice_grams, blocks[part], inner[part],
+                                    key=f"{label}-grams{part}", workers=[homes[side][part]],
+                                    allow_other_workers=True)
+                 if isinstance(part, int) else part for part in parts]
+        total = self.client.submit(tasks.gram_total, self.config.factors, *parts,
                                    key=f"{label}-gram")
         self.grams = {key: gram for key, gram in self.grams.items()
                       if key in self._current_labels()} | {label: total}
@@ -368,33 +375,49 @@ class DaskState:
         if self.features:
             self.implicit_step(other, iteration, homes)
             shared = {"implicit_gram": self.gram(self.implicit_rows[other], other, homes)}
+        bundles = self.bundles(side, f"{self.key}-it{iteration}-{side}", homes)
         solved, received = [], []
         for j, block in enumerate(self.data.blocks[side]):
-            messages = self.messages(side, j, f"{self.key}-it{iteration}-{side}{j}", homes)
-            received.append(messages)
+            mine = bundles.get(homes[side][j], [])
+            received.append(mine)
             solved.append(self.client.submit(
                 tasks.solve, block, self.factors[side][j], self.row_step(iteration),
-                self.system, self.global_mean, self.fallback_mean, iteration,
-                *messages, **shared, scored=self.scored,
+                self.system, self.global_mean, self.fallback_mean, iteration, j,
+                *mine, **shared, scored=self.scored,
                 key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
                 allow_other_workers=True))
         if self.features:
             self.received[side] = (self.factors[other][0].key, received)
         self.factors[side] = solved
 
-    def messages(self, side: str, j: int, prefix: str, homes: dict[str, list[str]]
-                 ) -> list[Any]:
-        """The futures of the messages block ``j`` of ``side`` receives from the other
-        side's current factors (and implicit factors, with implicit features), keyed
-        ``prefix-msgS`` by source block."""
+    def bundles(self, side: str, prefix: str, homes: dict[str, list[str]]
+                ) -> dict[str, list[Any]]:
+        """The messages ``side``'s blocks receive from the other side's current factors (and
+        implicit factors, with implicit features), one :func:`tasks.bundle` per pair of
+        (source worker, destination worker) that has rows to send: per destination worker,
+        its bundles' futures, keyed ``prefix-toW-fromV`` (workers by their sorted order).
+        """
         other = _other(side)
         implicit = self.implicit_rows.get(other)
-        return [self.client.submit(tasks.send, self.factors[other][s], self.routes[side, j, s],
-                                   None if implicit is None else implicit[s],
-                                   key=f"{prefix}-msg{s}",
-                                   workers=[homes[other][s]], allow_other_workers=True,
-                                   priority=1)
-                for s, n in enumerate(self.sizes[side][j]) if n]
+        order = {address: n for n, address in
+                 enumerate(sorted(set(homes[side]) | set(homes[other])))}
+        plans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for j, row in enumerate(self.sizes[side]):
+            for s, n in enumerate(row):
+                if n:
+                    plans.setdefault((homes[other][s], homes[side][j]), []).append((j, s))
+        bundles: dict[str, list[Any]] = {}
+        for (source, destination), entries in sorted(plans.items()):
+            inputs = [value for j, s in entries
+                      for value in (self.factors[other][s],
+                                    None if implicit is None else implicit[s],
+                                    self.routes[side, j, s])]
+            plan = tuple((j, s, 3 * n) for n, (j, s) in enumerate(entries))
+            bundles.setdefault(destination, []).append(self.client.submit(
+                tasks.bundle, plan, *inputs,
+                key=f"{prefix}-to{order[destination]}-from{order[source]}",
+                workers=[source], allow_other_workers=True, priority=1))
+        return bundles
 
     def implicit_step(self, side: str, iteration: int, homes: dict[str, list[str]]) -> None:
         """Solve the implicit factors of ``side``'s rows from the other side's current
@@ -410,14 +433,14 @@ class DaskState:
         prefix = f"{self.key}-it{iteration}-implicit-{side}"
         label, received = self.received.get(side, (None, None))
         if label != source[0].key:
-            received = [self.messages(side, b, f"{prefix}{b}", homes)
-                        for b in range(len(self.data.blocks[side]))]
+            bundles = self.bundles(side, prefix, homes)
+            received = [bundles.get(home, []) for home in homes[side]]
         solve = self.client.submit(tasks.solve_matrix, self.gram(source, other, homes),
                                    self.config.implicit_weight, self.config.implicit_reg,
                                    key=f"{prefix}-solve")
         self.implicit_rows[side] = [
             self.client.submit(tasks.implicit_block, block, solve, self.config.factors,
-                               *received[b], key=f"{prefix}{b}",
+                               self.dtype, b, *received[b], key=f"{prefix}{b}",
                                workers=[homes[side][b]], allow_other_workers=True)
             for b, block in enumerate(self.data.blocks[side])]
         self.received.pop(side, None)  # read: nothing else needs them
