@@ -12,8 +12,8 @@ Per block count, the median over iterations 2..n of:
 
 - tasks per iteration: tasks whose result reached the scheduler (processing -> memory),
   counted by a scheduler plugin and assigned to an iteration by their key (``-itN-``, see
-  ``alsmf/distributed/trainer.py``), beside the plan's count 2·B² + 4·B (B² messages, B solves
-  and B figures per half-step; a message is left out where two blocks share no rating);
+  ``alsmf/distributed/trainer.py``), beside the plain model's plan 2·W² + 4·B (per half-step
+  one bundle of messages per pair of the W workers, B solves and B figures);
 - scheduler CPU seconds per iteration: CPU time of the scheduler's event-loop thread (the
   scheduler of a ``LocalCluster`` runs in this process; the client connects by address, so it
   has its own loop thread and its work is not counted), read on the scheduler after every
@@ -93,12 +93,13 @@ def _loop_cpu(dask_scheduler) -> tuple[float, int]:
     return time.thread_time(), threading.get_native_id()
 
 
-def tasks_per_iteration(n_blocks: int) -> int:
-    """The plan's tasks of one iteration: per half-step B² messages, B solves, B figures."""
-    return 2 * n_blocks * n_blocks + 4 * n_blocks
+def tasks_per_iteration(n_blocks: int, n_workers: int) -> int:
+    """The plain model's tasks of one iteration at most: per half-step one bundle of
+    messages per pair of workers (W²), B solves and B figures."""
+    return 2 * n_workers * n_workers + 4 * n_blocks
 
 
-def run(client, config, train, n_blocks: int, reference) -> dict:
+def run(client, config, train, n_blocks: int, reference, plain: bool) -> dict:
     """One distributed fit with ``n_blocks`` blocks per side; its per-iteration figures."""
     from alsmf.distributed import train_distributed
 
@@ -119,14 +120,15 @@ def run(client, config, train, n_blocks: int, reference) -> dict:
     scheduler = statistics.median(cpu[i - 1] for i in later)
     same = all(np.array_equal(getattr(model, name), getattr(reference, name))
                for name in ("user_factors", "item_factors", "user_bias", "item_bias"))
-    return {"blocks": n_blocks, "tasks": tasks, "plan": tasks_per_iteration(n_blocks),
+    plan = tasks_per_iteration(n_blocks, len(client.nthreads())) if plain else "-"
+    return {"blocks": n_blocks, "tasks": tasks, "plan": plan,
             "cpu": scheduler, "per_task_us": scheduler / tasks * 1e6 if tasks else float("nan"),
             "seconds": statistics.median(r.seconds for r in model.history[1:]),
             "wall": wall, "same": same}
 
 
 def table(rows: list[dict]) -> list[str]:
-    lines = ["| blocks per side | tasks / iteration | plan 2B²+4B | scheduler CPU s / iteration "
+    lines = ["| blocks per side | tasks / iteration | plan 2W²+4B | scheduler CPU s / iteration "
              "| scheduler CPU µs / task | s / iteration | whole fit s | = in-process |",
              "|---:|---:|---:|---:|---:|---:|---:|:---:|"]
     for r in rows:
@@ -147,8 +149,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="iterations per fit (>= 2; the first is left out of the medians)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=RESULTS / "dask-tasks.md")
+    p.add_argument("--model", choices=("plain", "defaults"), default="plain",
+                   help="plain biased ALS, or ALS's defaults (implicit features, ranking head)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: benchmarks/results/dask-tasks.md (-defaults.md for the defaults)")
     a = p.parse_args(argv)
+    if a.out is None:
+        a.out = RESULTS / f"dask-tasks{'' if a.model == 'plain' else '-defaults'}.md"
     if a.iterations < 2:
         p.error("--iterations must be at least 2")
 
@@ -162,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     n_users, n_items = (max(20, round(n * fraction)) for n in ML20M[:2])
     train = synthetic_ratings("ml-20m", n_users=n_users, n_items=n_items, n_ratings=a.ratings,
                               seed=a.seed).ratings
-    config = ALS(**PLAIN, factors=a.factors, iterations=a.iterations, tol=0.0)
+    config = ALS(**(PLAIN if a.model == "plain" else {}), factors=a.factors,
+                 iterations=a.iterations, tol=0.0)
     print(f"data: {len(train):,} ratings, {n_users:,} users, {n_items:,} items; "
           f"in-process reference fit ...", flush=True)
     reference = config.fit(train)
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         client.register_plugin(_counter_plugin())
         threads = "/".join(map(str, sorted(set(client.nthreads().values()))))
         for n_blocks in a.blocks:
-            rows.append(run(client, config, train, n_blocks, reference))
+            rows.append(run(client, config, train, n_blocks, reference, a.model == "plain"))
             r = rows[-1]
             print(f"blocks {n_blocks}: {r['tasks']:.0f} tasks/iteration, scheduler "
                   f"{r['cpu']:.3f} CPU s/iteration, {r['seconds']:.3f} s/iteration", flush=True)
@@ -185,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine()}  ",
         f"Data: `synthetic_ratings(like='ml-20m')` scaled to {len(train):,} ratings "
         f"({fraction:.3g} of ML-20M): {n_users:,} users, {n_items:,} items, no test set.  ",
-        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, plain model (no "
-        "implicit features, no ranking head, one λ; CG, float32), on "
+        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, "
+        + ("plain model (no implicit features, no ranking head, one λ; CG, float32), on "
+           if a.model == "plain" else "the defaults (implicit features, ranking head), on ") +
         f"`local_cluster({a.workers})` ({a.workers} worker processes with {threads} thread(s) "
         "each; the scheduler in the benchmark's process, the client connected by address).",
         "",
@@ -194,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Medians over iterations 2..{a.iterations} of each fit. Tasks: those that finished "
         "(processing -> memory on the scheduler) with the iteration in their key; the plan "
-        "leaves out a message between two blocks that share no rating. Scheduler CPU: the "
+        "(plain model) counts one bundle of messages per pair of workers (W = workers; none "
+        "where the blocks of two workers share no rating), B solves and B figures per "
+        "half-step. Scheduler CPU: the "
         "scheduler's event-loop thread (`time.thread_time()` run there after every iteration), "
         "which is most of the scheduler's work but not its offload threads. Whole fit: wall "
         "seconds of `train_distributed` (loading the blocks, the routing plan, the iterations, "
