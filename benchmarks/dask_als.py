@@ -29,11 +29,10 @@ user and item keeps its number of ratings), uses B = workers, counts a fraction 
 messages as crossing the network (the rest stay on their worker), spreads it evenly over the
 workers' links at ``--bandwidth-gbit``, and adds the compute time (this machine's in-process
 CPU seconds per rating, spread over ``--cores-per-worker`` cores of each worker) and the Dask
-scheduler's time for the 2·B² + 4·B tasks of an iteration (B² messages, B solves, B figures per
-side) at ``--task-ms`` each, one after another. By default that cost is measured here: a second
-distributed fit with ``--overhead-blocks`` blocks per side, whose extra seconds per iteration
-divided by its extra tasks give the marginal cost of a task (an upper bound on the scheduler's
-share: it also holds the extra rows that more blocks send).
+scheduler's time for the 2·W² + 4·B tasks of an iteration (per half-step one bundle of messages
+per pair of workers, B solves, B figures) at ``--task-ms`` each, one after another (the
+scheduler CPU per task that ``benchmarks/dask_tasks.py`` measures). It also reports the largest
+number of workers whose scheduler time stays below the network and compute time.
 
 The table is printed and written to ``benchmarks/results/distributed-SHAPE.md`` (the plain
 model) or ``distributed-SHAPE-defaults.md`` (``--model defaults``: ``ALS``'s defaults, with
@@ -69,11 +68,11 @@ def _clear_log(dask_worker) -> None:
 
 
 def _message_bytes(dask_worker) -> dict:
-    """Bytes of message keys this worker received, per iteration."""
+    """Bytes of the bundles of messages this worker received, per iteration."""
     per_iteration: dict[int, int] = {}
     for entry in dask_worker.transfer_incoming_log:
         for key, nbytes in entry["keys"].items():
-            match = re.search(r"-it(\d+)-.*-msg\d+$", str(key))
+            match = re.search(r"-it(\d+)-.*-to\d+-from\d+$", str(key))  # bundles
             if match:
                 per_iteration[int(match[1])] = per_iteration.get(int(match[1]), 0) + nbytes
     return per_iteration
@@ -124,22 +123,25 @@ def run_distributed(client, config, train_path: Path, test, n_blocks: int | None
             "crossed": statistics.median(crossed.values()) if crossed else 0}
 
 
-def tasks_per_iteration(n_blocks: int) -> int:
-    """Tasks of one iteration with B blocks per side: B² messages, B solves and B figures each."""
-    return 2 * n_blocks * n_blocks + 4 * n_blocks
+def tasks_per_iteration(n_blocks: int, n_workers: int) -> int:
+    """The plain model's tasks of one iteration with B blocks per side on W workers: per
+    half-step a bundle of messages per pair of workers, B solves and B figures."""
+    return 2 * n_workers * n_workers + 4 * n_blocks
 
 
-def projection(a, user_degrees, item_degrees, cpu_per_rating: float) -> dict:
-    """Bytes and seconds per iteration for a.project_ratings ratings on a.project_workers."""
+def projection(a, user_degrees, item_degrees, cpu_per_rating: float,
+               workers: int | None = None) -> dict:
+    """Bytes and seconds per iteration for a.project_ratings ratings on ``workers``
+    (default a.project_workers)."""
     scale = a.project_ratings / float(np.sum(user_degrees))
-    w = a.project_workers
+    w = workers or a.project_workers
     row_bytes = (a.factors + 1) * 4
     rows = scale * (expected_rows(user_degrees, w) + expected_rows(item_degrees, w))
     plan = rows * row_bytes
     network = plan * (1 - 1 / w)
     broadcast = w * scale * (len(user_degrees) + len(item_degrees)) * row_bytes
     bandwidth = a.bandwidth_gbit * 1e9 / 8
-    tasks = tasks_per_iteration(w)
+    tasks = tasks_per_iteration(w, w)
     return {
         "users": scale * len(user_degrees), "items": scale * len(item_degrees),
         "plan": plan, "network": network, "broadcast": broadcast,
@@ -148,6 +150,11 @@ def projection(a, user_degrees, item_degrees, cpu_per_rating: float) -> dict:
         "compute_s": cpu_per_rating * a.project_ratings / w / a.cores_per_worker,
         "tasks": tasks, "scheduler_s": tasks * a.task_ms / 1000,
     }
+
+
+def scheduler_keeps_up(projected: dict) -> bool:
+    """Whether a projected iteration's scheduler time is at most its network and compute."""
+    return projected["scheduler_s"] <= projected["network_s"] + projected["compute_s"]
 
 
 def gb(n: float) -> str:
@@ -170,12 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bandwidth-gbit", type=float, default=10.0,
                    help="network bandwidth per worker, Gbit/s, each direction")
     p.add_argument("--cores-per-worker", type=int, default=16)
-    p.add_argument("--task-ms", type=float, default=1.0,
-                   help="scheduler time per task in the projection, ms (an assumption for a "
-                        "scheduler on its own core; the cost measured here is reported)")
-    p.add_argument("--overhead-blocks", type=int, default=16,
-                   help="blocks per side of a second distributed fit that measures the cost of "
-                        "a task here (its extra time per iteration over the extra tasks)")
+    p.add_argument("--task-ms", type=float, default=0.8,
+                   help="scheduler time per task in the projection, ms (benchmarks/dask_tasks.py "
+                        "measures 0.6-1.0 ms of scheduler CPU per task on this machine)")
     a = p.parse_args(argv)
     if a.iterations < 3 or a.repeats < 1:
         p.error("--iterations must be at least 3 (the median skips iteration 1), --repeats >= 1")
@@ -199,17 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             dists.append(run_distributed(client, config, train_path, test, a.blocks))
             print(f"repeat {repeat + 1}: in-process {locals_[-1]['per_it']:.3f} s/it, "
                   f"distributed {dists[-1]['per_it']:.3f} s/it", flush=True)
-        many = run_distributed(client, ALS(**settings, factors=a.factors, iterations=3),
-                               train_path, test, a.overhead_blocks)
     local, dist = locals_[-1], dists[-1]
     local_it = statistics.median(r["per_it"] for r in locals_)
     dist_it = statistics.median(r["per_it"] for r in dists)
     local_cpu = statistics.median(r["cpu_it"] for r in locals_)
     dist_cpu = statistics.median(r["cpu_it"] for r in dists)
-    task_ms = 1000 * (many["per_it"] - dist_it) / (
-        tasks_per_iteration(many["blocks"][0]) - tasks_per_iteration(dist["blocks"][0]))
-    print(f"{a.overhead_blocks} blocks: {many['per_it']:.3f} s/it, {task_ms:.2f} ms per task",
-          flush=True)
     same = all(np.array_equal(getattr(d["model"], n), getattr(loc["model"], n))
                for d, loc in zip(dists, locals_)
                for n in ("user_factors", "item_factors", "user_bias", "item_bias"))
@@ -225,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     n = len(compact)
     cpu_per_rating = local_cpu / n
     proj = projection(a, user_degrees, item_degrees, cpu_per_rating)
+    balanced = max((w for w in range(2, 2001) if scheduler_keeps_up(
+        projection(a, user_degrees, item_degrees, cpu_per_rating, w))), default=1)
 
     lines = [
         f"# Distributed ALS (Dask) against in-process, {a.shape} shape",
@@ -286,12 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{a.bandwidth_gbit:g} Gbit/s per worker each way, traffic spread evenly, no "
         f"switch contention; compute at this machine's in-process {cpu_per_rating * 1e9:.0f} "
         f"CPU ns per rating and iteration on {a.cores_per_worker} cores per worker, perfectly "
-        f"parallel; {a.task_ms:g} ms of scheduler time per task, tasks not overlapping. "
-        f"The marginal cost of a task measured here is {task_ms:.1f} ms ({a.overhead_blocks} "
-        f"blocks per side: {many['per_it']:.3f} s per iteration, against {dist_it:.3f} "
-        f"s with {b_users}, 3 iterations): an upper bound on a real scheduler's, since on "
-        "this 2-core VM the scheduler, the client and both workers share the cores and the "
-        "extra blocks also send extra rows.",
+        f"parallel; {a.task_ms:g} ms of scheduler time per task (`benchmarks/dask_tasks.py` "
+        "measures the scheduler's CPU per task here), tasks not overlapping.",
         "",
         "| per iteration | routing plan | naive broadcast |",
         "|---|---|---|",
@@ -304,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         f"| scheduler seconds ({proj['tasks']:,} tasks; broadcast: "
         f"{4 * a.project_workers} tasks) | {proj['scheduler_s']:.1f} | "
         f"{4 * a.project_workers * 0.001 * a.task_ms:.1f} |",
+        "",
+        f"Largest cluster whose scheduler time per iteration stays below its network and "
+        f"compute time, by the same model: **{balanced} workers** (one block per side each; "
+        "beyond it the 2·W² bundles of messages make the scheduler the bottleneck).",
         "",
         f"Whole run: {(datetime.datetime.now().astimezone() - started).total_seconds() / 60:.1f}"
         " min.",
