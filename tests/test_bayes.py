@@ -48,7 +48,7 @@ def draw_rows(n_draws, ratings, fixed, fixed_bias, mean_rating, precision, prior
     factors, bias = np.zeros((n_draws, k)), np.zeros(n_draws)
     status = np.zeros(n_draws, dtype=np.int64)
     gibbs_half_step(indptr, indices, values, fixed, fixed_bias, mean_rating, precision,
-                    prior_mean, alpha, 11, 1, 0, np.zeros((0, 0)), np.zeros((0, k + 1)),
+                    prior_mean, alpha, 11, 1, 0, 0, np.zeros((0, 0)), np.zeros((0, k + 1)),
                     factors, bias, status)
     assert not status.any()
     return np.column_stack([factors, bias])
@@ -90,7 +90,7 @@ def test_implicit_terms_enter_the_row_draw_as_in_als():
     factors, bias, status = np.zeros((4000, k)), np.zeros(4000), np.zeros(4000, dtype=np.int64)
     gibbs_half_step(np.arange(4001) * n, np.tile(np.arange(n, dtype=np.int32), 4000),
                     np.tile(values, 4000), fixed, fixed_bias, 3.0, precision, prior_mean, alpha,
-                    5, 1, 0, extra_gram, np.repeat(extra_rhs, 4000, axis=0), factors, bias,
+                    5, 1, 0, 0, extra_gram, np.repeat(extra_rhs, 4000, axis=0), factors, bias,
                     status)
     y = np.column_stack([fixed, np.ones(n)])
     a = alpha * (y.T @ y + extra_gram) + precision

@@ -111,6 +111,7 @@ def gibbs_half_step(
     seed: int,
     sweep: int,
     side: int,
+    first_row: int,
     extra_gram: np.ndarray,
     extra_rhs: np.ndarray,
     out_factors: np.ndarray,
@@ -127,7 +128,9 @@ def gibbs_half_step(
     side's prior; a row without ratings is drawn from it. ``status[row]`` is 0, or the failing
     Cholesky pivot, in which case the row's outputs are left unchanged. Row ``row`` uses the
     random stream :func:`stream_key` (seed, sweep, side, row), so the result is the same for
-    any number of threads.
+    any number of threads. ``first_row`` is the side's index of the CSR's first row (0 for a
+    whole side; a block's offset on a Dask worker, so that a row's draw is the same however
+    the side is cut into blocks).
     """
     n_rows = len(indptr) - 1
     k = fixed_factors.shape[1]
@@ -140,7 +143,7 @@ def gibbs_half_step(
                                     fixed_bias, global_mean, gram, rhs)
         add_extra_terms(gram, rhs, extra_gram, extra_rhs, row)
         result = draw_row(gram, rhs, prior_precision, prior_mean, alpha,
-                          stream_key(seed, sweep, side, row), x)
+                          stream_key(seed, sweep, side, first_row + row), x)
         status[row] = result
         if result != 0:
             continue
@@ -149,36 +152,70 @@ def gibbs_half_step(
         out_bias[row] = x[k]
 
 
-_SCATTER_BLOCK = 4096
-"""Rows per partial sum of :func:`scatter_matrix`; fixed, so the sum's order is too."""
+STATISTICS_SLICE = 4096
+"""Rows per partial sum of :func:`slice_sums` and :func:`slice_scatters`. Fixed, so the order
+of the sums is too: a side cut into blocks anywhere (on a Dask worker) gets the same partial
+sums, slice by slice, and hence the same totals bit for bit."""
 
 
 @njit(cache=True, parallel=True)
-def scatter_matrix(factors: np.ndarray, bias: np.ndarray, center: np.ndarray) -> np.ndarray:
-    """Σ_rows (x - c)(x - c)ᵀ over the rows x = [factors, bias], c = ``center``.
+def slice_sums(factors: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Σ x over each slice of ``STATISTICS_SLICE`` rows x = [factors, bias]: one row per
+    slice, summed row by row (:func:`add_in_order` adds them)."""
+    n, k = factors.shape
+    n_slices = (n + STATISTICS_SLICE - 1) // STATISTICS_SLICE
+    partial = np.zeros((n_slices, k + 1))
+    for part in prange(n_slices):
+        total = partial[part]
+        for row in range(part * STATISTICS_SLICE, min(n, (part + 1) * STATISTICS_SLICE)):
+            for a in range(k):
+                total[a] += factors[row, a]
+            total[k] += bias[row]
+    return partial
 
-    The statistic the hyperprior draw needs. Blocks of a fixed number of rows are summed in
-    parallel and the block sums added in order, so the result does not depend on the number
-    of threads (a BLAS product's does, and BLAS threads fight numba's on a busy machine).
+
+@njit(cache=True, parallel=True)
+def slice_scatters(factors: np.ndarray, bias: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """The lower triangle of Σ (x - c)(x - c)ᵀ over each slice of ``STATISTICS_SLICE`` rows
+    x = [factors, bias], c = ``center``: one matrix per slice, summed row by row.
+
+    Slices are summed in parallel and added in order afterwards (:func:`scatter_matrix`), so
+    the result does not depend on the number of threads (a BLAS product's does, and BLAS
+    threads fight numba's on a busy machine).
     """
     n, k = factors.shape
     d = k + 1
-    n_blocks = (n + _SCATTER_BLOCK - 1) // _SCATTER_BLOCK
-    partial = np.zeros((n_blocks, d, d))
-    for block in prange(n_blocks):
+    n_slices = (n + STATISTICS_SLICE - 1) // STATISTICS_SLICE
+    partial = np.zeros((n_slices, d, d))
+    for part in prange(n_slices):
         x = np.empty(d)
-        total = partial[block]
-        for row in range(block * _SCATTER_BLOCK, min(n, (block + 1) * _SCATTER_BLOCK)):
+        total = partial[part]
+        for row in range(part * STATISTICS_SLICE, min(n, (part + 1) * STATISTICS_SLICE)):
             for a in range(k):
                 x[a] = factors[row, a] - center[a]
             x[k] = bias[row] - center[k]
             for a in range(d):
                 for b in range(a + 1):
                     total[a, b] += x[a] * x[b]
-    out = np.zeros((d, d))
-    for block in range(n_blocks):
-        out += partial[block]
-    for a in range(d):
-        for b in range(a + 1, d):
-            out[a, b] = out[b, a]
-    return out
+    return partial
+
+
+def add_in_order(partials: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """The sum of the slices' partial sums, added from zero in slice order."""
+    total = np.zeros(np.shape(partials[0]))
+    for part in partials:
+        total += part
+    return total
+
+
+def symmetric_from_lower(lower: np.ndarray) -> np.ndarray:
+    """``lower`` with its upper triangle set to its lower one (in place; returned)."""
+    upper = np.triu_indices(len(lower), 1)
+    lower[upper] = lower.T[upper]
+    return lower
+
+
+def scatter_matrix(factors: np.ndarray, bias: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Σ_rows (x - c)(x - c)ᵀ over the rows x = [factors, bias], c = ``center``: the
+    statistic the hyperprior draw needs, summed slice by slice in a fixed order."""
+    return symmetric_from_lower(add_in_order(slice_scatters(factors, bias, center)))
