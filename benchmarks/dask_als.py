@@ -3,6 +3,7 @@
     python benchmarks/dask_als.py                  # ML-20M shape, 2 workers (~5 GB, minutes)
     python benchmarks/dask_als.py --shape ml-1m    # quick check
     python benchmarks/dask_als.py --model defaults # the default model (implicit features, head)
+    python benchmarks/dask_als.py --model bayes    # BayesianMF's defaults, --iterations sweeps
 
 The data are the peer benchmark's synthetic set (``benchmarks/peers.py`` caches it as Parquet in
 ``benchmarks/cache/``; 90/10 split, seed 0). The in-process trainer (``ALS.fit``, all cores)
@@ -35,8 +36,10 @@ scheduler CPU per task that ``benchmarks/dask_tasks.py`` measures). It also repo
 number of workers whose scheduler time stays below the network and compute time.
 
 The table is printed and written to ``benchmarks/results/distributed-SHAPE.md`` (the plain
-model) or ``distributed-SHAPE-defaults.md`` (``--model defaults``: ``ALS``'s defaults, with
-implicit features and the ranking head).
+model) or ``distributed-SHAPE-MODEL.md`` (``--model defaults``: ``ALS``'s defaults, with
+implicit features and the ranking head; ``--model bayes``: the Gibbs sampler's defaults with
+``--iterations`` sweeps, half of them burn-in, every later draw kept). The communication model
+and the projection are the ALS plan's, so ``--model bayes`` reports the measured part only.
 """
 
 from __future__ import annotations
@@ -165,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shape", default="ml-20m", help="ml-1m (quick) or ml-20m (default)")
     p.add_argument("--factors", type=int, default=64)
-    p.add_argument("--model", choices=("plain", "defaults"), default="plain",
-                   help="plain biased ALS (as the peers fit), or ALS's defaults")
+    p.add_argument("--model", choices=("plain", "defaults", "bayes"), default="plain",
+                   help="plain biased ALS (as the peers fit), ALS's defaults, or BayesianMF's")
     p.add_argument("--iterations", type=int, default=6)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3,
@@ -188,13 +191,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from alsmf import ALS
     from alsmf.data.readers import read_table
+    from alsmf.models.bayes import BayesianMF
     from alsmf.distributed import local_cluster
 
     started = datetime.datetime.now().astimezone()
     train_path, test_path, info = prepare_data(a.shape)
     train, test = read_table(train_path), read_table(test_path)
-    settings = PLAIN if a.model == "plain" else {}
-    config = ALS(**settings, factors=a.factors, iterations=a.iterations)
+    bayes = a.model == "bayes"
+    if bayes:
+        burn_in = a.iterations // 2
+        config = BayesianMF(factors=a.factors, sweeps=a.iterations, burn_in=burn_in,
+                            samples=a.iterations - burn_in)
+    else:
+        config = ALS(**(PLAIN if a.model == "plain" else {}), factors=a.factors,
+                     iterations=a.iterations)
     print(f"data: {info}", flush=True)
     locals_, dists = [], []
     with local_cluster(a.workers) as cluster, Client(cluster) as client:
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     user_degrees, item_degrees = compact.user_counts(), compact.item_counts()
     n_users, n_items = compact.n_users, compact.n_items
     b_users, b_items = dist["blocks"]
-    row_bytes = (a.factors + 1) * 4
+    row_bytes = (a.factors + 1) * (8 if bayes else 4)
     broadcast = (b_items * n_users + b_users * n_items) * row_bytes
     modelled = (expected_rows(user_degrees, b_items) + expected_rows(item_degrees, b_users)) \
         * row_bytes
@@ -235,10 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         f"Data: `synthetic_ratings(like={a.shape!r})` 90/10 split (benchmarks/peers.py cache): "
         f"{n:,} training ratings, {n_users:,} users, {n_items:,} items, "
         f"{info['test']:,} test ratings.  ",
-        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, "
-        + ("plain model (no implicit features, no ranking head, one λ; CG, float32); "
-           if a.model == "plain" else "the defaults (implicit features, ranking head; CG, "
-           "float32); ") +
+        (f"Settings: `BayesianMF(factors={a.factors}, sweeps={a.iterations}, "
+            f"burn_in={config.burn_in}, samples={config.samples})`, the sampler's defaults "
+            "otherwise (implicit features, ranking head; float64); " if bayes else
+            f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, "
+            + ("plain model (no implicit features, no ranking head, one λ; CG, float32); "
+               if a.model == "plain" else "the defaults (implicit features, ranking head; CG, "
+               "float32); ")) +
         f"in-process with {os.cpu_count()} threads; distributed on "
         f"`local_cluster({a.workers})` ({a.workers} worker processes, "
         f"{max(1, (os.cpu_count() or 1) // a.workers)} thread(s) each), {b_users} user and "
@@ -264,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Factors and biases bit-identical to in-process in every repeat: "
         f"**{'yes' if same else 'NO'}**.",
         "",
-        "Bytes per iteration (both half-steps):",
+        "Bytes per iteration (both half-steps"
+        + ("; the sampler also routes the item factors to the user blocks once more per "
+           "sweep to score the draw, which the measured row includes and the plan does not):"
+           if bayes else "):"),
         "",
         "| | bytes | vs naive broadcast |",
         "|---|---|---|",
@@ -276,43 +292,46 @@ def main(argv: list[str] | None = None) -> int:
         f"| measured between worker processes (median over iterations) | "
         f"{gb(dist['crossed'])} | {dist['crossed'] / broadcast:.2f} |",
         "",
-        f"## Projection: {a.project_ratings:.3g} ratings on {a.project_workers} workers",
-        "",
-        f"Assumptions: the {a.shape} degree distributions scaled up (users and items x"
-        f"{a.project_ratings / n:.0f}: {proj['users']:,.0f} users, {proj['items']:,.0f} items, "
-        f"each keeping its number of ratings); k = {a.factors}, float32 (CG solver); "
-        f"B = {a.project_workers} blocks per side, one per worker; ratings of a row fall in "
-        "blocks independently (blocks balanced by ratings); "
-        f"{a.bandwidth_gbit:g} Gbit/s per worker each way, traffic spread evenly, no "
-        f"switch contention; compute at this machine's in-process {cpu_per_rating * 1e9:.0f} "
-        f"CPU ns per rating and iteration on {a.cores_per_worker} cores per worker, perfectly "
-        f"parallel; {a.task_ms:g} ms of scheduler time per task (`benchmarks/dask_tasks.py` "
-        "measures the scheduler's CPU per task here), tasks not overlapping.",
-        "",
-        "| per iteration | routing plan | naive broadcast |",
-        "|---|---|---|",
-        f"| bytes over the network (all workers) | {gb(proj['network'])} | "
-        f"{gb(proj['broadcast'] * (1 - 1 / a.project_workers))} |",
-        f"| bytes received per worker | {gb(proj['network'] / a.project_workers)} | "
-        f"{gb(proj['broadcast'] * (1 - 1 / a.project_workers) / a.project_workers)} |",
-        f"| network seconds | {proj['network_s']:.2f} | {proj['broadcast_s']:.2f} |",
-        f"| compute seconds | {proj['compute_s']:.2f} | {proj['compute_s']:.2f} |",
-        f"| scheduler seconds ({proj['tasks']:,} tasks; broadcast: "
-        f"{4 * a.project_workers} tasks) | {proj['scheduler_s']:.1f} | "
-        f"{4 * a.project_workers * 0.001 * a.task_ms:.1f} |",
-        "",
-        f"Largest cluster whose scheduler time per iteration stays below its network and "
-        f"compute time, by the same model: **{balanced} workers** (one block per side each; "
-        "beyond it the 2·W² bundles of messages make the scheduler the bottleneck).",
-        "",
         f"Whole run: {(datetime.datetime.now().astimezone() - started).total_seconds() / 60:.1f}"
         " min.",
         "",
     ]
+    if not bayes:  # the projection models the ALS plan
+        lines[-3:-3] = [
+            f"## Projection: {a.project_ratings:.3g} ratings on {a.project_workers} workers",
+            "",
+            f"Assumptions: the {a.shape} degree distributions scaled up (users and items x"
+            f"{a.project_ratings / n:.0f}: {proj['users']:,.0f} users, {proj['items']:,.0f} items, "
+            f"each keeping its number of ratings); k = {a.factors}, float32 (CG solver); "
+            f"B = {a.project_workers} blocks per side, one per worker; ratings of a row fall in "
+            "blocks independently (blocks balanced by ratings); "
+            f"{a.bandwidth_gbit:g} Gbit/s per worker each way, traffic spread evenly, no "
+            f"switch contention; compute at this machine's in-process {cpu_per_rating * 1e9:.0f} "
+            f"CPU ns per rating and iteration on {a.cores_per_worker} cores per worker, perfectly "
+            f"parallel; {a.task_ms:g} ms of scheduler time per task (`benchmarks/dask_tasks.py` "
+            "measures the scheduler's CPU per task here), tasks not overlapping.",
+            "",
+            "| per iteration | routing plan | naive broadcast |",
+            "|---|---|---|",
+            f"| bytes over the network (all workers) | {gb(proj['network'])} | "
+            f"{gb(proj['broadcast'] * (1 - 1 / a.project_workers))} |",
+            f"| bytes received per worker | {gb(proj['network'] / a.project_workers)} | "
+            f"{gb(proj['broadcast'] * (1 - 1 / a.project_workers) / a.project_workers)} |",
+            f"| network seconds | {proj['network_s']:.2f} | {proj['broadcast_s']:.2f} |",
+            f"| compute seconds | {proj['compute_s']:.2f} | {proj['compute_s']:.2f} |",
+            f"| scheduler seconds ({proj['tasks']:,} tasks; broadcast: "
+            f"{4 * a.project_workers} tasks) | {proj['scheduler_s']:.1f} | "
+            f"{4 * a.project_workers * 0.001 * a.task_ms:.1f} |",
+            "",
+            f"Largest cluster whose scheduler time per iteration stays below its network and "
+            f"compute time, by the same model: **{balanced} workers** (one block per side each; "
+            "beyond it the 2·W² bundles of messages make the scheduler the bottleneck).",
+            "",
+        ]
     text = "\n".join(lines)
     print()
     print(text)
-    out = RESULTS / f"distributed-{a.shape}{'' if a.model == 'plain' else '-defaults'}.md"
+    out = RESULTS / f"distributed-{a.shape}{'' if a.model == 'plain' else '-' + a.model}.md"
     out.write_text(text)
     print(f"written {out}")
     return 0

@@ -39,10 +39,10 @@ CONFIG = {"factors": 8, "iterations": 10, "implicit_weight": 0.0, "rank_factors"
 KILL_ITERATION = 8
 N_BLOCKS = 4
 ITERATION = re.compile(r"^alsmf-[0-9a-f]{8}(?:-head)?-it(\d+)-")
-"""A training task's key (``trainer.py``): ``alsmf-RUN-itN-SIDEj`` (a solve), ``...-msgS`` (a
-message), ``...-figures`` (its figures), ``...-itN-implicit-...`` (implicit factors),
-``...-itN-root-...`` (a checkpoint's blocks), the same after ``-head`` for the ranking head;
-the data's and the plan's keys have no ``-itN-``."""
+"""A training task's key (``alsmf/distributed/state.py``): ``alsmf-RUN-itN-SIDEj`` (a solve),
+``...-toW-fromV`` (a bundle of messages), ``...-figures`` (its figures), ``...-itN-implicit-...``
+(implicit factors), ``...-itN-root-...`` (a checkpoint's blocks), the same after ``-head`` for the
+ranking head; the data's and the plan's keys have no ``-itN-``."""
 
 
 

@@ -14,7 +14,7 @@ import pytest
 from alsmf import ALS, synthetic_ratings
 from alsmf.data.splits import random_split
 from alsmf.distributed.blocks import (balanced_bounds, block_of, gram_slices,
-                                      initial_user_factors)
+                                      initial_normal_rows)
 from alsmf.errors import ConfigError, DataError
 from alsmf.models.implicit_als import ImplicitALS
 from alsmf.models.implicit_features import gram64
@@ -78,11 +78,11 @@ def test_implicit_als_is_the_in_process_model_for_any_number_of_blocks(client, s
 def test_implicit_gram_slices_spanning_blocks_keep_the_in_process_sum(client, split,
                                                                       monkeypatch):
     """With slices of 64 rows, every block boundary falls inside a slice of the Gram sum."""
-    from alsmf.distributed import trainer
+    from alsmf.distributed import state
     from alsmf.models import implicit_features
 
     monkeypatch.setattr(implicit_features, "GRAM_SLICE", 64)
-    monkeypatch.setattr(trainer, "GRAM_SLICE", 64)
+    monkeypatch.setattr(state, "GRAM_SLICE", 64)
     config = ImplicitALS(factors=5, iterations=2, solver="cholesky")
     assert_same_model(train_distributed(config, split[0], split[1], client=client, n_blocks=3),
                       config.fit(split[0], split[1]))
@@ -279,7 +279,7 @@ def test_bad_block_count_is_refused(client, split):
 
 def test_initial_factors_drawn_in_chunks_are_the_in_process_draw():
     full = 0.1 * np.random.default_rng(7).standard_normal((1000, 5), dtype=np.float32)
-    part = initial_user_factors(7, 0.1, 5, np.float32, 300, 950, chunk_rows=64)
+    part = initial_normal_rows(7, 0.1, 5, np.float32, 300, 950, chunk_rows=64)
     assert np.array_equal(part, full[300:950])
 
 
@@ -364,11 +364,11 @@ def test_implicit_features_are_the_in_process_ones_bit_for_bit(client, split, se
 
 def test_implicit_factor_slices_spanning_blocks_keep_the_in_process_sums(client, monkeypatch):
     """Gram slices of 7 rows cut across blocks of the implicit factors too."""
-    import alsmf.distributed.trainer as trainer
+    import alsmf.distributed.state as state
     import alsmf.models.implicit_features as features
 
     monkeypatch.setattr(features, "GRAM_SLICE", 7)
-    monkeypatch.setattr(trainer, "GRAM_SLICE", 7)
+    monkeypatch.setattr(state, "GRAM_SLICE", 7)
     ratings = synthetic_ratings(n_users=60, n_items=40, n_ratings=1200, seed=3).ratings
     config = ALS(factors=3, iterations=2, rank_factors=0)
     reference = config.fit(ratings)

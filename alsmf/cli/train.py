@@ -350,9 +350,9 @@ def _check_cluster(method: str, scheduler: str | None, workers: int | None) -> N
     """Refuse ``--scheduler``/``--workers`` that cannot work, before any data is read."""
     if scheduler is None and workers is None:
         return
-    if method not in ("als", "ials"):
-        raise ConfigError(f"--method {method} trains in-process; only --method als and "
-                          "--method ials train on a Dask cluster (--scheduler, --workers)")
+    if method not in ("als", "bayes", "ials"):
+        raise ConfigError(f"--method {method} trains in-process; only --method als, bayes "
+                          "and ials train on a Dask cluster (--scheduler, --workers)")
     if scheduler is not None and workers is not None:
         raise ConfigError("give --scheduler (an existing cluster) or --workers (a local one), "
                           "not both")
@@ -360,7 +360,7 @@ def _check_cluster(method: str, scheduler: str | None, workers: int | None) -> N
         raise ConfigError(f"--workers must be at least 1, got {workers}")
 
 
-def _train_on_dask(config: ALS | ImplicitALS, prepared: PreparedData,
+def _train_on_dask(config: ALS | BayesianMF | ImplicitALS, prepared: PreparedData,
                    printer: IterationPrinter, scheduler: str | None, workers: int | None,
                    threads: int | None, saving: dict[str, Any]) -> MFModel:
     """``alsmf train --scheduler/--workers``: the same training on a Dask cluster, with the

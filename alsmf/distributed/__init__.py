@@ -1,4 +1,5 @@
-"""Distributed ALS on Dask: the in-process model, trained on a cluster's workers.
+"""Training on Dask: the in-process model (ALS, BayesianMF, ImplicitALS), trained on a
+cluster's workers.
 
     from distributed import Client
     from alsmf import ALS
@@ -9,8 +10,9 @@
 
 Ratings are cut into user blocks and item blocks stored on the workers
 (:mod:`alsmf.distributed.blocks`); a half-step sends each block only the factor rows it uses
-(:mod:`alsmf.distributed.trainer`). Importing this package imports ``distributed`` only when a
-cluster is started or a run begins, so ``import alsmf`` stays fast.
+(:mod:`alsmf.distributed.state`; the Gibbs sampler's sweeps: :mod:`alsmf.distributed.gibbs`).
+Importing this package imports ``distributed`` only when a cluster is started or a run begins, so
+``import alsmf`` stays fast.
 """
 
 from alsmf.distributed.cluster import local_cluster

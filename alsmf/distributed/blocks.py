@@ -233,17 +233,21 @@ def message_bytes(rows: int, k: int, itemsize: int, implicit: bool = False) -> i
     return rows * (k + 1 + (k if implicit else 0)) * itemsize
 
 
-def initial_user_factors(seed: int, init_scale: float, k: int, dtype: np.dtype,
-                         start: int, stop: int, chunk_rows: int = 16384) -> np.ndarray:
-    """Rows ``start:stop`` of the in-process trainer's initial user factors.
+def initial_normal_rows(seed: int | list[int], init_scale: float, k: int, dtype: np.dtype,
+                        start: int, stop: int, skip_rows: int = 0,
+                        chunk_rows: int = 16384) -> np.ndarray:
+    """Rows ``start:stop`` of ``init_scale * standard_normal((n, k))`` drawn from
+    ``default_rng(seed)`` after ``skip_rows`` rows of the same stream: the in-process
+    trainers' initial factors (ALS: the users' rows; the sampler: the users' rows, then the
+    items', after all the users').
 
-    The in-process trainer draws ``init_scale * standard_normal((n_users, k))`` from
-    ``default_rng(seed)``. Normal draws take a variable number of random bits, so a row cannot
-    be reached without drawing the rows before it: the stream is drawn in chunks up to
-    ``stop`` (the same numbers as one call) and the block's rows kept; memory stays one chunk.
+    Normal draws take a variable number of random bits, so a row cannot be reached without
+    drawing the rows before it: the stream is drawn in chunks up to ``skip_rows + stop`` (the
+    same numbers as one call) and the block's rows kept; memory stays one chunk.
     """
     rng = np.random.default_rng(seed)
     out = np.empty((stop - start, k), dtype=dtype)
+    start, stop = start + skip_rows, stop + skip_rows
     for lo in range(0, stop, chunk_rows):
         hi = min(lo + chunk_rows, stop)
         chunk = init_scale * rng.standard_normal((hi - lo, k), dtype=dtype)

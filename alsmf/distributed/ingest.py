@@ -41,6 +41,9 @@ class Dataset:
         mean: mean training rating.
         n_ratings: number of training ratings.
         scale: (lowest, highest) training rating.
+        variance: variance of the training ratings (the sampler's starting noise level):
+            numpy's, as in-process, for ratings in memory; from the sum of squares for
+            Parquet input, which agrees to rounding.
     """
 
     user_ids: np.ndarray
@@ -51,6 +54,7 @@ class Dataset:
     mean: float
     n_ratings: int
     scale: tuple[float, float]
+    variance: float
 
 
 def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_blocks: int,
@@ -67,6 +71,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
         user_ids, item_ids = train.user_ids, train.item_ids
         mean = float(np.mean(train.values, dtype=np.float64))  # as the in-process trainer
         scale = rating_scale(train.values)
+        variance = float(np.var(train.values))  # as the in-process sampler
         partitions = [
             client.submit(_chunk, train.users[lo:lo + CHUNK_RATINGS],
                           train.items[lo:lo + CHUNK_RATINGS],
@@ -79,6 +84,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
         item_ids, item_counts = summary["item_ids"], summary["item_counts"]
         mean = summary["sum"] / summary["count"]
         scale = (summary["low"], summary["high"])
+        variance = max(summary["squares"] / summary["count"] - mean * mean, 0.0)
     bounds = {"user": balanced_bounds(user_counts, n_blocks),
               "item": balanced_bounds(item_counts, n_blocks)}
     splits = [client.submit(_split, part, bounds["user"], bounds["item"],
@@ -101,7 +107,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
                 key=f"{run}-ratings-{side}{b}", workers=[homes[side][b]],
                 allow_other_workers=True))
     return Dataset(user_ids, item_ids, bounds, blocks, homes, mean,
-                   int(np.sum(user_counts, dtype=np.int64)), scale)
+                   int(np.sum(user_counts, dtype=np.int64)), scale, variance)
 
 
 def _chunk(users: np.ndarray, items: np.ndarray, values: np.ndarray
@@ -123,15 +129,30 @@ def _piece(split: dict, side: str, block: int):
 
 def _test_pairs(test: Ratings | None, user_ids: np.ndarray, item_ids: np.ndarray,
                 user_bounds: np.ndarray) -> list[TestPairs | None]:
-    """Held-out pairs per user block, in training indices (-1: unknown; unknown users: block 0)."""
+    """Held-out pairs per user block, in training indices (-1: unknown; unknown users: block 0),
+    each block's in the test set's order."""
     n_blocks = len(user_bounds) - 1
     if test is None or not len(test):
         return [None] * n_blocks
     users = lookup_ids(user_ids, test.user_ids[test.users]).astype(np.int64)
     items = lookup_ids(item_ids, test.item_ids[test.items]).astype(np.int64)
-    block = np.where(users >= 0, block_of(np.maximum(users, 0), user_bounds), 0)
+    block = _test_blocks(users, user_bounds)
     return [TestPairs(users[block == b], items[block == b], test.values[block == b])
             for b in range(n_blocks)]
+
+
+def order_of_test_pairs(test: Ratings, user_ids: np.ndarray, user_bounds: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Where the user blocks' test pairs, taken block after block, lie in ``test`` (pair n
+    of the blocks is ``test``'s pair ``order[n]``), and how many each block has."""
+    block = _test_blocks(lookup_ids(user_ids, test.user_ids[test.users]), user_bounds)
+    return (np.argsort(block, kind="stable"),
+            np.bincount(block, minlength=len(user_bounds) - 1))
+
+
+def _test_blocks(users: np.ndarray, user_bounds: np.ndarray) -> np.ndarray:
+    """The user block scoring each test pair (unknown users: block 0)."""
+    return np.where(users >= 0, block_of(np.maximum(users, 0), user_bounds), 0)
 
 
 def _read_parquet(client: Any, path: Path, run: str) -> tuple[list[Any], dict]:
@@ -169,7 +190,8 @@ def _read_parquet(client: Any, path: Path, run: str) -> tuple[list[Any], dict]:
 
 
 def _summarise(frame: Any, source: str) -> dict:
-    """One partition's distinct ids with counts, and the sum, count and range of its ratings."""
+    """One partition's distinct ids with counts, and the sum, sum of squares, count and range
+    of its ratings."""
     values = frame["rating"].to_numpy(dtype=np.float32)
     if not np.isfinite(values).all():
         raise DataError(f"{source}: a rating is not a finite number (NaN or infinite)")
@@ -177,13 +199,14 @@ def _summarise(frame: Any, source: str) -> dict:
     item_ids, item_counts = np.unique(frame["item"].to_numpy(dtype=np.int64), return_counts=True)
     return {"user_ids": user_ids, "user_counts": user_counts, "item_ids": item_ids,
             "item_counts": item_counts, "sum": float(np.sum(values, dtype=np.float64)),
+            "squares": float(np.sum(np.square(values, dtype=np.float64))),
             "count": len(values), "low": float(np.min(values, initial=np.inf)),
             "high": float(np.max(values, initial=-np.inf))}
 
 
 def _merge_summaries(summaries: list[dict]) -> dict:
-    """All partitions' ids (sorted, distinct) with their total counts; the ratings' sum,
-    count and range."""
+    """All partitions' ids (sorted, distinct) with their total counts; the ratings' sum, sum
+    of squares, count and range."""
     merged = {}
     for side in SIDES:
         ids = np.concatenate([s[f"{side}_ids"] for s in summaries])
@@ -193,6 +216,7 @@ def _merge_summaries(summaries: list[dict]) -> dict:
                                                minlength=len(merged[f"{side}_ids"])
                                                ).astype(np.int64)
     merged["sum"] = float(np.sum([s["sum"] for s in summaries]))
+    merged["squares"] = float(np.sum([s["squares"] for s in summaries]))
     merged["count"] = int(np.sum([s["count"] for s in summaries]))
     merged["low"] = float(min(s["low"] for s in summaries))
     merged["high"] = float(max(s["high"] for s in summaries))

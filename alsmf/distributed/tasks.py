@@ -13,13 +13,15 @@ import ctypes
 import os
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numba
 import numpy as np
 from dask.sizeof import sizeof
 
-from alsmf.distributed.blocks import (Piece, RatingBlock, TestPairs, initial_user_factors, pack,
+from alsmf.distributed.blocks import (Piece, RatingBlock, TestPairs, initial_normal_rows, pack,
                                       unpack)
 from alsmf.models.implicit_features import (implicit_loss, implicit_rows, implicit_solve_matrix,
                                             row_terms)
@@ -55,7 +57,7 @@ def initial_block(side: str, start: int, stop: int, params: dict) -> FactorBlock
     dtype = np.float32 if params["solver"] == "cg" else np.float64
     k = params["factors"]
     if side == "user":
-        factors = initial_user_factors(params["seed"], params["init_scale"], k, dtype,
+        factors = initial_normal_rows(params["seed"], params["init_scale"], k, dtype,
                                        start, stop)
     else:
         factors = np.zeros((stop - start, k), dtype=dtype)
@@ -157,32 +159,39 @@ def solve(ratings: RatingBlock, previous: FactorBlock, step: HalfStep, system: R
         gram, rhs = row_terms(ratings.indptr, ratings.indices, fixed_implicit,
                               system.implicit_weight, columns_gram=implicit_gram)
         extra = {"extra_gram": gram, "extra_rhs": rhs}
+    with worker_kernel():
+        status = step.run(ratings.indptr, ratings.indices, values, fixed,
+                          fixed_bias, global_mean, out, out_bias, **extra)
+        check_solved(status, out, out_bias, ratings.indptr, ratings.ids, ratings.side,
+                     f"iteration {iteration}", step.reg)
+        figures = {}
+        if scored and system.target is not None:
+            figures = _implicit_figures(ratings, out, out_bias, fixed, fixed_bias,
+                                        system, fallback_mean)
+        elif scored:
+            figures = _figures(ratings, out, out_bias, fixed, fixed_bias, system,
+                               global_mean, fallback_mean)
+            if fixed_implicit is not None:  # this block's part of the implicit loss
+                figures["implicit"] = implicit_loss(
+                    ratings.indptr, ratings.indices, out, fixed_implicit,
+                    system.implicit_weight, 0.0, sums=(extra["extra_rhs"],
+                                                       system.implicit_weight),
+                    columns_gram=implicit_gram)
+    return FactorBlock(out, out_bias, figures)
+
+
+@contextmanager
+def worker_kernel() -> Iterator[None]:
+    """Run a parallel kernel on this worker: one at a time per process (a kernel already
+    uses the worker's threads), with numba set to the worker's thread count."""
     with _KERNEL_LOCK:
         _relax_malloc()
         threads_before = numba.get_num_threads()
         numba.set_num_threads(_worker_threads())
         try:
-            status = step.run(ratings.indptr, ratings.indices, values, fixed,
-                              fixed_bias, global_mean, out, out_bias, **extra)
-            check_solved(status, out, out_bias, ratings.indptr, ratings.ids, ratings.side,
-                         f"iteration {iteration}", step.reg)
-            figures = {}
-            if scored and system.target is not None:
-                figures = _implicit_figures(ratings, out, out_bias, fixed, fixed_bias,
-                                            system, fallback_mean)
-            elif scored:
-                figures = _figures(ratings, out, out_bias, fixed, fixed_bias, system,
-                                   global_mean, fallback_mean)
-                if fixed_implicit is not None:  # this block's part of the implicit loss
-                    figures["implicit"] = implicit_loss(
-                        ratings.indptr, ratings.indices, out, fixed_implicit,
-                        system.implicit_weight, 0.0, sums=(extra["extra_rhs"],
-                                                           system.implicit_weight),
-                        columns_gram=implicit_gram)
-            result = FactorBlock(out, out_bias, figures)
+            yield
         finally:
             numba.set_num_threads(threads_before)
-    return result
 
 
 def _figures(ratings: RatingBlock, out: np.ndarray, out_bias: np.ndarray, fixed: np.ndarray,

@@ -1,30 +1,17 @@
-"""Blocked ALS on a Dask cluster: the same model as ``ALS.fit``, computed on the workers.
+"""Training on a Dask cluster: the same model as ``fit``, computed on the workers.
 
-A half-step (say, items with users fixed) is, per item block ``j``: one *message* task per user
-block ``s`` that holds users ``j`` needs (it takes the rows of the routing plan ``s -> j`` from
-``s``'s factors, see :mod:`alsmf.distributed.blocks`), then one *solve* task that assembles the
-messages into ``j``'s fixed factors and solves ``j``'s rows with the in-process kernel. Dask runs
-a message task next to its source factors and moves only the message to the solve, so the
-bytes that cross the network are the planned rows, never a whole factor matrix. Factors stay on
-the workers from one half-step to the next; the client gathers a few floats per block and
-iteration (the block's share of the objective and RMSEs) and, at the end, the factors.
-
-Implicit-feedback ALS (:class:`~alsmf.models.implicit_als.ImplicitALS`) runs the same
-half-steps with its row system (every used pair fitted to one target) and one more input per
-solve: FᵀF of the whole fixed side, reduced over the fixed blocks in gram64's own slices so
-that it, and hence every factor, is the in-process one bit for bit (:meth:`DaskState.gram`).
-
-Every task is a pure function of its inputs, and the initial factors and the blocks are made by
-tasks, so when a worker dies Dask recomputes what it held from the lineage and the result is
-the one an undisturbed run gives (bit for bit).
+:func:`train_distributed` loads the ratings into blocks on the workers
+(:mod:`alsmf.distributed.ingest`) and drives a run's state through the one training loop:
+:class:`~alsmf.distributed.state.DaskState` for ALS and implicit-feedback ALS,
+:class:`~alsmf.distributed.gibbs.DaskGibbsState` for the Gibbs sampler, each with its ranking
+head beside it as in-process.
 """
+
 
 from __future__ import annotations
 
-import math
 import uuid
 import warnings
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,54 +19,19 @@ import dask
 import numpy as np
 
 from alsmf.data.ratings import Ratings
-from alsmf.distributed import tasks
-from alsmf.distributed.blocks import SIDES, gram_slices, message_bytes, route
 from alsmf.distributed.cluster import steals_work, worker_addresses
-from alsmf.distributed.ingest import Dataset, load
+from alsmf.distributed.gibbs import DaskGibbsState
+from alsmf.distributed.ingest import load
+from alsmf.distributed.state import DaskState, TrainingProgress
 from alsmf.errors import ConfigError
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.als import ALS
+from alsmf.models.bayes import BayesianMF
 from alsmf.models.implicit_als import ImplicitALS
-from alsmf.models.implicit_features import (GRAM_SLICE, IMPLICIT_ITEM_FACTORS,
-                                            IMPLICIT_USER_FACTORS)
 from alsmf.models.ranking_head import WithRankingHead, head_settings
 from alsmf.ranking import RANKING_ITEM_FACTORS, RANKING_USER_FACTORS
-from alsmf.solvers.halfstep import HalfStep
-from alsmf.training.builder import build_model
 from alsmf.training.loop import Checkpoints, check_checkpoint_every, run_training
-
-
-@dataclass
-class TrainingProgress:
-    """What a callback of distributed training receives instead of the model.
-
-    The factors stay on the workers while training runs; this holds what the client has:
-    the settings, the id maps, the history so far and the routing plan's size, and
-    :meth:`fetch` gathers the current factors into an :class:`MFModel` when a callback really
-    needs them (it costs a transfer of both factor matrices).
-
-    Attributes:
-        params: the ``ALS`` settings.
-        history: one :class:`IterationRecord` per finished iteration.
-        user_ids, item_ids: sorted raw ids of the model's rows.
-        global_mean: μ (0 without biases).
-        n_blocks: blocks per side (users, items).
-        planned_bytes: bytes of all messages of one iteration (both half-steps).
-    """
-
-    params: dict
-    history: list[IterationRecord]
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-    global_mean: float
-    n_blocks: tuple[int, int]
-    planned_bytes: int
-    _fetch: Callable[[], MFModel] = field(repr=False)
-
-    def fetch(self) -> MFModel:
-        """The model after the last finished iteration, gathered from the workers."""
-        return self._fetch()
 
 
 DistributedCallback = Callable[[IterationRecord, TrainingProgress], "bool | None"]
@@ -87,7 +39,7 @@ DistributedCallback = Callable[[IterationRecord, TrainingProgress], "bool | None
 
 
 def train_distributed(
-    config: ALS | ImplicitALS,
+    config: ALS | ImplicitALS | BayesianMF,
     train: Ratings | str | Path,
     test: Ratings | None = None,
     *,
@@ -102,19 +54,20 @@ def train_distributed(
     """Train ``config`` on a Dask cluster; the model equals ``config.fit(train, test)``'s.
 
     ``config`` is a rating model's ``ALS`` settings (with its implicit features and ranking
-    head, as by default) or implicit-feedback ``ImplicitALS`` settings (constant
-    confidence). The ranking head is a second run on the same rating blocks, stepped beside
-    the rating model as in-process (:class:`~alsmf.models.ranking_head.WithRankingHead`).
+    head, as by default), ``BayesianMF`` settings (the Gibbs sampler,
+    :mod:`alsmf.distributed.gibbs`) or implicit-feedback ``ImplicitALS`` settings (constant
+    confidence). A rating model's ranking head is a second run on the same rating blocks,
+    stepped beside it as in-process (:class:`~alsmf.models.ranking_head.WithRankingHead`).
 
-    The factors equal the in-process trainer's bit for bit, for any number of workers or
-    blocks; the objective and RMSEs in ``history`` are summed per block, so they agree to
-    rounding. ``solve_seconds`` of a record runs until the last block of the user half-step is
-    solved, which includes the block's figures (computed inside those tasks); ``seconds``
-    adds gathering them. Ctrl-C raises ``TrainingInterrupted`` with the model of the last
-    finished iteration, as in-process.
+    The factors equal the in-process trainer's bit for bit, for any number of workers or blocks; the
+    objective and RMSEs in ``history`` are summed per block, so they agree to rounding (the
+    sampler's squared error and training RMSE are exact). ``solve_seconds`` of a record runs until
+    the last block of the user half-step is solved, which includes the block's figures (computed
+    inside those tasks); ``seconds`` adds gathering them. Ctrl-C raises ``TrainingInterrupted`` with
+    the model of the last finished iteration, as in-process.
 
     Args:
-        config: the settings, as for ``ALS.fit`` or ``ImplicitALS.fit``.
+        config: the settings, as for ``ALS.fit``, ``BayesianMF.fit`` or ``ImplicitALS.fit``.
         train: ratings in memory, or a Parquet file or folder with columns user, item, rating
             that the workers read (the ratings then never pass through the client; ratings
             are stored as float32, and repeated (user, item) pairs are refused).
@@ -127,11 +80,11 @@ def train_distributed(
         keep_seen: gather each user's training ratings into the model at the end (needed to
             skip seen items when recommending, and by fold-in with ``user=``); False leaves
             the model without them, for data larger than the client's memory.
-        checkpoint, checkpoint_every, resume: as for ``ALS.fit``: the model is gathered
-            and written every ``checkpoint_every`` iterations, and a resumed run continues
-            bit for bit. Each checkpoint is also the new root of the tasks' lineage, so a
-            worker lost later is recomputed from it, never from iteration 1 (without
-            checkpoints, Dask recomputes a lost block from the start).
+        checkpoint, checkpoint_every, resume: as for ``fit``: the model (the sampler's whole state)
+            is gathered and written every ``checkpoint_every`` iterations, and a resumed run
+            continues bit for bit. Each checkpoint is also the new root of the tasks' lineage, so a
+            worker lost later is recomputed from it, never from iteration 1 (without checkpoints,
+            Dask recomputes a lost block from the start).
 
     Raises:
         ConfigError: a bad ``n_blocks``, an empty cluster, or settings Dask does not train
@@ -163,8 +116,10 @@ def train_distributed(
     key = f"alsmf-{uuid.uuid4().hex[:8]}"
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
         data = load(client, train, test, int(n_blocks), key)  # in-memory data ride in the graph
-    state: Any = DaskState(config, client, data, key, keep_seen)
-    head = head_settings(config) if isinstance(config, ALS) else None
+    state: Any = (DaskGibbsState(config, client, data, key, keep_seen, test)
+                  if isinstance(config, BayesianMF)
+                  else DaskState(config, client, data, key, keep_seen))
+    head = head_settings(config) if isinstance(config, (ALS, BayesianMF)) else None
     if head is not None:
         state = DaskWithRankingHead(state, DaskState(head, client, data, f"{key}-head",
                                                      keep_seen=False, scored=False),
@@ -172,7 +127,7 @@ def train_distributed(
     checkpoints = (None if checkpoint is None
                    else Checkpoints(Path(checkpoint), checkpoint_every, resume))
     try:
-        return run_training(state, config.iterations, callback=callback,
+        return run_training(state, config.rounds, callback=callback,
                             checkpoints=checkpoints)
     finally:  # the workers drop the run's blocks now, not when the client's objects are freed
         data.blocks = {}
@@ -190,7 +145,7 @@ class DaskWithRankingHead(WithRankingHead):
 
     def progress(self, history: list[IterationRecord]) -> TrainingProgress:
         progress = self.main.progress(history)
-        progress._fetch = lambda: self.model(progress.history)
+        progress._fetch = lambda: self._attach(self.main.progress_model(progress.history))
         return progress
 
     def checkpoint(self, history: list[IterationRecord]
@@ -215,391 +170,4 @@ class DaskWithRankingHead(WithRankingHead):
         model.ranking_system = self.head.system
         return model
 
-
-class DaskState:
-    """One training run on a cluster, as the training loop drives it: the data's futures, the
-    current factor futures, the routing plan.
-
-    A lost worker's blocks are recomputed by Dask from the tasks' lineage, which reaches
-    back to the last checkpoint (:meth:`reroot`) or, without checkpoints, to the start.
-    """
-
-    def __init__(self, config: ALS | ImplicitALS, client: Any, data: Dataset, key: str,
-                 keep_seen: bool, scored: bool = True) -> None:
-        self.config = config
-        self.scored = scored  # False: never scored (a ranking head), its solves skip figures
-        self.params = config.params()
-        self.keep_seen = keep_seen
-        self.tracker: TrainingProgress | None = None
-        self.client = client
-        self.data = data
-        self.key = key  # prefix of the run's task keys
-        self.implicit = isinstance(config, ImplicitALS)
-        if self.implicit:  # preferences, not ratings: no mean, no scale (as in-process)
-            self.global_mean = self.fallback_mean = 0.0
-            self.system = config.row_system()
-        else:
-            self.global_mean = data.mean if config.biases else 0.0
-            self.fallback_mean = data.mean
-            # the model's row system, with the rating scale its test predictions are clipped to
-            self.system = replace(config.row_system(), rating_scale=data.scale)
-        self.settings, self.resumable = self.params, config.resumable  # for checkpoints
-        # the Gram futures of factor (or implicit factor) blocks, by the first block's key
-        self.grams: dict[str, Any] = {}
-        self.itemsize = 4 if config.solver == "cg" else 8
-        self.dtype = "float32" if config.solver == "cg" else "float64"
-        # implicit features (the default rating model): per side, the futures of its blocks'
-        # implicit factors (user blocks: A, paired with the item factors; item blocks: Z),
-        # zero until first solved, as in-process
-        self.features = not self.implicit and config.implicit_weight > 0
-        self.implicit_rows = {
-            side: [client.submit(tasks.zero_rows, int(bounds[b + 1] - bounds[b]),
-                                 config.factors, self.dtype, key=f"{self.key}-init-{side}{b}-z",
-                                 workers=[data.homes[side][b]], allow_other_workers=True)
-                   for b in range(len(bounds) - 1)]
-            for side, bounds in data.bounds.items()} if self.features else {}
-        # per side, the messages its blocks last received and the key of the factors they
-        # came from: the implicit factors solved next read the same rows again
-        self.received: dict[str, tuple[str, list[list[Any]]]] = {}
-        self.seen: list[tuple[np.ndarray, ...]] | None = None  # gathered by the first model()
-        self.factors = {side: [client.submit(tasks.initial_block, side, int(bounds[b]),
-                                             int(bounds[b + 1]), self.params,
-                                             key=f"{self.key}-init-{side}{b}",
-                                             workers=[data.homes[side][b]],
-                                             allow_other_workers=True)
-                               for b in range(len(bounds) - 1)]
-                        for side, bounds in data.bounds.items()}
-        sizes = client.gather({side: [client.submit(tasks.plan_sizes, block,
-                                                    key=f"{block.key}-sizes")
-                                      for block in data.blocks[side]] for side in SIDES})
-        self.sizes = sizes  # sizes[side][j][s]: rows block j of side receives from block s
-        self.routes = {
-            (side, j, s): client.submit(route, data.blocks[side][j], s,
-                                        int(data.bounds[_other(side)][s]),
-                                        key=f"{self.key}-route-{side}{j}-from{s}")
-            for side in SIDES for j, row in enumerate(sizes[side]) for s, n in enumerate(row)
-            if n
-        }
-
-    def release(self) -> None:
-        """Forget the run's futures (a callback's progress object may outlive the run)."""
-        self.factors, self.implicit_rows, self.received, self.grams, self.routes = \
-            {}, {}, {}, {}, {}
-
-    def planned_bytes(self) -> int:
-        """Bytes of every message of one iteration (both half-steps)."""
-        rows = sum(int(np.sum(row)) for side in SIDES for row in self.sizes[side])
-        return message_bytes(rows, self.config.factors, self.itemsize, self.features)
-
-    def homes(self) -> dict[str, list[str]]:
-        """Per side, the worker holding each rating block (its first home while it is made).
-
-        Every task of a block is pinned (loosely) there: its solve next to its ratings, its
-        messages next to its factors, which the solve left there. Left to itself, Dask may
-        run a message task on an idle worker and move the whole factor block instead of the
-        message. The pin is loose, so a task whose worker died runs elsewhere.
-        """
-        held = self.client.who_has([f for side in SIDES for f in self.data.blocks[side]])
-        return {side: [(held.get(f.key) or [home])[0]
-                       for f, home in zip(self.data.blocks[side], self.data.homes[side])]
-                for side in SIDES}
-
-    def row_step(self, iteration: int) -> HalfStep:
-        """What every row solves in ``iteration`` (ALS: with its λ warm-up)."""
-        if self.implicit:
-            return HalfStep(self.system, self.config.solver, self.config.cg_steps)
-        return self.config.half_step(iteration)
-
-    def gram(self, blocks: list[Any], side: str, homes: dict[str, list[str]]) -> Any:
-        """The future of FᵀF (float64) of ``side``'s ``blocks`` (factor blocks or implicit
-        factor blocks, one per block of ``side``), equal to in-process
-        :func:`~alsmf.models.implicit_features.gram64` of the whole matrix bit for bit.
-
-        gram64 sums the products of consecutive slices of ``GRAM_SLICE`` rows in order, and a
-        slice's product depends on how its rows are cut, so the reduction keeps gram64's
-        slices whatever the blocks are: the slices inside one block are multiplied next to
-        that block, in one task per block (only their k x k products move), a slice that
-        spans a block boundary is assembled from its blocks' rows (at most one slice's rows
-        move per boundary), and one task adds the products in slice order. Tasks per Gram
-        matrix: about one per block, whatever the number of rows.
-        """
-        label = blocks[0].key
-        if label in self.grams:
-            return self.grams[label]
-        parts: list[Any] = []  # in slice order: a block's run of inner slices, or one slice
-        inner: dict[int, list[tuple[int, int]]] = {}
-        for n, cut in enumerate(gram_slices(self.data.bounds[side], GRAM_SLICE)):
-            if len(cut) == 1:  # inside one block: with its neighbours there, in one task
-                block, lo, hi = cut[0]
-                if block not in inner:
-                    inner[block] = []
-                    parts.append(block)
-                inner[block].append((lo, hi))
-                continue
-            pieces = [self.client.submit(tasks.factor_rows, blocks[block], lo, hi,
-                                         key=f"{label}-gram{n}-rows{block}",
-                                         workers=[homes[side][block]],
-                                         allow_other_workers=True)
-                      for block, lo, hi in cut]
-            parts.append(self.client.submit(tasks.slice_gram, *pieces, key=f"{label}-gram{n}",
-                                            workers=[homes[side][cut[0][0]]],
-                                            allow_other_workers=True))
-        parts = [self.client.submit(tasks.block_slice_grams, blocks[part], inner[part],
-                                    key=f"{label}-grams{part}", workers=[homes[side][part]],
-                                    allow_other_workers=True)
-                 if isinstance(part, int) else part for part in parts]
-        total = self.client.submit(tasks.gram_total, self.config.factors, *parts,
-                                   key=f"{label}-gram")
-        self.grams = {key: gram for key, gram in self.grams.items()
-                      if key in self._current_labels()} | {label: total}
-        return total
-
-    def _current_labels(self) -> set[str]:
-        """The first-block keys of the current factors and implicit factors (whose Gram
-        futures are still wanted)."""
-        return {blocks[0].key for group in (self.factors, self.implicit_rows)
-                for blocks in group.values()}
-
-    def half_step(self, side: str, iteration: int, homes: dict[str, list[str]]) -> None:
-        """Submit the solve of every block of ``side`` against the other side's factors.
-
-        Messages go first (higher priority): a worker that started a solve before packing a
-        message another worker waits for would hold that worker idle for the whole solve.
-        With implicit features, the other side's implicit factors are solved first
-        (:meth:`implicit_step`) and ride in the messages after the factors.
-        """
-        other = _other(side)
-        shared = {}
-        if self.implicit:
-            shared = {"shared_gram": self.gram(self.factors[other], other, homes)}
-        if self.features:
-            self.implicit_step(other, iteration, homes)
-            shared = {"implicit_gram": self.gram(self.implicit_rows[other], other, homes)}
-        bundles = self.bundles(side, f"{self.key}-it{iteration}-{side}", homes)
-        solved, received = [], []
-        for j, block in enumerate(self.data.blocks[side]):
-            mine = bundles.get(homes[side][j], [])
-            received.append(mine)
-            solved.append(self.client.submit(
-                tasks.solve, block, self.factors[side][j], self.row_step(iteration),
-                self.system, self.global_mean, self.fallback_mean, iteration, j,
-                *mine, **shared, scored=self.scored,
-                key=f"{self.key}-it{iteration}-{side}{j}", workers=[homes[side][j]],
-                allow_other_workers=True))
-        if self.features:
-            self.received[side] = (self.factors[other][0].key, received)
-        self.factors[side] = solved
-
-    def bundles(self, side: str, prefix: str, homes: dict[str, list[str]]
-                ) -> dict[str, list[Any]]:
-        """The messages ``side``'s blocks receive from the other side's current factors (and
-        implicit factors, with implicit features), one :func:`tasks.bundle` per pair of
-        (source worker, destination worker) that has rows to send: per destination worker,
-        its bundles' futures, keyed ``prefix-toW-fromV`` (workers by their sorted order).
-        """
-        other = _other(side)
-        implicit = self.implicit_rows.get(other)
-        order = {address: n for n, address in
-                 enumerate(sorted(set(homes[side]) | set(homes[other])))}
-        plans: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        for j, row in enumerate(self.sizes[side]):
-            for s, n in enumerate(row):
-                if n:
-                    plans.setdefault((homes[other][s], homes[side][j]), []).append((j, s))
-        bundles: dict[str, list[Any]] = {}
-        for (source, destination), entries in sorted(plans.items()):
-            inputs = [value for j, s in entries
-                      for value in (self.factors[other][s],
-                                    None if implicit is None else implicit[s],
-                                    self.routes[side, j, s])]
-            plan = tuple((j, s, 3 * n) for n, (j, s) in enumerate(entries))
-            bundles.setdefault(destination, []).append(self.client.submit(
-                tasks.bundle, plan, *inputs,
-                key=f"{prefix}-to{order[destination]}-from{order[source]}",
-                workers=[source], allow_other_workers=True, priority=1))
-        return bundles
-
-    def implicit_step(self, side: str, iteration: int, homes: dict[str, list[str]]) -> None:
-        """Solve the implicit factors of ``side``'s rows from the other side's current
-        factors, as :meth:`ALSState.implicit_step <alsmf.models.als.ALSState.implicit_step>`
-        does in-process (before the item half-step: A of the users from the item factors).
-
-        A block's rows need the other side's rows it rates: the messages it last received
-        hold them when they came from the current factors (the previous half-step's), and
-        are sent again otherwise (the first iteration, after a checkpoint or rollback).
-        """
-        other = _other(side)
-        source = self.factors[other]
-        prefix = f"{self.key}-it{iteration}-implicit-{side}"
-        label, received = self.received.get(side, (None, None))
-        if label != source[0].key:
-            bundles = self.bundles(side, prefix, homes)
-            received = [bundles.get(home, []) for home in homes[side]]
-        solve = self.client.submit(tasks.solve_matrix, self.gram(source, other, homes),
-                                   self.config.implicit_weight, self.config.implicit_reg,
-                                   key=f"{prefix}-solve")
-        self.implicit_rows[side] = [
-            self.client.submit(tasks.implicit_block, block, solve, self.config.factors,
-                               self.dtype, b, *received[b], key=f"{prefix}{b}",
-                               workers=[homes[side][b]], allow_other_workers=True)
-            for b, block in enumerate(self.data.blocks[side])]
-        self.received.pop(side, None)  # read: nothing else needs them
-
-    # ------------------------------------------------------------------ the loop's protocol
-    def step(self, iteration: int) -> None:
-        """Both half-steps of ``iteration``, item blocks then user blocks, until all are
-        solved."""
-        from distributed import wait
-
-        homes = self.homes()
-        self.half_step("item", iteration, homes)
-        self.half_step("user", iteration, homes)
-        wait(self.factors["user"])
-
-    def score(self) -> tuple[float, float, float | None]:
-        """Gather the blocks' figures; the objective and RMSEs the in-process state reports."""
-        parts = self.client.gather({
-            side: [self.client.submit(tasks.figures, f, key=f"{f.key}-figures")
-                   for f in self.factors[side]] for side in SIDES})
-        count = sum(p["test_count"] for p in parts["user"])
-        if self.implicit:
-            return self.implicit_score(parts, count)
-        penalty = sum(p["penalty"] for side in SIDES for p in parts[side])
-        sse = sum(p["sse"] for p in parts["user"])
-        objective = sse + penalty
-        if self.features:  # the blocks' parts of the implicit loss, and λ_z ‖A‖² + λ_z ‖Z‖²
-            homes = self.homes()
-            grams = self.client.gather([self.gram(self.implicit_rows[side], side, homes)
-                                        for side in SIDES])
-            objective += sum(p["implicit"] for side in SIDES for p in parts[side])
-            objective += self.config.implicit_reg * sum(float(np.trace(g)) for g in grams)
-        train_rmse = math.sqrt(sse / self.data.n_ratings)
-        test_rmse = math.sqrt(sum(p["test_sse"] for p in parts["user"]) / count) if count else None
-        return objective, train_rmse, test_rmse
-
-    def implicit_score(self, parts: dict[str, list[dict]], count: int
-                       ) -> tuple[float, float, float | None]:
-        """Implicit-feedback ALS's objective and RMSEs from the blocks' figures and both
-        sides' Gram matrices, as :meth:`ImplicitALSState.evaluate
-        <alsmf.models.implicit_als.ImplicitALSState.evaluate>` computes them."""
-        config = self.config
-        homes = self.homes()
-        grams = self.client.gather([self.gram(self.factors[side], side, homes)
-                                    for side in SIDES])
-        every_square = float(np.sum(grams[0] * grams[1]))
-        used_error = sum(p["used_error"] for p in parts["user"])
-        used_square = sum(p["used_square"] for p in parts["user"])
-        norms = sum(p["norms"] for side in SIDES for p in parts[side])
-        objective = ((1.0 + config.alpha) * used_error
-                     + config.unobserved_weight * (every_square - used_square)
-                     + config.reg * norms)
-        test_rmse = math.sqrt(sum(p["test_sse"] for p in parts["user"]) / count) if count else None
-        return objective, math.sqrt(used_error / self.data.n_ratings), test_rmse
-
-    def stops(self, record: IterationRecord, previous: float) -> bool:
-        if self.implicit:  # runs every iteration, as in-process
-            return False
-        return self.config.converged(record.iteration, previous, record.objective)
-
-    def snapshot(self) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-        """The current factor (and implicit factor) futures: an interrupted iteration's new
-        ones are dropped."""
-        return ({side: list(futures) for side, futures in self.factors.items()},
-                {side: list(futures) for side, futures in self.implicit_rows.items()})
-
-    def roll_back(self, snapshot: tuple[dict[str, list[Any]], dict[str, list[Any]]]) -> None:
-        self.factors, self.implicit_rows = snapshot
-
-    def checkpoint(self, history: list[IterationRecord]
-                   ) -> tuple[MFModel, dict[str, np.ndarray]]:
-        """The model to write (gathered), which also becomes the new root of the run's
-        lineage (:meth:`reroot`): a worker lost later is recomputed from here."""
-        model = self.model(history)
-        self.reroot(_arrays_of(model), len(history))
-        return model, {}
-
-    def restore(self, saved: MFModel, arrays: dict[str, np.ndarray]) -> None:
-        """Continue from a checkpoint's model: its arrays become the blocks' factors."""
-        self.reroot(_arrays_of(saved), len(saved.history))
-
-    def reroot(self, arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]],
-               iteration: int) -> None:
-        """Make ``arrays`` (per side: factors, biases, implicit factors or None) the current
-        blocks, as tasks that carry them.
-
-        Such a task has no inputs, so Dask recomputes a block lost after this point from
-        here, never from the iterations before; the price is one copy of the factors sent
-        from the client to the workers (through the scheduler, which keeps it while the
-        tasks are wanted).
-        """
-        homes = self.homes()
-        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 GiB"}):
-            for side, (factors, bias, implicit) in arrays.items():
-                bounds = self.data.bounds[side]
-                cuts = list(zip(bounds[:-1], bounds[1:]))
-                self.factors[side] = [self.client.submit(
-                    tasks.restored, tasks.FactorBlock(factors[lo:hi].copy(), bias[lo:hi].copy()),
-                    key=f"{self.key}-it{iteration}-root-{side}{b}", workers=[homes[side][b]],
-                    allow_other_workers=True) for b, (lo, hi) in enumerate(cuts)]
-                if self.features:
-                    self.implicit_rows[side] = [self.client.submit(
-                        tasks.restored, implicit[lo:hi].copy(),
-                        key=f"{self.key}-it{iteration}-root-{side}{b}-z",
-                        workers=[homes[side][b]], allow_other_workers=True)
-                        for b, (lo, hi) in enumerate(cuts)]
-        self.received = {}
-
-    def progress(self, history: list[IterationRecord]) -> TrainingProgress:
-        """What the client has (the factors stay on the workers), with ``history``."""
-        if self.tracker is None:
-            self.tracker = TrainingProgress(
-                self.params, history, self.data.user_ids, self.data.item_ids,
-                self.global_mean, (len(self.data.blocks["user"]), len(self.data.blocks["item"])),
-                self.planned_bytes(), lambda: self.model(self.tracker.history))
-        self.tracker.history = history
-        return self.tracker
-
-    def model(self, history: list[IterationRecord]) -> MFModel:
-        """Gather the factors (and the training ratings) into an :class:`MFModel`."""
-        keep_seen = self.keep_seen
-        blocks, implicit = self.client.gather((self.factors, self.implicit_rows))
-        if keep_seen and self.seen is None:  # gathered once: the ratings do not change
-            self.seen = self.client.gather([
-                self.client.submit(tasks.seen, b, key=f"{b.key}-seen")
-                for b in self.data.blocks["user"]])
-        seen = self.seen if keep_seen else []
-        counts = (np.concatenate([s[0] for s in seen]) if keep_seen
-                  else np.zeros(len(self.data.user_ids), dtype=np.int64))
-        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        model = build_model(
-            user_ids=self.data.user_ids.copy(), item_ids=self.data.item_ids.copy(),
-            seen=(indptr,
-                  (np.concatenate([s[1] for s in seen]) if keep_seen
-                   else np.zeros(0, dtype=np.int32)),
-                  (np.concatenate([s[2] for s in seen]) if keep_seen else None)),
-            user_factors=np.concatenate([b.factors for b in blocks["user"]]),
-            item_factors=np.concatenate([b.factors for b in blocks["item"]]),
-            user_bias=np.concatenate([b.bias for b in blocks["user"]]),
-            item_bias=np.concatenate([b.bias for b in blocks["item"]]),
-            global_mean=self.global_mean, fallback_mean=self.fallback_mean,
-            system=self.system,
-            params=self.params,
-            extras={name: np.concatenate(implicit[side]) for side, name in
-                    (("user", IMPLICIT_USER_FACTORS), ("item", IMPLICIT_ITEM_FACTORS))
-                    if side in implicit})
-        model.history = list(history)
-        return model
-
-
-def _arrays_of(model: MFModel) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """A model's arrays per side, as :meth:`DaskState.reroot` takes them."""
-    return {"user": (model.user_factors, model.user_bias,
-                     model.extras.get(IMPLICIT_USER_FACTORS)),
-            "item": (model.item_factors, model.item_bias,
-                     model.extras.get(IMPLICIT_ITEM_FACTORS))}
-
-
-def _other(side: str) -> str:
-    return "item" if side == "user" else "user"
 

@@ -53,7 +53,7 @@ _CHUNK = 16384
 """Rows per slice of the float64 products below: they never copy a whole factor matrix."""
 GRAM_SLICE = _CHUNK
 """Rows per slice of :func:`gram64`, which a distributed Gram matrix must cut alike to equal it
-(:meth:`alsmf.distributed.trainer.DaskState.gram`)."""
+(:meth:`alsmf.distributed.state.DaskState.gram`)."""
 
 
 def gram64(factors: np.ndarray) -> np.ndarray:
