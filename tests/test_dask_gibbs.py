@@ -1,5 +1,10 @@
 """The Gibbs sampler (BayesianMF) on a Dask cluster: the in-process draws and model, bit for bit."""
 
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -16,7 +21,8 @@ from alsmf.distributed import local_cluster, train_distributed  # noqa: E402
 from alsmf.distributed import gibbs_tasks  # noqa: E402
 from alsmf.distributed.tasks import FactorBlock  # noqa: E402
 
-from tests.test_distributed import assert_same_extras, assert_same_model  # noqa: E402
+from tests.test_distributed import (_holders_of_iteration, assert_same_extras,  # noqa: E402
+                                    assert_same_model)
 
 PLAIN = {"implicit_weight": 0.0, "rank_factors": 0}
 
@@ -98,7 +104,8 @@ def test_side_statistics_from_blocks_are_the_whole_sides():
 
 def test_checkpoint_resumes_bit_for_bit_on_dask_and_in_process(client, split, tmp_path):
     """A Dask checkpoint holds the in-process sampler's state: either can resume it."""
-    config = BayesianMF(factors=4, sweeps=6, burn_in=1, samples=4, rank_factors=0)
+    config = BayesianMF(factors=4, sweeps=6, burn_in=1, samples=4, rank_factors=3,
+                        rank_iterations=4)
     reference = config.fit(split[0], split[1])
     first = tmp_path / "dask.npz"
 
@@ -156,3 +163,58 @@ def test_command_line_trains_the_sampler_on_workers_bit_for_bit(tmp_path, cli):
     ours, theirs = (MFModel.load(folder / "model.npz") for folder in (dask, local))
     assert_same_model(ours, theirs)
     assert_same_extras(ours, theirs)
+
+
+def test_parquet_read_by_the_workers_gives_the_in_process_sampler(client, split, tmp_path):
+    """One Parquet file: the mean and the variance (α's start) from the workers' sums are the
+    in-process ones, so the draws are too; two files give the variance to rounding."""
+    from alsmf.distributed.ingest import load
+    from alsmf.training.builder import rating_variance
+
+    frame = split[0].to_frame()[["user", "item", "rating"]]
+    file = tmp_path / "train.parquet"
+    frame.to_parquet(file, index=False)
+    config = BayesianMF(factors=3, sweeps=3, burn_in=1, samples=2, rank_factors=0)
+    assert_same_sampler_model(train_distributed(config, file, split[1], client=client),
+                              config.fit(split[0], split[1]))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    frame.iloc[:1000].to_parquet(folder / "part-0.parquet", index=False)
+    frame.iloc[1000:].to_parquet(folder / "part-1.parquet", index=False)
+    data = load(client, folder, None, 2, "variance-check")
+    assert data.variance == pytest.approx(rating_variance(split[0].values), rel=1e-12)
+    data.blocks = {}
+
+
+def test_killed_worker_mid_sweep_gives_the_same_model(client, split):
+    """SIGKILL the worker holding the first result of sweep 3: Dask recomputes its blocks,
+    draws and kept draws from the lineage, and the model is the in-process one."""
+    from alsmf.distributed.cluster import worker_addresses
+
+    config = BayesianMF(factors=4, sweeps=6, burn_in=1, samples=4, rank_factors=0)
+    reference = config.fit(split[0], split[1])
+    pids = client.run(os.getpid)
+    killed = {}
+
+    def kill_during_sweep_3():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            held = client.run_on_scheduler(_holders_of_iteration, iteration=3)
+            if held:
+                os.kill(pids[held[0]], signal.SIGKILL)
+                killed["worker"] = held[0]
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_during_sweep_3)
+
+    def start_killer(record, progress):
+        if record.iteration == 2:
+            killer.start()
+
+    model = train_distributed(config, split[0], split[1], client=client,
+                              callback=start_killer)
+    killer.join()
+    assert killed, "no worker was killed"
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it (for the next tests)
+    assert killed["worker"] not in worker_addresses(client)
+    assert_same_sampler_model(model, reference)

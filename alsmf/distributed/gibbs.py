@@ -59,9 +59,7 @@ class DaskGibbsState(DaskState):
     def __init__(self, config: BayesianMF, client: Any, data: Dataset, key: str,
                  keep_seen: bool, test: Ratings | None) -> None:
         self.config = config
-        self.scored = True
-        self.implicit = False
-        self.global_mean = self.fallback_mean = data.mean
+        self.global_mean = data.mean
         self.itemsize, self.dtype = 8, "float64"
         self.features = config.implicit_weight > 0
         self.connect(client, data, key, keep_seen)
@@ -255,7 +253,7 @@ class DaskGibbsState(DaskState):
 
     def progress_model(self, history: list[IterationRecord]) -> MFModel:
         """The current draw, as the in-process sampler hands a callback."""
-        return self.gathered().current_model(history)
+        return self.gathered(with_kept=False).current_model(history)
 
     def model(self, history: list[IterationRecord]) -> MFModel:
         """The posterior mean of the kept draws, or the current draw before the first."""
@@ -277,8 +275,9 @@ class DaskGibbsState(DaskState):
         self.reroot_state(arrays, len(saved.history))
 
     # ------------------------------------------------------------------ state as arrays
-    def gathered(self) -> SamplerArrays:
-        """The sampler's state gathered from the workers into the in-process arrays."""
+    def gathered(self, with_kept: bool = True) -> SamplerArrays:
+        """The sampler's state gathered from the workers into the in-process arrays (without
+        ``with_kept``, the kept draws are left out: empty, for the current draw alone)."""
         k, data = self.config.factors, self.data
         state = SamplerArrays()
         state.config, state.settings = self.config, self.params
@@ -287,7 +286,8 @@ class DaskGibbsState(DaskState):
         n = {side: int(data.bounds[side][-1]) for side in SIDES}
         state.kept_sweeps = self.kept_sweeps
         draws, implicit, kept, test_sums = self.client.gather(
-            (self.factors, self.implicit_rows, self.kept, self.test_sums))
+            (self.factors, self.implicit_rows, self.kept if with_kept else {}, self.test_sums))
+        columns = len(self.kept_sweeps) if with_kept else 0
         arrays = {}
         for side, (draw, bias, rows, samples, bias_samples, implicit_samples) in \
                 _SIDE_ARRAYS.items():
@@ -295,11 +295,10 @@ class DaskGibbsState(DaskState):
             arrays[bias] = np.concatenate([b.bias for b in draws[side]])
             arrays[rows] = (np.concatenate(implicit[side]) if self.features
                             else np.zeros((n[side], k)))
-            arrays[samples] = np.zeros((n[side], len(self.kept_sweeps) * k))
-            arrays[bias_samples] = np.zeros((n[side], len(self.kept_sweeps)))
-            arrays[implicit_samples] = np.zeros(
-                (n[side], len(self.kept_sweeps) * k if self.features else 0))
-            if self.n_kept:
+            arrays[samples] = np.zeros((n[side], columns * k))
+            arrays[bias_samples] = np.zeros((n[side], columns))
+            arrays[implicit_samples] = np.zeros((n[side], columns * k if self.features else 0))
+            if self.n_kept and with_kept:
                 s = self.n_kept
                 arrays[samples][:, :s * k] = np.concatenate(
                     [np.hstack([d.factors for d in entries]) for entries in kept[side]])

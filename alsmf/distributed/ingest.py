@@ -22,6 +22,7 @@ from alsmf.distributed.blocks import (SIDES, TestPairs, balanced_bounds, block_o
 from alsmf.distributed.cluster import worker_addresses
 from alsmf.errors import DataError
 from alsmf.rowsystem import rating_scale
+from alsmf.training.builder import rating_variance
 
 CHUNK_RATINGS = 1 << 19
 """Ratings per graph chunk of an in-memory input (about 5 MB, under Dask's large-graph warning)."""
@@ -41,9 +42,9 @@ class Dataset:
         mean: mean training rating.
         n_ratings: number of training ratings.
         scale: (lowest, highest) training rating.
-        variance: variance of the training ratings (the sampler's starting noise level):
-            numpy's, as in-process, for ratings in memory; from the sum of squares for
-            Parquet input, which agrees to rounding.
+        variance: variance of the training ratings (the sampler's starting noise level), by
+            :func:`~alsmf.training.builder.rating_variance` (for Parquet input from the
+            partitions' sums: the in-process value for one partition, to rounding for more).
     """
 
     user_ids: np.ndarray
@@ -71,7 +72,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
         user_ids, item_ids = train.user_ids, train.item_ids
         mean = float(np.mean(train.values, dtype=np.float64))  # as the in-process trainer
         scale = rating_scale(train.values)
-        variance = float(np.var(train.values))  # as the in-process sampler
+        variance = rating_variance(train.values)  # as the in-process sampler
         partitions = [
             client.submit(_chunk, train.users[lo:lo + CHUNK_RATINGS],
                           train.items[lo:lo + CHUNK_RATINGS],
@@ -84,7 +85,7 @@ def load(client: Any, train: Ratings | str | Path, test: Ratings | None, n_block
         item_ids, item_counts = summary["item_ids"], summary["item_counts"]
         mean = summary["sum"] / summary["count"]
         scale = (summary["low"], summary["high"])
-        variance = max(summary["squares"] / summary["count"] - mean * mean, 0.0)
+        variance = summary["squares"] / summary["count"] - mean * mean  # rating_variance's
     bounds = {"user": balanced_bounds(user_counts, n_blocks),
               "item": balanced_bounds(item_counts, n_blocks)}
     splits = [client.submit(_split, part, bounds["user"], bounds["item"],

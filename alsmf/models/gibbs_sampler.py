@@ -28,7 +28,7 @@ from alsmf.rowsystem import RowSystem, rating_scale
 from alsmf.solvers.gibbs import add_in_order, gibbs_half_step, scatter_matrix, slice_sums
 from alsmf.solvers.gram import gather_source
 from alsmf.solvers.predict import predict_pairs, squared_error
-from alsmf.training.builder import build_model, seen_ratings, training_mean
+from alsmf.training.builder import build_model, rating_variance, seen_ratings, training_mean
 from alsmf.training.scoring import TestPairs, rmse_from_sse
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ class GibbsState(SamplerArrays):
         self.item_factors = config.init_scale * rng.standard_normal((train.n_items, k))
         self.user_bias = np.zeros(train.n_users)
         self.item_bias = np.zeros(train.n_items)
-        self.alpha = 1.0 / max(float(np.var(train.values)), 1e-6)
+        self.alpha = 1.0 / max(rating_variance(train.values), 1e-6)
         eye = np.eye(k + 1)
         self.user_prior = (np.zeros(k + 1), eye)  # (m, Λ) of the current draw
         self.item_prior = (np.zeros(k + 1), eye)

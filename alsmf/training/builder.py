@@ -72,3 +72,12 @@ def with_scale(system: RowSystem, values: np.ndarray) -> RowSystem:
 def training_mean(train: Ratings) -> float:
     """The mean training rating, summed in float64."""
     return float(np.mean(train.values, dtype=np.float64))
+
+
+def rating_variance(values: np.ndarray) -> float:
+    """Σ v²/n − (Σ v/n)² of the ratings, both sums in float64: from the sums alone, so that
+    a Dask run reading Parquet gets it from its partitions' sums (bit for bit when there is
+    one partition, to rounding otherwise)."""
+    n = len(values)
+    mean = float(np.sum(values, dtype=np.float64)) / n
+    return float(np.sum(np.square(values, dtype=np.float64))) / n - mean * mean
