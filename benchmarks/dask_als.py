@@ -23,17 +23,18 @@ the same cores, reading the training Parquet file on the workers. Reported:
 
 Communication model. A row with d ratings is sent in a half-step to every block of the other
 side that holds one of its ratings. With B blocks balanced by ratings, a rating lands in a given
-block with probability 1/B; taking the ratings' blocks as independent, the row is sent to
-B·(1 - (1 - 1/B)^d) blocks on average, so a half-step sends Σ_rows B·(1 - (1 - 1/B)^d_r) rows of
-(k + 1) values. The projection scales the data's user and item counts by the same factor (each
-user and item keeps its number of ratings), uses B = workers, counts a fraction 1 - 1/W of the
-messages as crossing the network (the rest stay on their worker), spreads it evenly over the
-workers' links at ``--bandwidth-gbit``, and adds the compute time (this machine's in-process
-CPU seconds per rating, spread over ``--cores-per-worker`` cores of each worker) and the Dask
-scheduler's time for the 2·W² + 4·B tasks of an iteration (per half-step one bundle of messages
-per pair of workers, B solves, B figures) at ``--task-ms`` each, one after another (the
-scheduler CPU per task that ``benchmarks/dask_tasks.py`` measures). It also reports the largest
-number of workers whose scheduler time stays below the network and compute time.
+block with probability 1/B; taking the ratings' blocks as independent, the row is sent to B·(1 -
+(1 - 1/B)^d) blocks on average, so a half-step sends Σ_rows B·(1 - (1 - 1/B)^d_r) rows of k + 1
+values (2k + 1 with implicit features, whose rows ride along). The projection scales the data's
+user and item counts by the same factor (each user and item keeps its number of ratings), uses B
+= workers, counts a fraction 1 - 1/W of the messages as crossing the network (the rest stay on
+their worker), spreads it evenly over the workers' links at ``--bandwidth-gbit``, and adds the
+compute time (this machine's in-process CPU seconds per rating, spread over
+``--cores-per-worker`` cores of each worker) and the Dask scheduler's time for the 2·W² + 4·B
+tasks of an iteration (per half-step one bundle of messages per pair of workers, B solves, B
+figures) at ``--task-ms`` each, one after another (the scheduler CPU per task that
+``benchmarks/dask_tasks.py`` measures). It also reports the largest number of workers whose
+scheduler time stays below the network and compute time.
 
 The table is printed and written to ``benchmarks/results/distributed-SHAPE.md`` (the plain
 model) or ``distributed-SHAPE-MODEL.md`` (``--model defaults``: ``ALS``'s defaults, with
@@ -132,13 +133,21 @@ def tasks_per_iteration(n_blocks: int, n_workers: int) -> int:
     return 2 * n_workers * n_workers + 4 * n_blocks
 
 
+def message_row_bytes(a) -> int:
+    """Bytes of one row of a message: k factors and a bias, and with implicit features (the
+    defaults, the sampler's too) the row's k implicit factors; float32 for ALS's CG solver,
+    float64 for the sampler."""
+    values = a.factors + 1 + (0 if a.model == "plain" else a.factors)
+    return values * (8 if a.model == "bayes" else 4)
+
+
 def projection(a, user_degrees, item_degrees, cpu_per_rating: float,
                workers: int | None = None) -> dict:
     """Bytes and seconds per iteration for a.project_ratings ratings on ``workers``
     (default a.project_workers)."""
     scale = a.project_ratings / float(np.sum(user_degrees))
     w = workers or a.project_workers
-    row_bytes = (a.factors + 1) * 4
+    row_bytes = message_row_bytes(a)
     rows = scale * (expected_rows(user_degrees, w) + expected_rows(item_degrees, w))
     plan = rows * row_bytes
     network = plan * (1 - 1 / w)
@@ -226,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     user_degrees, item_degrees = compact.user_counts(), compact.item_counts()
     n_users, n_items = compact.n_users, compact.n_items
     b_users, b_items = dist["blocks"]
-    row_bytes = (a.factors + 1) * (8 if bayes else 4)
+    row_bytes = message_row_bytes(a)
     broadcast = (b_items * n_users + b_users * n_items) * row_bytes
     modelled = (expected_rows(user_degrees, b_items) + expected_rows(item_degrees, b_users)) \
         * row_bytes
@@ -302,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Assumptions: the {a.shape} degree distributions scaled up (users and items x"
             f"{a.project_ratings / n:.0f}: {proj['users']:,.0f} users, {proj['items']:,.0f} items, "
-            f"each keeping its number of ratings); k = {a.factors}, float32 (CG solver); "
+            f"each keeping its number of ratings); k = {a.factors}, float32 (CG solver), "
+        f"{message_row_bytes(a)} bytes per row of a message; "
             f"B = {a.project_workers} blocks per side, one per worker; ratings of a row fall in "
             "blocks independently (blocks balanced by ratings); "
             f"{a.bandwidth_gbit:g} Gbit/s per worker each way, traffic spread evenly, no "

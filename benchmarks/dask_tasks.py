@@ -3,6 +3,7 @@ and seconds per iteration.
 
     python benchmarks/dask_tasks.py                       # 2M ratings, blocks 2..32 (~2 min)
     python benchmarks/dask_tasks.py --blocks 4,64 --ratings 5m
+    python benchmarks/dask_tasks.py --model bayes         # the Gibbs sampler's sweeps
 
 Plain ALS (no implicit features, no ranking head) is trained with ``train_distributed`` on
 ``local_cluster(--workers)`` for each number of blocks per side in ``--blocks``, on synthetic
@@ -12,7 +13,7 @@ Per block count, the median over iterations 2..n of:
 
 - tasks per iteration: tasks whose result reached the scheduler (processing -> memory),
   counted by a scheduler plugin and assigned to an iteration by their key (``-itN-``, see
-  ``alsmf/distributed/trainer.py``), beside the plain model's plan 2·W² + 4·B (per half-step
+  ``alsmf/distributed/state.py``), beside the plain model's plan 2·W² + 4·B (per half-step
   one bundle of messages per pair of the W workers, B solves and B figures);
 - scheduler CPU seconds per iteration: CPU time of the scheduler's event-loop thread (the
   scheduler of a ``LocalCluster`` runs in this process; the client connects by address, so it
@@ -20,8 +21,10 @@ Per block count, the median over iterations 2..n of:
   iteration with ``client.run_on_scheduler``; and per task;
 - seconds per iteration (``IterationRecord.seconds``: both half-steps and the figures).
 
-Whether every model equals the in-process ``ALS.fit``'s bit for bit is checked too. The table
-is printed and written to ``benchmarks/results/dask-tasks.md``.
+``--model defaults`` trains ALS's defaults (implicit features, ranking head), ``--model bayes``
+BayesianMF's (an iteration is a sweep; half the sweeps burn-in, every later draw kept).
+Whether every model equals the in-process ``fit``'s bit for bit is checked too. The table is
+printed and written to ``benchmarks/results/dask-tasks.md`` (``dask-tasks-MODEL.md``).
 """
 
 from __future__ import annotations
@@ -149,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="iterations per fit (>= 2; the first is left out of the medians)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--model", choices=("plain", "defaults"), default="plain",
-                   help="plain biased ALS, or ALS's defaults (implicit features, ranking head)")
+    p.add_argument("--model", choices=("plain", "defaults", "bayes"), default="plain",
+                   help="plain biased ALS, ALS's defaults (implicit features, ranking head), "
+                        "or BayesianMF's")
     p.add_argument("--out", type=Path, default=None,
-                   help="default: benchmarks/results/dask-tasks.md (-defaults.md for the defaults)")
+                   help="default: benchmarks/results/dask-tasks.md (-MODEL.md for the others)")
     a = p.parse_args(argv)
     if a.out is None:
-        a.out = RESULTS / f"dask-tasks{'' if a.model == 'plain' else '-defaults'}.md"
+        a.out = RESULTS / f"dask-tasks{'' if a.model == 'plain' else '-' + a.model}.md"
     if a.iterations < 2:
         p.error("--iterations must be at least 2")
 
@@ -163,14 +167,26 @@ def main(argv: list[str] | None = None) -> int:
 
     from alsmf import ALS, synthetic_ratings
     from alsmf.distributed import local_cluster
+    from alsmf.models.bayes import BayesianMF
 
     started = datetime.datetime.now().astimezone()
     fraction = a.ratings / ML20M[2]
     n_users, n_items = (max(20, round(n * fraction)) for n in ML20M[:2])
     train = synthetic_ratings("ml-20m", n_users=n_users, n_items=n_items, n_ratings=a.ratings,
                               seed=a.seed).ratings
-    config = ALS(**(PLAIN if a.model == "plain" else {}), factors=a.factors,
-                 iterations=a.iterations, tol=0.0)
+    if a.model == "bayes":
+        config = BayesianMF(factors=a.factors, sweeps=a.iterations,
+                            burn_in=a.iterations // 2, samples=a.iterations - a.iterations // 2)
+        settings = (f"`BayesianMF(factors={a.factors}, sweeps={a.iterations}, burn_in="
+                    f"{config.burn_in}, samples={config.samples})`, the sampler's defaults "
+                    "otherwise (implicit features, ranking head), on ")
+    else:
+        config = ALS(**(PLAIN if a.model == "plain" else {}), factors=a.factors,
+                     iterations=a.iterations, tol=0.0)
+        settings = (f"`ALS(factors={a.factors}, iterations={a.iterations})`, "
+                    + ("plain model (no implicit features, no ranking head, one λ; CG, "
+                       "float32), on " if a.model == "plain"
+                       else "the defaults (implicit features, ranking head), on "))
     print(f"data: {len(train):,} ratings, {n_users:,} users, {n_items:,} items; "
           f"in-process reference fit ...", flush=True)
     reference = config.fit(train)
@@ -185,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['cpu']:.3f} CPU s/iteration, {r['seconds']:.3f} s/iteration", flush=True)
 
     lines = [
-        "# Distributed ALS: the task plan against the number of blocks",
+        f"# Distributed {'Gibbs sampling' if a.model == 'bayes' else 'ALS'}: the task plan "
+        "against the number of blocks",
         "",
         f"Date: {started:%Y-%m-%d %H:%M %Z}; command: `"
         + " ".join(["python benchmarks/dask_tasks.py", *(argv if argv is not None
@@ -193,9 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine()}  ",
         f"Data: `synthetic_ratings(like='ml-20m')` scaled to {len(train):,} ratings "
         f"({fraction:.3g} of ML-20M): {n_users:,} users, {n_items:,} items, no test set.  ",
-        f"Settings: `ALS(factors={a.factors}, iterations={a.iterations})`, "
-        + ("plain model (no implicit features, no ranking head, one λ; CG, float32), on "
-           if a.model == "plain" else "the defaults (implicit features, ranking head), on ") +
+        f"Settings: {settings}"
         f"`local_cluster({a.workers})` ({a.workers} worker processes with {threads} thread(s) "
         "each; the scheduler in the benchmark's process, the client connected by address).",
         "",
@@ -209,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         "scheduler's event-loop thread (`time.thread_time()` run there after every iteration), "
         "which is most of the scheduler's work but not its offload threads. Whole fit: wall "
         "seconds of `train_distributed` (loading the blocks, the routing plan, the iterations, "
-        "gathering the model). = in-process: factors and biases equal to `ALS.fit`'s bit for "
-        f"bit. Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on "
+        "gathering the model). = in-process: factors and biases equal to the in-process "
+        f"`fit`'s bit for bit. Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on "
         f"{len(os.sched_getaffinity(0))} cores, which other jobs may share.",
     ]
     text = "\n".join(lines) + "\n"
