@@ -79,12 +79,14 @@ def joined_rows(*pieces: FactorBlock) -> FactorBlock:
 def rows_sums(block: FactorBlock, lo: int, hi: int) -> np.ndarray:
     """The partial sums of the slices that rows ``lo:hi`` of ``block`` hold (``lo`` starts a
     slice of the side)."""
-    return slice_sums(block.factors[lo:hi], block.bias[lo:hi])
+    with worker_kernel():
+        return slice_sums(block.factors[lo:hi], block.bias[lo:hi])
 
 
 def rows_scatters(block: FactorBlock, lo: int, hi: int, center: np.ndarray) -> np.ndarray:
     """The partial scatter matrices about ``center`` of the slices rows ``lo:hi`` hold."""
-    return slice_scatters(block.factors[lo:hi], block.bias[lo:hi], center)
+    with worker_kernel():
+        return slice_scatters(block.factors[lo:hi], block.bias[lo:hi], center)
 
 
 def side_mean(n: int, *partials: np.ndarray) -> np.ndarray:
@@ -136,10 +138,12 @@ def draw_scores(ratings: RatingBlock, draw: FactorBlock, global_mean: float, blo
     factors (the sweep's last draw) from the messages in ``bundles``."""
     k = draw.factors.shape[1]
     fixed, fixed_bias, _ = unpack(messages_for(block, bundles), k, np.float64)
-    errors = row_squared_errors(ratings.indptr, ratings.indices, ratings.values, UNIT_WEIGHTS,
-                                draw.factors, fixed, draw.bias, fixed_bias, global_mean)
-    predictions = predict_pairs(ratings.test_rows, ratings.test_cols, draw.factors, fixed,
-                                draw.bias, fixed_bias, global_mean)
+    with worker_kernel():
+        errors = row_squared_errors(ratings.indptr, ratings.indices, ratings.values,
+                                    UNIT_WEIGHTS, draw.factors, fixed, draw.bias, fixed_bias,
+                                    global_mean)
+        predictions = predict_pairs(ratings.test_rows, ratings.test_cols, draw.factors, fixed,
+                                    draw.bias, fixed_bias, global_mean)
     return DrawScores(errors, predictions)
 
 

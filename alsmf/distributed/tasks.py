@@ -58,7 +58,7 @@ def initial_block(side: str, start: int, stop: int, params: dict) -> FactorBlock
     k = params["factors"]
     if side == "user":
         factors = initial_normal_rows(params["seed"], params["init_scale"], k, dtype,
-                                       start, stop)
+                                      start, stop)
     else:
         factors = np.zeros((stop - start, k), dtype=dtype)
     return FactorBlock(factors, np.zeros(stop - start, dtype=dtype))
