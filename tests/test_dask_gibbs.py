@@ -1,10 +1,5 @@
 """The Gibbs sampler (BayesianMF) on a Dask cluster: the in-process draws and model, bit for bit."""
 
-import os
-import signal
-import threading
-import time
-
 import numpy as np
 import pytest
 
@@ -21,8 +16,8 @@ from alsmf.distributed import local_cluster, train_distributed  # noqa: E402
 from alsmf.distributed import gibbs_tasks  # noqa: E402
 from alsmf.distributed.tasks import FactorBlock  # noqa: E402
 
-from tests.test_distributed import (_holders_of_iteration, assert_same_extras,  # noqa: E402
-                                    assert_same_model)
+from tests.dask_helpers import (assert_same_extras, assert_same_model,  # noqa: E402
+                                train_killing_a_worker)
 
 PLAIN = {"implicit_weight": 0.0, "rank_factors": 0}
 
@@ -189,32 +184,7 @@ def test_parquet_read_by_the_workers_gives_the_in_process_sampler(client, split,
 def test_killed_worker_mid_sweep_gives_the_same_model(client, split):
     """SIGKILL the worker holding the first result of sweep 3: Dask recomputes its blocks,
     draws and kept draws from the lineage, and the model is the in-process one."""
-    from alsmf.distributed.cluster import worker_addresses
-
     config = BayesianMF(factors=4, sweeps=6, burn_in=1, samples=4, rank_factors=0)
     reference = config.fit(split[0], split[1])
-    pids = client.run(os.getpid)
-    killed = {}
-
-    def kill_during_sweep_3():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not killed:
-            held = client.run_on_scheduler(_holders_of_iteration, iteration=3)
-            if held:
-                os.kill(pids[held[0]], signal.SIGKILL)
-                killed["worker"] = held[0]
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_during_sweep_3)
-
-    def start_killer(record, progress):
-        if record.iteration == 2:
-            killer.start()
-
-    model = train_distributed(config, split[0], split[1], client=client,
-                              callback=start_killer)
-    killer.join()
-    assert killed, "no worker was killed"
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts it (for the next tests)
-    assert killed["worker"] not in worker_addresses(client)
-    assert_same_sampler_model(model, reference)
+    assert_same_sampler_model(train_killing_a_worker(client, config, split[0], split[1]),
+                              reference)

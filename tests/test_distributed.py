@@ -1,10 +1,7 @@
 """Distributed ALS on a real 2-process Dask cluster: same model as in-process, worker loss,
 bytes sent per half-step equal to the routing plan."""
 
-import os
 import re
-import signal
-import threading
 import time
 
 import numpy as np
@@ -24,6 +21,9 @@ distributed = pytest.importorskip("distributed")
 from alsmf.distributed import local_cluster, train_distributed  # noqa: E402
 from alsmf.distributed.cluster import worker_addresses  # noqa: E402
 
+from tests.dask_helpers import (assert_same_extras, assert_same_model,  # noqa: E402
+                                train_killing_a_worker)
+
 # the plain rating model: no implicit features, no ranking head
 PLAIN = {"implicit_weight": 0.0, "rank_factors": 0}
 
@@ -38,22 +38,6 @@ def client():
 def split():
     ratings = synthetic_ratings(n_users=300, n_items=200, n_ratings=6000, seed=1).ratings
     return random_split(ratings, test_fraction=0.1, seed=0)
-
-
-def assert_same_model(model, reference):
-    """Factors and biases bit-identical, the rest equal, history equal to rounding."""
-    for name in ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids",
-                 "item_ids", "seen_indptr", "seen_indices", "seen_values"):
-        assert np.array_equal(getattr(model, name), getattr(reference, name)), name
-    assert model.global_mean == reference.global_mean
-    assert model.params == reference.params
-    assert len(model.history) == len(reference.history)
-    for ours, theirs in zip(model.history, reference.history):
-        assert ours.iteration == theirs.iteration
-        assert ours.objective == pytest.approx(theirs.objective, rel=1e-6)
-        assert ours.train_rmse == pytest.approx(theirs.train_rmse, rel=1e-9)
-        assert ours.test_rmse == (None if theirs.test_rmse is None
-                                  else pytest.approx(theirs.test_rmse, rel=1e-9))
 
 
 @pytest.mark.parametrize("solver, reg_bias", [("cg", None), ("cholesky", None), ("cg", 0.02)])
@@ -156,39 +140,7 @@ def test_callback_stops_and_sees_progress(client, split):
 def test_killed_worker_mid_training_gives_the_same_model(client, split):
     config = ALS(**PLAIN, factors=8, iterations=6)
     reference = config.fit(split[0], split[1])
-    pids = client.run(os.getpid)
-    killed = {}
-
-    def kill_during_iteration_3():
-        """SIGKILL the worker holding the first result of iteration 3, once it exists."""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not killed:
-            held = client.run_on_scheduler(_holders_of_iteration, iteration=3)
-            if held:
-                os.kill(pids[held[0]], signal.SIGKILL)
-                killed["worker"] = held[0]
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_during_iteration_3)
-
-    def start_killer(record, progress):
-        if record.iteration == 2:
-            killer.start()
-
-    model = train_distributed(config, split[0], split[1], client=client,
-                              callback=start_killer)
-    killer.join()
-    assert killed, "no worker was killed"
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts it (for the next tests)
-    assert killed["worker"] not in worker_addresses(client)
-    assert_same_model(model, reference)
-
-
-def _holders_of_iteration(dask_scheduler, iteration):
-    """Workers holding a finished solve of ``iteration`` (run on the scheduler)."""
-    return sorted({ws.address for key, ts in dask_scheduler.tasks.items()
-                   if f"-it{iteration}-" in str(key) and ts.state == "memory"
-                   for ws in ts.who_has})
+    assert_same_model(train_killing_a_worker(client, config, split[0], split[1]), reference)
 
 
 def test_local_cluster_does_not_steal_pinned_block_tasks(client):
@@ -339,12 +291,6 @@ def test_command_line_trains_implicit_als_on_a_running_scheduler(client, tmp_pat
     reference, model = trained_here_and_there(cli, client, tmp_path, common)
     assert np.array_equal(model.user_factors, reference.user_factors)
     assert np.array_equal(model.item_factors, reference.item_factors)
-
-
-def assert_same_extras(model, reference):
-    assert sorted(model.extras) == sorted(reference.extras)
-    for name, array in reference.extras.items():
-        assert np.array_equal(model.extras[name], array), name
 
 
 @pytest.mark.parametrize("settings", [
