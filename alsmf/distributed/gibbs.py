@@ -36,7 +36,8 @@ from alsmf.distributed.state import DaskState, _other
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
 from alsmf.models.bayes import BayesianMF
-from alsmf.models.gibbs_sampler import SamplerArrays, ridge_weights, side_code
+from alsmf.models.gibbs_sampler import side_code
+from alsmf.models.sampler_arrays import SamplerArrays, ridge_weights
 from alsmf.solvers.gibbs import STATISTICS_SLICE
 from alsmf.training.scoring import rmse_from_sse
 

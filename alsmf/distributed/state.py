@@ -17,6 +17,10 @@ that it, and hence every factor, is the in-process one bit for bit (:meth:`DaskS
 Every task is a pure function of its inputs, and the initial factors and the blocks are made by
 tasks, so when a worker dies Dask recomputes what it held from the lineage and the result is
 the one an undisturbed run gives (bit for bit).
+
+The module is longer than most because it is one class, the training-loop state of a run on
+the cluster, whose plan (routes, bundles, Gram reductions, re-rooting) its subclass for the
+Gibbs sampler (:mod:`alsmf.distributed.gibbs`) reuses.
 """
 
 
