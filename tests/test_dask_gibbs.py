@@ -188,3 +188,29 @@ def test_killed_worker_mid_sweep_gives_the_same_model(client, split):
     reference = config.fit(split[0], split[1])
     assert_same_sampler_model(train_killing_a_worker(client, config, split[0], split[1]),
                               reference)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_ctrl_c_rolls_the_sampler_back_to_the_last_finished_sweep(client, split, monkeypatch,
+                                                                  when):
+    """Ctrl-C in sweep 3, before its step runs or after, leaves the model of 2 sweeps: the
+    in-process model of a fit its callback stopped after sweep 2."""
+    from alsmf import TrainingInterrupted
+    from alsmf.distributed.gibbs import DaskGibbsState
+
+    config = BayesianMF(factors=3, sweeps=5, burn_in=1, samples=4, rank_factors=2)
+    reference = config.fit(split[0], split[1], callback=lambda record, model:
+                           record.iteration == 2)
+    step = DaskGibbsState.step
+
+    def step_with_ctrl_c(self, iteration):
+        if iteration == 3 and when == "before":
+            raise KeyboardInterrupt
+        step(self, iteration)
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(DaskGibbsState, "step", step_with_ctrl_c)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_distributed(config, split[0], split[1], client=client)
+    assert_same_sampler_model(caught.value.model, reference)

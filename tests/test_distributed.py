@@ -423,3 +423,27 @@ def test_the_workers_drop_the_run_when_it_ends_even_with_a_callback(client, spli
 
 def _run_tasks(dask_scheduler):
     return [str(key) for key in dask_scheduler.tasks if str(key).startswith("alsmf-")]
+
+
+def test_ctrl_c_rolls_the_defaults_back_to_the_last_finished_iteration(client, split,
+                                                                       monkeypatch):
+    """Ctrl-C after iteration 3's step leaves the default model (implicit features, head) of
+    2 iterations: the in-process model of a fit its callback stopped after iteration 2."""
+    from alsmf import TrainingInterrupted
+    from alsmf.distributed.state import DaskState
+
+    config = ALS(factors=4, iterations=5, rank_iterations=4)
+    reference = config.fit(split[0], split[1], callback=lambda record, model:
+                           record.iteration == 2)
+    step = DaskState.step
+
+    def step_with_ctrl_c(self, iteration):
+        step(self, iteration)
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(DaskState, "step", step_with_ctrl_c)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_distributed(config, split[0], split[1], client=client)
+    assert_same_model(caught.value.model, reference)
+    assert_same_extras(caught.value.model, reference)
