@@ -5,7 +5,8 @@ sampler's steps in between, all as tasks, so the client only waits once per swee
 
 1. each side's prior (m, Λ) from its current rows: the rows' sums slice by slice (per block,
    one task for the slices inside it; a slice that spans blocks is assembled from its rows),
-   their mean, the scatter matrices about it in the same slices, and one draw;
+   their mean, the scatter matrices about it in the same slices, and one draw (submitted by
+   the sweep before, so that they are computed while that sweep's draw is scored);
 2. the user blocks' draws against the item factors routed to them (with implicit features,
    the items' implicit factors Z solved first and riding in the messages, as for ALS), then
    the item blocks' against the new user factors;
@@ -83,7 +84,10 @@ class DaskGibbsState(DaskState):
                                                  for side, blocks in self.factors.items()}
         self.sse = math.nan
         self.scores: list[Any] = []  # the user blocks' DrawScores of the current draw
-        self.score_bundles: tuple[str, dict[str, list[Any]]] | None = None
+        # (sweep, prior futures per side) submitted ahead by the sweep before, or None
+        self.next_priors: tuple[int, dict[str, Any]] | None = None
+        # the score messages per user block, and the key of the item factors they came from
+        self.score_bundles: tuple[str, list[list[Any]]] | None = None
         has_test = test is not None and len(test) > 0
         # where the blocks' test pairs lie in the test set, and how many each block has
         self.test_order, self.test_counts = (
@@ -96,17 +100,26 @@ class DaskGibbsState(DaskState):
 
     def release(self) -> None:
         super().release()
-        self.kept, self.scores, self.test_sums, self.score_bundles = {}, [], [], None
+        self.kept, self.scores, self.test_sums = {}, [], []
+        self.score_bundles = self.next_priors = None
 
     # ------------------------------------------------------------------ one sweep
     def step(self, iteration: int) -> None:
         """Sweep ``iteration``: both priors, every user block, every item block, the scores
         and α; then keep the draw when this sweep is one of the kept ones."""
         homes = self.homes()
-        priors = {side: self.prior(side, iteration, homes) for side in SIDES}
+        sweep, priors = self.next_priors or (None, None)
+        if sweep != iteration:
+            priors = {side: self.prior(side, iteration, homes) for side in SIDES}
         self.draw_side("user", iteration, homes, priors["user"])
         self.draw_side("item", iteration, homes, priors["item"])
         alpha = self.score_draw(iteration, homes)
+        # the next sweep's priors depend on this sweep's draws alone: submitted now, they are
+        # computed while the draw is scored
+        self.next_priors = None
+        if iteration < self.config.sweeps:
+            self.next_priors = (iteration + 1, {side: self.prior(side, iteration + 1, homes)
+                                                for side in SIDES})
         (self.alpha, self.sse), *drawn = self.client.gather([alpha, priors["user"],
                                                              priors["item"]])
         self.priors = dict(zip(SIDES, drawn))
@@ -169,14 +182,14 @@ class DaskGibbsState(DaskState):
         reused = self.score_bundles
         if (not self.features and side == "user" and reused is not None
                 and reused[0] == self.factors[other][0].key):
-            bundles = reused[1]  # the scores' messages: the same item factors
+            received = reused[1]  # the scores' messages: the same item factors
         else:
             bundles = self.bundles(side, f"{self.key}-it{sweep}-{side}", homes)
+            received = [bundles.get(homes[side][j], []) for j in range(len(homes[side]))]
         self.score_bundles = None
-        drawn, received = [], []
+        drawn = []
         for j, block in enumerate(self.data.blocks[side]):
-            mine = bundles.get(homes[side][j], [])
-            received.append(mine)
+            mine = received[j]
             drawn.append(self.client.submit(
                 work.draw_block, block, self.factors[side][j], prior, self.alpha,
                 self.global_mean, self.config.seed, sweep, self.config.implicit_weight, j,
@@ -191,11 +204,12 @@ class DaskGibbsState(DaskState):
         the future of (α, SSE)."""
         prefix = f"{self.key}-it{sweep}-score"
         bundles = self.bundles("user", prefix, homes, with_implicit=False)
-        self.score_bundles = (self.factors["item"][0].key, bundles)
+        received = [bundles.get(home, []) for home in homes["user"]]  # per user block
+        self.score_bundles = (self.factors["item"][0].key, received)
         self.scores = [self.client.submit(
             work.draw_scores, block, self.factors["user"][j], self.global_mean, j,
-            *bundles.get(homes["user"][j], []), key=f"{prefix}-user{j}",
-            workers=[homes["user"][j]], allow_other_workers=True)
+            *received[j], key=f"{prefix}-user{j}", workers=[homes["user"][j]],
+            allow_other_workers=True)
             for j, block in enumerate(self.data.blocks["user"])]
         return self.client.submit(work.sweep_alpha, self.config.seed, sweep,
                                   self.data.n_ratings, *self.scores, key=f"{prefix}-alpha")
@@ -224,11 +238,13 @@ class DaskGibbsState(DaskState):
         of the kept draws (summed per block: it agrees to rounding)."""
         test_rmse = None
         if self.test_sums:
+            homes = self.homes()["user"]
             parts = self.client.gather([
                 self.client.submit(work.block_test_error, block, scores, total, self.n_kept,
-                                   self.data.scale, key=f"{scores.key}-test")
-                for block, scores, total in zip(self.data.blocks["user"], self.scores,
-                                                self.test_sums)])
+                                   self.data.scale, key=f"{scores.key}-test",
+                                   workers=[home], allow_other_workers=True)
+                for block, scores, total, home in zip(self.data.blocks["user"], self.scores,
+                                                      self.test_sums, homes)])
             count = sum(n for _, n in parts)
             test_rmse = math.sqrt(sum(e for e, _ in parts) / count) if count else None
         return self.sse, rmse_from_sse(self.sse, self.data.n_ratings), test_rmse
@@ -243,7 +259,8 @@ class DaskGibbsState(DaskState):
                 "implicit_rows": {side: list(f) for side, f in self.implicit_rows.items()},
                 "kept": {side: [list(k) for k in blocks] for side, blocks in self.kept.items()},
                 "test_sums": list(self.test_sums), "scores": list(self.scores),
-                "score_bundles": self.score_bundles, "alpha": self.alpha, "sse": self.sse,
+                "score_bundles": self.score_bundles, "next_priors": self.next_priors,
+                "alpha": self.alpha, "sse": self.sse,
                 "priors": dict(self.priors), "n_kept": self.n_kept,
                 "alpha_samples": self.alpha_samples.copy(),
                 "reg_samples": self.reg_samples.copy()}
@@ -354,5 +371,5 @@ class DaskGibbsState(DaskState):
                 tasks.restored, in_blocks[lo:hi].copy(), key=f"{root}-test-sum{b}",
                 workers=[homes["user"][b]], allow_other_workers=True)
                 for b, (lo, hi) in enumerate(zip(counts[:-1], counts[1:]))]
-        self.scores, self.score_bundles = [], None
+        self.scores, self.score_bundles, self.next_priors = [], None, None
 
