@@ -7,7 +7,7 @@ from alsmf.data.splits import random_split
 from alsmf.data.synthetic import synthetic_ratings
 from alsmf.errors import ConfigError
 from alsmf.models.bayes import BayesianMF
-from alsmf.models.gibbs_sampler import row_statistics
+from alsmf.models.gibbs_sampler import draw_prior, row_statistics, sweep_rng
 from alsmf.solvers.gibbs import STATISTICS_SLICE, add_in_order, slice_sums
 
 distributed = pytest.importorskip("distributed")
@@ -89,8 +89,6 @@ def test_side_statistics_from_blocks_are_the_whole_sides():
     assert np.array_equal(add_in_order(slice_sums(factors, bias)) / n, mean)
     scatters = [gibbs_tasks.rows_scatters(block, lo, hi, mean) for block, lo, hi in parts]
     drawn = gibbs_tasks.side_prior("wishart", 5, 2, 0, n, mean, *scatters)
-    from alsmf.models.gibbs_sampler import draw_prior, sweep_rng
-
     expected = draw_prior("wishart", sweep_rng(5, 2, 0), n, mean, scatter)
     assert all(np.array_equal(a, b) for a, b in zip(drawn, expected))
     assert np.allclose(scatter, (np.column_stack([factors, bias]) - mean).T

@@ -10,7 +10,7 @@ import pytest
 
 from alsmf import ALS, synthetic_ratings
 from alsmf.data.splits import random_split
-from alsmf.distributed.blocks import (balanced_bounds, block_of, gram_slices,
+from alsmf.distributed.blocks import (balanced_bounds, block_of, gram_slices, group_slices,
                                       initial_normal_rows)
 from alsmf.errors import ConfigError, DataError
 from alsmf.models.implicit_als import ImplicitALS
@@ -94,6 +94,17 @@ def test_gram_from_slices_of_blocks_is_gram64_bit_for_bit():
         assert np.array_equal(tasks.gram_total(7, *slices), gram64(factors))
     finally:
         implicit_features.GRAM_SLICE = saved
+
+
+def test_slices_are_grouped_into_block_runs_and_slices_across_blocks():
+    groups = group_slices(np.array([0, 130, 131, 560, 1000]), 256)
+    assert [(g.first, g.block, g.cuts) for g in groups] == [
+        (0, None, [(0, 0, 130), (1, 0, 1), (2, 0, 125)]),  # rows 0..256 cross blocks 0-2
+        (1, 2, [(2, 125, 381)]),  # inside block 2
+        (2, None, [(2, 381, 429), (3, 0, 208)]),
+        (3, 3, [(3, 208, 440)])]
+    runs = group_slices(np.array([0, 1000]), 256)  # one block: its 4 slices in one group
+    assert [(g.block, len(g.cuts)) for g in runs] == [(0, 4)]
 
 
 def test_value_dependent_confidence_is_refused_on_dask(client, split):

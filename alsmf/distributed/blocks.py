@@ -227,6 +227,32 @@ def gram_slices(bounds: np.ndarray, slice_rows: int) -> list[list[tuple[int, int
     return plan
 
 
+@dataclass
+class SliceGroup:
+    """Consecutive slices of :func:`gram_slices`' plan that one task reduces: the run of
+    slices inside one block (``block`` set; ``cuts`` their ``(block, lo, hi)``, in order), or
+    one slice across blocks (``block`` None; ``cuts`` its parts). ``first`` numbers the
+    group's first slice."""
+
+    first: int
+    block: int | None
+    cuts: list[tuple[int, int, int]]
+
+
+def group_slices(bounds: np.ndarray, slice_rows: int) -> list[SliceGroup]:
+    """:func:`gram_slices` with each block's inner slices grouped, in slice order: a sum over
+    the slices reduced group by group (a block's run next to the block, a slice across
+    blocks from its gathered rows) keeps the slice order, and so the whole matrix's sum."""
+    groups: list[SliceGroup] = []
+    for n, cut in enumerate(gram_slices(bounds, slice_rows)):
+        inside = cut[0][0] if len(cut) == 1 else None
+        if inside is not None and groups and groups[-1].block == inside:
+            groups[-1].cuts.append(cut[0])
+        else:
+            groups.append(SliceGroup(n, inside, list(cut)))
+    return groups
+
+
 def message_bytes(rows: int, k: int, itemsize: int, implicit: bool = False) -> int:
     """Payload of a message of ``rows`` factor rows (k factors and a bias each, and k
     implicit factors with ``implicit``)."""

@@ -31,7 +31,7 @@ import numpy as np
 from alsmf.data.ratings import Ratings
 from alsmf.distributed import gibbs_tasks as work
 from alsmf.distributed import tasks
-from alsmf.distributed.blocks import SIDES, gram_slices
+from alsmf.distributed.blocks import SIDES, group_slices
 from alsmf.distributed.ingest import Dataset, order_of_test_pairs
 from alsmf.distributed.state import DaskState, _other
 from alsmf.history import IterationRecord
@@ -149,17 +149,12 @@ class DaskGibbsState(DaskState):
         rows (moving at most one slice's rows per block boundary)."""
         blocks = self.factors[side]
         parts: list[tuple[Any, int, int, str]] = []
-        inner: dict[int, int] = {}  # block -> its entry in parts
-        for n, cut in enumerate(gram_slices(self.data.bounds[side], STATISTICS_SLICE)):
-            if len(cut) == 1:
-                block, lo, hi = cut[0]
-                if block in inner:
-                    future, first, _, home = parts[inner[block]]
-                    parts[inner[block]] = (future, first, hi, home)
-                else:
-                    inner[block] = len(parts)
-                    parts.append((blocks[block], lo, hi, homes[side][block]))
+        for group in group_slices(self.data.bounds[side], STATISTICS_SLICE):
+            if group.block is not None:  # the block's own rows, from its first slice's start
+                parts.append((blocks[group.block], group.cuts[0][1], group.cuts[-1][2],
+                              homes[side][group.block]))
                 continue
+            cut, n = group.cuts, group.first
             pieces = [self.client.submit(work.draw_rows, blocks[block], lo, hi,
                                          key=f"{label}-slice{n}-rows{block}",
                                          workers=[homes[side][block]],

@@ -17,7 +17,7 @@ import numpy as np
 from dask.sizeof import sizeof
 
 from alsmf.distributed.blocks import RatingBlock, initial_normal_rows, unpack
-from alsmf.distributed.tasks import FactorBlock, messages_for, worker_kernel
+from alsmf.distributed.tasks import FactorBlock, messages_for, sizeof_arrays, worker_kernel
 from alsmf.models.gibbs_sampler import (check_drawn, draw_alpha, draw_prior, side_code,
                                         sweep_rng)
 from alsmf.models.implicit_features import row_terms
@@ -48,11 +48,8 @@ class DrawScores:
     test_predictions: np.ndarray
 
 
-@sizeof.register(KeptDraws)
-@sizeof.register(DrawScores)
-def _sizeof_arrays(value: object) -> int:
-    """The bytes of the arrays (Dask places tasks by these sizes)."""
-    return sum(sizeof(part) for part in vars(value).values())
+sizeof.register(KeptDraws)(sizeof_arrays)  # Dask places tasks by the arrays' bytes
+sizeof.register(DrawScores)(sizeof_arrays)
 
 
 def initial_draw(side: str, start: int, stop: int, seed: int, init_scale: float, k: int,

@@ -34,7 +34,7 @@ import dask
 import numpy as np
 
 from alsmf.distributed import tasks
-from alsmf.distributed.blocks import SIDES, gram_slices, message_bytes, route
+from alsmf.distributed.blocks import SIDES, group_slices, message_bytes, route
 from alsmf.distributed.ingest import Dataset
 from alsmf.history import IterationRecord
 from alsmf.model import MFModel
@@ -195,28 +195,23 @@ class DaskState:
         label = blocks[0].key
         if label in self.grams:
             return self.grams[label]
-        parts: list[Any] = []  # in slice order: a block's run of inner slices, or one slice
-        inner: dict[int, list[tuple[int, int]]] = {}
-        for n, cut in enumerate(gram_slices(self.data.bounds[side], GRAM_SLICE)):
-            if len(cut) == 1:  # inside one block: with its neighbours there, in one task
-                block, lo, hi = cut[0]
-                if block not in inner:
-                    inner[block] = []
-                    parts.append(block)
-                inner[block].append((lo, hi))
+        parts = []  # in slice order: a block's run of inner slices, or one slice
+        for group in group_slices(self.data.bounds[side], GRAM_SLICE):
+            if group.block is not None:  # inside one block: multiplied there, in one task
+                parts.append(self.client.submit(
+                    tasks.block_slice_grams, blocks[group.block],
+                    [(lo, hi) for _, lo, hi in group.cuts], key=f"{label}-grams{group.block}",
+                    workers=[homes[side][group.block]], allow_other_workers=True))
                 continue
             pieces = [self.client.submit(tasks.factor_rows, blocks[block], lo, hi,
-                                         key=f"{label}-gram{n}-rows{block}",
+                                         key=f"{label}-gram{group.first}-rows{block}",
                                          workers=[homes[side][block]],
                                          allow_other_workers=True)
-                      for block, lo, hi in cut]
-            parts.append(self.client.submit(tasks.slice_gram, *pieces, key=f"{label}-gram{n}",
-                                            workers=[homes[side][cut[0][0]]],
+                      for block, lo, hi in group.cuts]
+            parts.append(self.client.submit(tasks.slice_gram, *pieces,
+                                            key=f"{label}-gram{group.first}",
+                                            workers=[homes[side][group.cuts[0][0]]],
                                             allow_other_workers=True))
-        parts = [self.client.submit(tasks.block_slice_grams, blocks[part], inner[part],
-                                    key=f"{label}-grams{part}", workers=[homes[side][part]],
-                                    allow_other_workers=True)
-                 if isinstance(part, int) else part for part in parts]
         total = self.client.submit(tasks.gram_total, self.config.factors, *parts,
                                    key=f"{label}-gram")
         self.grams = {key: gram for key, gram in self.grams.items()

@@ -290,7 +290,7 @@ def gram_total(k: int, *parts: np.ndarray | list[np.ndarray]) -> np.ndarray:
 @sizeof.register(RatingBlock)
 @sizeof.register(TestPairs)
 @sizeof.register(FactorBlock)
-def _sizeof_arrays(block: object) -> int:
+def sizeof_arrays(block: object) -> int:
     """The bytes of a block's arrays: Dask places tasks (and moves data) by these sizes.
 
     Without it Dask counts a dataclass as ~56 bytes and may move a whole rating block to its
