@@ -412,7 +412,9 @@ class DaskState:
                         key=f"{self.key}-it{iteration}-root-{side}{b}-z",
                         workers=[homes[side][b]], allow_other_workers=True)
                         for b, (lo, hi) in enumerate(cuts)]
-        self.received = {}
+        # what was computed from the old lineage is wanted no more: kept, a lost worker's
+        # copy of it would be recomputed from before the new root
+        self.received, self.grams = {}, {}
 
     def progress(self, history: list[IterationRecord]) -> TrainingProgress:
         """What the client has (the factors stay on the workers), with ``history``."""
