@@ -56,7 +56,7 @@ class TrainingProgress:
     needs them (it costs a transfer of both factor matrices).
 
     Attributes:
-        params: the ``ALS`` settings.
+        params: the settings (``config.params()``).
         history: one :class:`IterationRecord` per finished iteration.
         user_ids, item_ids: sorted raw ids of the model's rows.
         global_mean: μ (0 without biases).
